@@ -1,0 +1,129 @@
+/**
+ * Event contracts carried on the bus. Every producer builds values through these
+ * schemas and every consumer validates with them, so a malformed record is caught
+ * at the boundary where it enters (see `parseEvent`), never deep in a processor.
+ *
+ * Versioning: each value carries `v`. A breaking change adds a new literal and a new
+ * topic suffix (see topics.ts); consumers keep accepting the old version until the
+ * topic is retired.
+ */
+import { z } from 'zod';
+
+/** Kraken API v2 symbol format, e.g. "BTC/USD". */
+export const pairSchema = z
+  .string()
+  .regex(/^[A-Z0-9]{2,10}\/[A-Z0-9]{2,10}$/, 'pair must look like BTC/USD');
+export type Pair = z.infer<typeof pairSchema>;
+
+/** Epoch milliseconds, UTC. */
+const epochMs = z.number().int().nonnegative();
+const finitePositive = z.number().finite().positive();
+const finiteNonNegative = z.number().finite().nonnegative();
+
+export const tradeSourceSchema = z.enum([
+  'kraken-ws',
+  'kraken-rest',
+  'replay-candles',
+  'replay-recording',
+  'simulated',
+]);
+export type TradeSource = z.infer<typeof tradeSourceSchema>;
+
+export const tradeSchema = z.object({
+  v: z.literal(1),
+  kind: z.literal('trade'),
+  pair: pairSchema,
+  /** Exchange trade id, unique and increasing per pair (Kraken `trade_id`). */
+  tradeId: z.number().int().nonnegative(),
+  price: finitePositive,
+  qty: finitePositive,
+  side: z.enum(['buy', 'sell']).nullable(),
+  /** Event time: when the exchange matched the trade. */
+  time: epochMs,
+  source: tradeSourceSchema,
+});
+export type Trade = z.infer<typeof tradeSchema>;
+
+/**
+ * A source's statement that it has seen everything for `pair` up to `time`.
+ * Sources emit it while a market is quiet so event-time windows still close
+ * (a minute without trades would otherwise wait for the next trade).
+ */
+export const clockSchema = z.object({
+  v: z.literal(1),
+  kind: z.literal('clock'),
+  pair: pairSchema,
+  time: epochMs,
+  source: tradeSourceSchema,
+});
+export type Clock = z.infer<typeof clockSchema>;
+
+export const marketEventSchema = z.discriminatedUnion('kind', [tradeSchema, clockSchema]);
+export type MarketEvent = z.infer<typeof marketEventSchema>;
+
+/** Candle intervals are written like "1m", "15m", "1h", "1d". */
+export const intervalSchema = z.string().regex(/^[1-9][0-9]*[mhd]$/, 'interval must look like 1m, 5m, 1h');
+export type Interval = z.infer<typeof intervalSchema>;
+
+const UNIT_MS = { m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
+
+export function intervalMs(interval: Interval): number {
+  const unit = interval.slice(-1) as keyof typeof UNIT_MS;
+  return Number(interval.slice(0, -1)) * UNIT_MS[unit];
+}
+
+export const candleSchema = z.object({
+  v: z.literal(1),
+  pair: pairSchema,
+  interval: intervalSchema,
+  /** Window start, inclusive. */
+  openTime: epochMs,
+  /** Window end, exclusive: openTime + interval. */
+  closeTime: epochMs,
+  open: finitePositive,
+  high: finitePositive,
+  low: finitePositive,
+  close: finitePositive,
+  /** Base-currency quantity traded. */
+  volume: finiteNonNegative,
+  /** Quote-currency turnover, sum(price * qty); with volume it gives VWAP and composes across windows. */
+  quoteVolume: finiteNonNegative,
+  /** Volume-weighted average price; the close for a window without trades. */
+  vwap: finitePositive,
+  tradeCount: z.number().int().nonnegative(),
+  /** True when no trade fell in the window: O=H=L=C carry the previous close. */
+  flat: z.boolean(),
+  /** False for in-progress updates of a window that is still open. */
+  final: z.boolean(),
+});
+export type Candle = z.infer<typeof candleSchema>;
+
+export const indicatorValueSchema = z.number().finite().nullable();
+
+export const indicatorSetSchema = z.object({
+  v: z.literal(1),
+  pair: pairSchema,
+  interval: intervalSchema,
+  /** Open time of the candle these values were computed at (its close included). */
+  openTime: epochMs,
+  close: finitePositive,
+  /** Indicator name (see INDICATOR_NAMES) to value; null while an indicator warms up. */
+  values: z.record(z.string(), indicatorValueSchema),
+});
+export type IndicatorSet = z.infer<typeof indicatorSetSchema>;
+
+/** A record that could not be processed, kept with its reason instead of being lost. */
+export const deadLetterSchema = z.object({
+  v: z.literal(1),
+  topic: z.string(),
+  partition: z.number().int(),
+  offset: z.string(),
+  key: z.string().nullable(),
+  /** The raw value as received (UTF-8), so it can be inspected and replayed. */
+  value: z.string().nullable(),
+  code: z.string(),
+  message: z.string(),
+  processor: z.string(),
+  at: epochMs,
+});
+export type DeadLetter = z.infer<typeof deadLetterSchema>;

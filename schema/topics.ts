@@ -1,0 +1,103 @@
+/**
+ * Every Kafka topic tickcast uses, declared once. The Kafka bus creates topics from
+ * this table, docs/architecture.md documents it, and the k8s KafkaTopic resources
+ * are checked against it.
+ */
+import type { z } from 'zod';
+import { candleSchema, deadLetterSchema, indicatorSetSchema, marketEventSchema } from './events.ts';
+
+export interface TopicSpec {
+  readonly name: string;
+  /** What the record key is; records with one key stay in order on one partition. */
+  readonly key: string;
+  /** Schema of the value; null where the owning processor validates with its own state schema. */
+  readonly value: z.ZodType | null;
+  readonly valueName: string;
+  readonly partitions: number;
+  /** -1 keeps records forever (compacted state). */
+  readonly retentionMs: number;
+  readonly compacted: boolean;
+  readonly producers: readonly string[];
+  readonly consumers: readonly string[];
+}
+
+const DAY_MS = 86_400_000;
+
+export const TOPICS = {
+  marketEvents: {
+    name: 'tickcast.market.events.v1',
+    key: 'pair, e.g. "BTC/USD"',
+    value: marketEventSchema,
+    valueName: 'MarketEvent (Trade | Clock)',
+    partitions: 3,
+    retentionMs: 7 * DAY_MS,
+    compacted: false,
+    producers: ['kraken-ws source', 'kraken-rest backfill', 'replay', 'simulated market'],
+    consumers: ['candles processor', 'recorder'],
+  },
+  candles: {
+    name: 'tickcast.candles.v1',
+    key: 'pair',
+    value: candleSchema,
+    valueName: 'Candle (final, one per pair/interval/openTime)',
+    partitions: 3,
+    retentionMs: 30 * DAY_MS,
+    compacted: false,
+    producers: ['candles processor'],
+    consumers: ['indicators processor', 'feature store writer'],
+  },
+  candlesLive: {
+    name: 'tickcast.candles.live.v1',
+    key: 'pair|interval',
+    value: candleSchema,
+    valueName: 'Candle (final=false: in-progress window)',
+    partitions: 3,
+    retentionMs: DAY_MS,
+    compacted: true,
+    producers: ['candles processor'],
+    consumers: ['live charts (markets subgraph)'],
+  },
+  indicators: {
+    name: 'tickcast.indicators.v1',
+    key: 'pair',
+    value: indicatorSetSchema,
+    valueName: 'IndicatorSet',
+    partitions: 3,
+    retentionMs: 30 * DAY_MS,
+    compacted: false,
+    producers: ['indicators processor'],
+    consumers: ['feature store writer', 'predictor'],
+  },
+  deadLetters: {
+    name: 'tickcast.deadletter.v1',
+    key: 'source topic',
+    value: deadLetterSchema,
+    valueName: 'DeadLetter',
+    partitions: 1,
+    retentionMs: 30 * DAY_MS,
+    compacted: false,
+    producers: ['every processor'],
+    consumers: ['operators (tickcast deadletters)'],
+  },
+} as const satisfies Record<string, TopicSpec>;
+
+export type TopicKey = keyof typeof TOPICS;
+
+/**
+ * The changelog of a stateful processor: its state per key, written in the same Kafka
+ * transaction as its output and its input offsets, so a restart resumes exactly where
+ * the last committed batch left off.
+ */
+export function changelogTopic(processor: string): TopicSpec {
+  return {
+    name: `tickcast.${processor}.changelog.v1`,
+    key: 'state key (pair)',
+    value: null,
+    valueName: `${processor} state snapshot`,
+    partitions: 1,
+    retentionMs: -1,
+    compacted: true,
+    producers: [`${processor} processor`],
+    consumers: [`${processor} processor (on start-up)`],
+  };
+}

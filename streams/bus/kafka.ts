@@ -1,0 +1,319 @@
+/**
+ * The Kafka bus (kafkajs). Producers are idempotent and keyed by pair; consumers
+ * commit offsets only after their handler has finished with a batch.
+ *
+ * Stateful processors run exactly-once: each batch's outputs, the new state of every
+ * key it touched (to a compacted changelog topic) and the input offsets go out in
+ * one Kafka transaction. On start-up the state is rebuilt from the changelog, and the
+ * consumer resumes from the offsets committed with that state, so `kill -9` at any
+ * moment neither loses nor duplicates output. Downstream consumers read committed
+ * records only (kafkajs' default isolation level), so aborted batches stay invisible.
+ */
+import { randomUUID } from 'node:crypto';
+import {
+  Kafka,
+  logLevel as KafkaLogLevel,
+  type Admin,
+  type Consumer,
+  type EachBatchPayload,
+  type LogEntry,
+  type Producer,
+} from 'kafkajs';
+import { changelogTopic, type TopicSpec } from '../../schema/topics.ts';
+import type { Logger } from '../../lib/logger.ts';
+import { counter, histogram } from '../../lib/metrics.ts';
+import { applyBatch } from './batch.ts';
+import type { Bus, ConsumeOptions, InboundRecord, OutboundRecord, RunningTask, StatefulProcessor } from './bus.ts';
+import { encodeValue } from './codec.ts';
+
+export interface KafkaBusConfig {
+  readonly brokers: readonly string[];
+  readonly clientId: string;
+  /** Prefixes consumer groups and transactional ids, so test runs on one broker do not meet. */
+  readonly groupPrefix: string;
+}
+
+const batchSeconds = histogram(
+  'tickcast_processor_batch_seconds',
+  'Time to process and commit one input batch',
+  ['processor'],
+);
+const recordsPublished = counter('tickcast_bus_records_published_total', 'Records published to the bus', ['topic']);
+const restoredStates = counter(
+  'tickcast_processor_restored_states_total',
+  'State snapshots read back from a changelog at start-up',
+  ['processor'],
+);
+
+/** Marks the end of a changelog restore: everything committed before it is state to load. */
+const RESTORE_MARKER_KEY = '__restore_marker__';
+
+function kafkaLogCreator(logger: Logger) {
+  return () =>
+    ({ level, log }: LogEntry): void => {
+      const { message, ...extra } = log;
+      const child = logger.child({ component: 'kafkajs', ...extra });
+      if (level === KafkaLogLevel.ERROR) child.error(message);
+      else if (level === KafkaLogLevel.WARN) child.warn(message);
+      else if (level === KafkaLogLevel.INFO) child.debug(message);
+      else child.trace(message);
+    };
+}
+
+function toInbound(topic: string, partition: number, message: EachBatchPayload['batch']['messages'][number]): InboundRecord {
+  return {
+    topic,
+    partition,
+    offset: message.offset,
+    key: message.key === null ? null : message.key.toString('utf8'),
+    value: message.value,
+  };
+}
+
+function groupByTopic(records: readonly OutboundRecord[]): { topic: string; messages: { key: string; value: Buffer }[] }[] {
+  const byTopic = new Map<string, { key: string; value: Buffer }[]>();
+  for (const record of records) {
+    let messages = byTopic.get(record.topic);
+    if (!messages) {
+      messages = [];
+      byTopic.set(record.topic, messages);
+    }
+    messages.push({ key: record.key, value: encodeValue(record.value) });
+  }
+  return [...byTopic].map(([topic, messages]) => ({ topic, messages }));
+}
+
+export class KafkaBus implements Bus {
+  readonly kind = 'kafka' as const;
+  private readonly kafka: Kafka;
+  private producer: Producer | undefined;
+  private readonly tasks = new Set<RunningTask>();
+
+  constructor(
+    private readonly config: KafkaBusConfig,
+    private readonly logger: Logger,
+  ) {
+    this.kafka = new Kafka({
+      clientId: config.clientId,
+      brokers: [...config.brokers],
+      logLevel: KafkaLogLevel.INFO,
+      logCreator: kafkaLogCreator(logger),
+      retry: { retries: 8, initialRetryTime: 200, maxRetryTime: 5_000 },
+    });
+  }
+
+  async ensureTopics(topics: readonly TopicSpec[]): Promise<void> {
+    await this.withAdmin(async (admin) => {
+      const existing = new Set(await admin.listTopics());
+      const missing = topics.filter((t) => !existing.has(t.name));
+      if (missing.length === 0) return;
+      await admin.createTopics({
+        waitForLeaders: true,
+        topics: missing.map((t) => ({
+          topic: t.name,
+          numPartitions: t.partitions,
+          replicationFactor: -1,
+          configEntries: [
+            { name: 'cleanup.policy', value: t.compacted ? 'compact' : 'delete' },
+            { name: 'retention.ms', value: String(t.retentionMs) },
+          ],
+        })),
+      });
+      this.logger.info({ topics: missing.map((t) => t.name) }, 'created topics');
+    });
+  }
+
+  async publish(records: readonly OutboundRecord[]): Promise<void> {
+    if (records.length === 0) return;
+    const producer = await this.sharedProducer();
+    await producer.sendBatch({ acks: -1, topicMessages: groupByTopic(records) });
+    countPublished(records);
+  }
+
+  async consume(options: ConsumeOptions): Promise<RunningTask> {
+    const consumer = this.kafka.consumer({ groupId: this.group(options.groupId), allowAutoTopicCreation: false });
+    await consumer.connect();
+    await consumer.subscribe({ topics: [...options.topics], fromBeginning: options.fromBeginning });
+    await consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
+        if (!isRunning() || isStale() || batch.messages.length === 0) return;
+        await options.handler(batch.messages.map((m) => toInbound(batch.topic, batch.partition, m)));
+        const last = batch.lastOffset();
+        resolveOffset(last);
+        await consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: next(last) }]);
+        await heartbeat();
+      },
+    });
+    return this.track(consumer, []);
+  }
+
+  async runStateful<S>(processor: StatefulProcessor<S>): Promise<RunningTask> {
+    const log = this.logger.child({ processor: processor.name });
+    const changelog = changelogTopic(processor.name);
+    await this.ensureTopics([changelog]);
+
+    // Connecting a transactional producer fences any previous instance with the same
+    // transactional id and aborts its open transaction, so the restore below reads a
+    // changelog nobody else is still writing.
+    const producer = this.kafka.producer({
+      transactionalId: this.group(`${processor.name}-tx`),
+      idempotent: true,
+      maxInFlightRequests: 1,
+      allowAutoTopicCreation: false,
+    });
+    await producer.connect();
+    const states = await this.restore(processor, producer, changelog.name);
+    log.info({ keys: states.size }, 'state restored from changelog');
+
+    const groupId = this.group(processor.name);
+    const consumer = this.kafka.consumer({ groupId, allowAutoTopicCreation: false, readUncommitted: false });
+    await consumer.connect();
+    await consumer.subscribe({ topics: [...processor.inputs], fromBeginning: true });
+    await consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
+        if (!isRunning() || isStale() || batch.messages.length === 0) return;
+        const timer = batchSeconds.startTimer({ processor: processor.name });
+        const records = batch.messages.map((m) => toInbound(batch.topic, batch.partition, m));
+        const { outputs, changed } = applyBatch(processor, states, records);
+        const snapshots: OutboundRecord[] = [...changed].map(([key, state]) => ({
+          topic: changelog.name,
+          key,
+          value: state,
+        }));
+        const last = batch.lastOffset();
+        const transaction = await producer.transaction();
+        try {
+          await transaction.sendBatch({ acks: -1, topicMessages: groupByTopic([...outputs, ...snapshots]) });
+          await transaction.sendOffsets({
+            consumerGroupId: groupId,
+            topics: [{ topic: batch.topic, partitions: [{ partition: batch.partition, offset: next(last) }] }],
+          });
+          await transaction.commit();
+        } catch (error) {
+          // The in-memory states were not replaced, so they still match the last
+          // commit; the consumer restarts from the committed offsets.
+          if (transaction.isActive()) await transaction.abort().catch(() => undefined);
+          throw error;
+        }
+        for (const [key, state] of changed) states.set(key, state);
+        countPublished(outputs);
+        resolveOffset(last);
+        timer();
+        const derived = processor.afterBatch?.(changed) ?? [];
+        if (derived.length > 0) await this.publish(derived);
+        await heartbeat();
+      },
+    });
+    return this.track(consumer, [producer]);
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.tasks].map((task) => task.stop()));
+    await this.producer?.disconnect();
+    this.producer = undefined;
+  }
+
+  /**
+   * Loads the latest committed state per key. Reading "to the end" of a transactional
+   * topic is unreliable (the last offsets are commit markers a consumer never sees),
+   * so we append our own marker in a committed transaction and read until it appears.
+   */
+  private async restore<S>(processor: StatefulProcessor<S>, producer: Producer, topic: string): Promise<Map<string, S>> {
+    const marker = randomUUID();
+    const transaction = await producer.transaction();
+    await transaction.send({ topic, acks: -1, messages: [{ key: RESTORE_MARKER_KEY, value: encodeValue({ marker }) }] });
+    await transaction.commit();
+
+    const states = new Map<string, S>();
+    const groupId = this.group(`${processor.name}-restore-${marker}`);
+    const reader = this.kafka.consumer({ groupId, readUncommitted: false, allowAutoTopicCreation: false });
+    await reader.connect();
+    try {
+      await reader.subscribe({ topic, fromBeginning: true });
+      await new Promise<void>((resolve, reject) => {
+        reader
+          .run({
+            eachMessage: async ({ message }) => {
+              const key = message.key?.toString('utf8') ?? '';
+              if (message.value === null) {
+                states.delete(key);
+                return;
+              }
+              const value: unknown = JSON.parse(message.value.toString('utf8'));
+              if (key === RESTORE_MARKER_KEY) {
+                if ((value as { marker?: string }).marker === marker) resolve();
+                return;
+              }
+              states.set(key, processor.stateSchema.parse(value));
+              restoredStates.inc({ processor: processor.name });
+            },
+          })
+          .catch(reject);
+      });
+    } finally {
+      await reader.disconnect();
+      await this.withAdmin((admin) => admin.deleteGroups([groupId])).catch(() => undefined);
+    }
+    return states;
+  }
+
+  private group(name: string): string {
+    return `${this.config.groupPrefix}${name}`;
+  }
+
+  private async sharedProducer(): Promise<Producer> {
+    if (!this.producer) {
+      const producer = this.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+      await producer.connect();
+      this.producer = producer;
+    }
+    return this.producer;
+  }
+
+  private async withAdmin<T>(fn: (admin: Admin) => Promise<T>): Promise<T> {
+    const admin = this.kafka.admin();
+    await admin.connect();
+    try {
+      return await fn(admin);
+    } finally {
+      await admin.disconnect();
+    }
+  }
+
+  private track(consumer: Consumer, producers: Producer[]): RunningTask {
+    let settle!: { resolve: () => void; reject: (error: unknown) => void };
+    const done = new Promise<void>((resolve, reject) => {
+      settle = { resolve, reject };
+    });
+    consumer.on(consumer.events.CRASH, (event) => {
+      if (!event.payload.restart) settle.reject(event.payload.error);
+    });
+    let stopped = false;
+    const task: RunningTask = {
+      done,
+      stop: async () => {
+        if (stopped) return done;
+        stopped = true;
+        await consumer.disconnect();
+        await Promise.all(producers.map((p) => p.disconnect()));
+        this.tasks.delete(task);
+        settle.resolve();
+        return done;
+      },
+    };
+    this.tasks.add(task);
+    return task;
+  }
+}
+
+function next(offset: string): string {
+  return (BigInt(offset) + 1n).toString();
+}
+
+function countPublished(records: readonly OutboundRecord[]): void {
+  for (const record of records) recordsPublished.inc({ topic: record.topic });
+}

@@ -1,0 +1,128 @@
+/**
+ * Replays one-minute candles as trades that reproduce each minute exactly: the first
+ * trade is the open, the last the close, the high and low both trade, the trade count
+ * is the candle's count and the quantities add up to its volume to the last 1e-8.
+ * Fill trades sit at the candle's VWAP (clamped to the range) so the replayed VWAP
+ * stays close to the original. A minute with no trades replays as no trades: the
+ * candles processor then emits the flat candle Kraken itself reported.
+ */
+import type { Clock, MarketEvent, Trade } from '../../schema/events.ts';
+import { QTY_SCALE } from '../candles/window-state.ts';
+import type { OhlcMinute } from './candle-csv.ts';
+
+const MINUTE_MS = 60_000;
+
+/** Trade ids are derived from the minute so re-running a replay produces the same ids. */
+const TRADE_IDS_PER_MINUTE = 100_000;
+
+export function tradesForMinute(pair: string, row: OhlcMinute): Trade[] {
+  const prices = pricePath(row);
+  const units = volumeUnits(row.volume);
+  if (prices.length === 0 || units === 0) return [];
+  // Every trade needs a positive quantity: a minute with fewer volume units than
+  // trades (never seen in the Kraken files) replays with fewer trades.
+  const count = Math.min(prices.length, units);
+  const path = count < prices.length ? [prices[0]!, ...prices.slice(prices.length - count + 1)] : prices;
+  const base = Math.floor(units / count);
+  const firstTradeId = (row.time / MINUTE_MS) * TRADE_IDS_PER_MINUTE;
+  return path.map((price, i) => ({
+    v: 1,
+    kind: 'trade',
+    pair,
+    tradeId: firstTradeId + i,
+    price,
+    qty: (i === count - 1 ? units - base * (count - 1) : base) / QTY_SCALE,
+    side: null,
+    time: row.time + Math.floor((i * MINUTE_MS) / count),
+    source: 'replay-candles',
+  }));
+}
+
+/** Open first, close last, high and low in between, fills at VWAP; as many prices as the minute had trades (at least the distinct O/H/L/C needed). */
+function pricePath(row: OhlcMinute): number[] {
+  if (row.count === 0) return [];
+  const middle: number[] = [];
+  if (row.high !== row.open && row.high !== row.close) middle.push(row.high);
+  if (row.low !== row.open && row.low !== row.close && row.low !== row.high) middle.push(row.low);
+  const fixed = row.open === row.close && middle.length === 0 ? 1 : 2 + middle.length;
+  const fill = Math.min(Math.max(row.vwap, row.low), row.high);
+  const fills = Array.from({ length: Math.max(0, row.count - fixed) }, () => fill);
+  if (fixed === 1) return [row.open, ...fills];
+  return [row.open, ...middle, ...fills, row.close];
+}
+
+/** Exact for quantities of at most 8 decimals: the rounding error of volume * 1e8 is far below half a unit. */
+function volumeUnits(volume: number): number {
+  return Math.round(volume * QTY_SCALE);
+}
+
+export interface ReplayOptions {
+  readonly pair: string;
+  /** 0 replays as fast as the sink accepts; N replays N times faster than real time. */
+  readonly speed: number;
+  /** Events handed to the sink per call when replaying as fast as possible. */
+  readonly batchSize?: number;
+  readonly signal?: AbortSignal;
+  readonly onMinute?: (row: OhlcMinute) => void;
+}
+
+/**
+ * Streams the replay into `sink`. Ends with a clock one minute past the last candle so
+ * its window closes. Quiet minutes get a clock at their end so charts do not stall.
+ */
+export async function replayCandles(
+  rows: AsyncIterable<OhlcMinute> | Iterable<OhlcMinute>,
+  sink: (events: MarketEvent[]) => Promise<void>,
+  options: ReplayOptions,
+): Promise<{ minutes: number; trades: number }> {
+  const batchSize = options.batchSize ?? 2_000;
+  let pending: MarketEvent[] = [];
+  let minutes = 0;
+  let trades = 0;
+  let lastEnd: number | null = null;
+  let startedAt: { wall: number; event: number } | null = null;
+
+  const flush = async (): Promise<void> => {
+    if (pending.length === 0) return;
+    const batch = pending;
+    pending = [];
+    await sink(batch);
+  };
+
+  for await (const row of rows) {
+    if (options.signal?.aborted) break;
+    if (options.speed > 0) {
+      startedAt ??= { wall: Date.now(), event: row.time };
+      const due = startedAt.wall + (row.time - startedAt.event) / options.speed;
+      await flush();
+      await sleepUntil(due, options.signal);
+    }
+    const minuteTrades = tradesForMinute(options.pair, row);
+    pending.push(...minuteTrades);
+    if (minuteTrades.length === 0) pending.push(clockAt(options.pair, row.time + MINUTE_MS));
+    trades += minuteTrades.length;
+    minutes += 1;
+    lastEnd = row.time + MINUTE_MS;
+    options.onMinute?.(row);
+    if (options.speed > 0 || pending.length >= batchSize) await flush();
+  }
+  if (lastEnd !== null) pending.push(clockAt(options.pair, lastEnd + MINUTE_MS));
+  await flush();
+  return { minutes, trades };
+}
+
+function clockAt(pair: string, time: number): Clock {
+  return { v: 1, kind: 'clock', pair, time, source: 'replay-candles' };
+}
+
+async function sleepUntil(due: number, signal: AbortSignal | undefined): Promise<void> {
+  const wait = due - Date.now();
+  if (wait <= 0) return;
+  await new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, wait);
+    signal?.addEventListener('abort', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}
