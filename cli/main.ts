@@ -1,0 +1,189 @@
+#!/usr/bin/env node
+/**
+ * `tickcast <command>`: every service starts through here, so the container image,
+ * the Kubernetes manifests and a developer's shell all run the same entry point.
+ */
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { ConfigError, loadConfig, type Config } from '../lib/config.ts';
+import { createLogger, type Logger } from '../lib/logger.ts';
+import { startOpsServer } from '../lib/ops-server.ts';
+import { Lifecycle } from './lifecycle.ts';
+import { chooseSource, type SourceChoice, type SourceOptions } from './sources.ts';
+import { createBus, openFeatureStore, PROCESSORS, startProcessor, type ProcessorName } from '../streams/runtime.ts';
+import { TOPICS } from '../schema/topics.ts';
+import { createRecordingWriter } from '../streams/sources/recording.ts';
+import { KrakenWsTradeSource } from '../streams/sources/kraken-ws.ts';
+import type { MarketEvent } from '../schema/events.ts';
+import type { Bus } from '../streams/bus/bus.ts';
+import type { MarketSink } from '../streams/sources/source.ts';
+
+function setup(): { config: Config; logger: Logger } {
+  try {
+    const config = loadConfig();
+    return { config, logger: createLogger(config.LOG_LEVEL) };
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`${error.message}\n`);
+      process.exit(2);
+    }
+    throw error;
+  }
+}
+
+const positiveNumber = (value: string): number => {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError('must be a number >= 0');
+  return n;
+};
+const isoTime = (value: string): number => {
+  const t = Date.parse(value);
+  if (Number.isNaN(t)) throw new InvalidArgumentError('must be an ISO date, e.g. 2023-04-04T00:00:00Z');
+  return t;
+};
+
+/** The sink that publishes a source's events to the market-events topic, keyed by pair. */
+function busSink(bus: Bus): MarketSink {
+  return (events: MarketEvent[]) =>
+    bus.publish(events.map((value) => ({ topic: TOPICS.marketEvents.name, key: value.pair, value })));
+}
+
+interface SourceFlags {
+  source: SourceChoice;
+  replay?: string;
+  pair: string;
+  speed: number;
+  from?: number;
+  to?: number;
+}
+
+function sourceOptions(flags: SourceFlags): SourceOptions {
+  return { source: flags.source, replay: flags.replay, pair: flags.pair, speed: flags.speed, from: flags.from, to: flags.to };
+}
+
+function withSourceFlags(command: Command, defaults: { source: SourceChoice; speed: number }): Command {
+  return command
+    .addOption(
+      new Option('--source <source>', 'where trades come from: kraken, replay, simulated, or auto (Kraken, else fallback)')
+        .choices(['auto', 'kraken', 'replay', 'simulated'])
+        .default(defaults.source),
+    )
+    .option('--replay <file>', 'Kraken 1-minute candle CSV (.csv/.csv.gz) or tickcast recording (.jsonl/.jsonl.gz)')
+    .option('--pair <pair>', 'pair of a candle CSV (the file has no pair column)', 'BTC/USD')
+    .option('--speed <n>', 'replay speed: N times real time, 0 as fast as possible', positiveNumber, defaults.speed)
+    .option('--from <iso>', 'replay candles from this time', isoTime)
+    .option('--to <iso>', 'replay candles before this time', isoTime);
+}
+
+const program = new Command('tickcast')
+  .description('Real-time crypto price prediction: trades -> candles -> indicators -> feature store')
+  .showHelpAfterError();
+
+withSourceFlags(
+  program.command('start').description('run the whole pipeline in one process (embedded default unless services are configured)'),
+  { source: 'auto', speed: 60 },
+).action(async (flags: SourceFlags) => {
+  const { config, logger } = setup();
+  const lifecycle = new Lifecycle(logger);
+  const bus = await createBus(config, logger);
+  lifecycle.add('bus', () => bus.close());
+  const database = await openFeatureStore(config, logger);
+  lifecycle.add('feature store', () => database.close());
+  const tasks = [];
+  for (const name of PROCESSORS) {
+    const task = await startProcessor(name, { config, logger, bus, database });
+    lifecycle.add(name, () => task.stop());
+    tasks.push(task);
+  }
+  const source = await chooseSource(config, sourceOptions(flags), logger);
+  const abort = new AbortController();
+  lifecycle.add(`source ${source.name}`, async () => abort.abort());
+  const ops = await startOpsServer(config.METRICS_PORT, () => true);
+  lifecycle.add('ops server', () => ops.close());
+  logger.info(
+    { bus: bus.kind, store: database.kind, source: source.name, metrics: `http://127.0.0.1:${ops.port}/metrics` },
+    'tickcast is running',
+  );
+  const sourceDone = source.start(busSink(bus), abort.signal).then(() => logger.info({ source: source.name }, 'source finished'));
+  // A finished replay leaves the pipeline running (its results stay queryable); a failure stops everything.
+  await lifecycle.runUntilSignal(Promise.race([sourceDone.then(() => new Promise(() => undefined)), ...tasks.map((t) => t.done)]));
+});
+
+program
+  .command('stream')
+  .description('run one stream processor against Kafka')
+  .addArgument(new Command().createArgument('<processor>', 'processor to run').choices(PROCESSORS))
+  .action(async (name: ProcessorName) => {
+    const { config, logger } = setup();
+    if (!config.KAFKA_BROKERS) {
+      logger.error('a single processor needs Kafka: set KAFKA_BROKERS (or run `tickcast start` for the embedded default)');
+      process.exit(2);
+    }
+    const lifecycle = new Lifecycle(logger);
+    const bus = await createBus(config, logger);
+    lifecycle.add('bus', () => bus.close());
+    const database = name === 'store-writer' ? await openFeatureStore(config, logger) : undefined;
+    if (database) lifecycle.add('feature store', () => database.close());
+    const task = await startProcessor(name, { config, logger, bus, database });
+    lifecycle.add(name, () => task.stop());
+    const ops = await startOpsServer(config.METRICS_PORT, () => true);
+    lifecycle.add('ops server', () => ops.close());
+    logger.info({ processor: name, metricsPort: ops.port }, 'processor running');
+    await lifecycle.runUntilSignal(task.done);
+  });
+
+withSourceFlags(program.command('ingest').description('publish trades from a source to the bus'), {
+  source: 'kraken',
+  speed: 0,
+}).action(async (flags: SourceFlags) => {
+  const { config, logger } = setup();
+  const lifecycle = new Lifecycle(logger);
+  const bus = await createBus(config, logger);
+  lifecycle.add('bus', () => bus.close());
+  const source = await chooseSource(config, sourceOptions(flags), logger);
+  const abort = new AbortController();
+  lifecycle.add('source', async () => abort.abort());
+  const ops = await startOpsServer(config.METRICS_PORT, () => true);
+  lifecycle.add('ops server', () => ops.close());
+  logger.info({ source: source.name }, 'ingesting');
+  await lifecycle.runUntilSignal(source.start(busSink(bus), abort.signal));
+});
+
+program
+  .command('record')
+  .description('capture live Kraken trades to a recording (JSON Lines, .gz to compress)')
+  .requiredOption('--out <file>', 'recording to append to, e.g. trades.jsonl.gz')
+  .option('--duration <seconds>', 'stop after this many seconds', positiveNumber)
+  .action(async (flags: { out: string; duration?: number }) => {
+    const { config, logger } = setup();
+    const writer = createRecordingWriter(flags.out);
+    const abort = new AbortController();
+    const lifecycle = new Lifecycle(logger);
+    lifecycle.add('recording', () => writer.close());
+    lifecycle.add('source', async () => abort.abort());
+    const source = new KrakenWsTradeSource({ pairs: config.PAIRS, url: config.KRAKEN_WS_URL, logger });
+    const timer = flags.duration === undefined ? undefined : setTimeout(() => void lifecycle.stop('duration reached'), flags.duration * 1000);
+    logger.info({ out: flags.out, pairs: config.PAIRS }, 'recording');
+    await lifecycle.runUntilSignal(source.start(writer.sink, abort.signal));
+    clearTimeout(timer);
+    logger.info({ events: writer.count(), out: flags.out }, 'recording closed');
+  });
+
+program
+  .command('migrate')
+  .description('apply the feature store migrations (schema/sql/postgres)')
+  .action(async () => {
+    const { config, logger } = setup();
+    const database = await openFeatureStore(config, logger);
+    await database.close();
+  });
+
+program
+  .command('topics')
+  .description('create the Kafka topics of schema/topics.ts that do not exist yet')
+  .action(async () => {
+    const { config, logger } = setup();
+    const bus = await createBus(config, logger);
+    await bus.close();
+  });
+
+await program.parseAsync(process.argv);

@@ -1,0 +1,92 @@
+/**
+ * tickcast's own recorded format: JSON Lines, one MarketEvent (schema/events.ts) per
+ * line, in arrival order; gzip-compressed when the file name ends in .gz. `tickcast
+ * record` writes it from a live source; the replay reads it back with the original
+ * timing scaled by a speed factor.
+ */
+import { createReadStream, createWriteStream } from 'node:fs';
+import { once } from 'node:events';
+import { createInterface } from 'node:readline';
+import { createGunzip, createGzip } from 'node:zlib';
+import type { Readable, Writable } from 'node:stream';
+import { marketEventSchema, type MarketEvent } from '../../schema/events.ts';
+import { TickcastError } from '../../lib/errors.ts';
+import type { MarketSink, TradeSource } from './source.ts';
+
+export interface RecordingWriter {
+  readonly sink: MarketSink;
+  /** Events written so far. */
+  count(): number;
+  close(): Promise<void>;
+}
+
+export function createRecordingWriter(path: string): RecordingWriter {
+  const file = createWriteStream(path, { flags: 'a' });
+  const out: Writable = path.endsWith('.gz') ? createGzip() : file;
+  if (out !== file) out.pipe(file);
+  let written = 0;
+  return {
+    sink: async (events) => {
+      const chunk = events.map((e) => `${JSON.stringify(e)}\n`).join('');
+      written += events.length;
+      if (!out.write(chunk)) await once(out, 'drain');
+    },
+    count: () => written,
+    close: async () => {
+      out.end();
+      await once(file, 'close');
+    },
+  };
+}
+
+export async function* readRecording(path: string): AsyncGenerator<MarketEvent> {
+  let input: Readable = createReadStream(path);
+  if (path.endsWith('.gz')) input = input.pipe(createGunzip());
+  let lineNo = 0;
+  for await (const line of createInterface({ input, crlfDelay: Infinity })) {
+    lineNo += 1;
+    if (line.trim() === '') continue;
+    let json: unknown;
+    try {
+      json = JSON.parse(line);
+    } catch (cause) {
+      throw new TickcastError('INVALID_EVENT', `${path}:${lineNo} is not JSON`, { cause });
+    }
+    const parsed = marketEventSchema.safeParse(json);
+    if (!parsed.success) {
+      throw new TickcastError('INVALID_EVENT', `${path}:${lineNo} is not a market event: ${parsed.error.message}`);
+    }
+    yield parsed.data;
+  }
+}
+
+/** Replays a recording; `speed` 0 is as fast as the sink accepts. */
+export class RecordingReplaySource implements TradeSource {
+  readonly name = 'replay-recording' as const;
+
+  constructor(
+    private readonly path: string,
+    private readonly speed: number,
+    private readonly batchSize = 1_000,
+  ) {}
+
+  async start(sink: MarketSink, signal: AbortSignal): Promise<void> {
+    let pending: MarketEvent[] = [];
+    let origin: { wall: number; event: number } | null = null;
+    for await (const event of readRecording(this.path)) {
+      if (signal.aborted) return;
+      if (this.speed > 0) {
+        origin ??= { wall: Date.now(), event: event.time };
+        const wait = origin.wall + (event.time - origin.event) / this.speed - Date.now();
+        if (wait > 0) {
+          if (pending.length > 0) await sink(pending.splice(0));
+          await new Promise((resolve) => setTimeout(resolve, wait));
+        }
+      }
+      pending.push({ ...event, source: 'replay-recording' });
+      if (pending.length >= this.batchSize) await sink(pending.splice(0));
+    }
+    if (pending.length > 0) await sink(pending);
+    pending = [];
+  }
+}
