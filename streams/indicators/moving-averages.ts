@@ -59,7 +59,7 @@ const smoothedFields = {
 };
 
 function seedIsConsistent(s: { period: number; seedCount: number; value: number | null }): boolean {
-  return s.seedCount <= s.period && (s.value === null) === (s.seedCount < s.period);
+  return s.seedCount <= s.period && (s.value === null) === s.seedCount < s.period;
 }
 const seedMessage = { message: 'smoothing seed count inconsistent with its value' };
 

@@ -113,12 +113,7 @@ export function createStochasticState(period = 14, smoothing = 3): StochasticSta
   return { period, highs: [], lows: [], percentD: createSmaState(smoothing) };
 }
 
-export function updateStochastic(
-  state: StochasticState,
-  high: number,
-  low: number,
-  close: number,
-): StochasticValue {
+export function updateStochastic(state: StochasticState, high: number, low: number, close: number): StochasticValue {
   pushWindow(state.highs, high, state.period);
   pushWindow(state.lows, low, state.period);
   if (state.highs.length < state.period) return { k: null, d: null };

@@ -2,13 +2,7 @@
  * Volatility: Bollinger Bands, Average True Range and realized volatility of log returns.
  */
 import { z } from 'zod';
-import {
-  assertPeriod,
-  createWilderState,
-  periodSchema,
-  updateSmoothed,
-  wilderStateSchema,
-} from './moving-averages.ts';
+import { assertPeriod, createWilderState, periodSchema, updateSmoothed, wilderStateSchema } from './moving-averages.ts';
 import { pushWindow, windowMean, windowVariance } from './rolling-window.ts';
 
 // ---------------------------------------------------------------------------------------
