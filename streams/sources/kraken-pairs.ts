@@ -23,7 +23,19 @@ const REST_TO_V2_ASSET: Readonly<Record<string, string>> = Object.fromEntries(
  * longest first so "USDT" wins over "USD". Written in REST codes.
  */
 const REST_QUOTES: readonly string[] = [
-  'PYUSD', 'USDT', 'USDC', 'USD', 'EUR', 'GBP', 'CAD', 'JPY', 'CHF', 'AUD', 'DAI', 'XBT', 'ETH',
+  'PYUSD',
+  'USDT',
+  'USDC',
+  'USD',
+  'EUR',
+  'GBP',
+  'CAD',
+  'JPY',
+  'CHF',
+  'AUD',
+  'DAI',
+  'XBT',
+  'ETH',
 ];
 
 function restAsset(v2: string): string {

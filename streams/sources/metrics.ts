@@ -7,11 +7,10 @@ export const framesRejected = counter(
   ['source', 'reason'],
 );
 
-export const tradesEmitted = counter(
-  'tickcast_source_trades_emitted_total',
-  'Trades delivered to the sink',
-  ['source', 'pair'],
-);
+export const tradesEmitted = counter('tickcast_source_trades_emitted_total', 'Trades delivered to the sink', [
+  'source',
+  'pair',
+]);
 
 export const duplicateTrades = counter(
   'tickcast_source_duplicate_trades_total',
