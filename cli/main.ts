@@ -16,6 +16,14 @@ import { KrakenWsTradeSource } from '../streams/sources/kraken-ws.ts';
 import type { MarketEvent } from '../schema/events.ts';
 import type { Bus } from '../streams/bus/bus.ts';
 import type { MarketSink } from '../streams/sources/source.ts';
+import { KrakenRestClient } from '../streams/sources/kraken-rest.ts';
+import { toKrakenCsv } from '../streams/sources/candle-csv.ts';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+
+function checkpointFile(config: Config, kind: string, pair: string): string {
+  return join(config.TICKCAST_DATA_DIR, `backfill-${kind}-${pair.replace('/', '')}.json`);
+}
 
 function setup(): { config: Config; logger: Logger } {
   try {
@@ -166,6 +174,56 @@ program
     await lifecycle.runUntilSignal(source.start(writer.sink, abort.signal));
     clearTimeout(timer);
     logger.info({ events: writer.count(), out: flags.out }, 'recording closed');
+  });
+
+const backfill = program.command('backfill').description('fetch history from Kraken REST (resumable, rate-limit aware)');
+
+backfill
+  .command('trades')
+  .description('publish historical trades to the bus, where the candles processor picks them up')
+  .requiredOption('--pair <pair>', 'pair, e.g. BTC/USD')
+  .requiredOption('--from <iso>', 'first trade time', isoTime)
+  .option('--to <iso>', 'last trade time (default: now)', isoTime)
+  .option('--checkpoint <file>', 'resume file (default: <data dir>/backfill-trades-<pair>.json)')
+  .action(async (flags: { pair: string; from: number; to?: number; checkpoint?: string }) => {
+    const { config, logger } = setup();
+    const bus = await createBus(config, logger);
+    const abort = new AbortController();
+    process.once('SIGINT', () => abort.abort());
+    const client = new KrakenRestClient({ baseUrl: config.KRAKEN_REST_URL, logger });
+    const result = await client.backfillTrades(
+      {
+        pair: flags.pair,
+        startMs: flags.from,
+        endMs: flags.to ?? Date.now(),
+        checkpointPath: flags.checkpoint ?? checkpointFile(config, 'trades', flags.pair),
+      },
+      busSink(bus),
+      abort.signal,
+    );
+    await bus.close();
+    logger.info(result, result.status === 'complete' ? 'backfill complete' : 'backfill stopped: run the same command to resume');
+  });
+
+backfill
+  .command('ohlc')
+  .description('save historical candles as a Kraken OHLC CSV that `--replay` accepts (Kraken serves the last 720 only)')
+  .requiredOption('--pair <pair>', 'pair, e.g. BTC/USD')
+  .requiredOption('--from <iso>', 'first candle open time', isoTime)
+  .option('--to <iso>', 'last candle open time (default: now)', isoTime)
+  .option('--interval <minutes>', 'candle interval in minutes', positiveNumber, 1)
+  .requiredOption('--out <file>', 'CSV to write, e.g. btc.csv')
+  .action(async (flags: { pair: string; from: number; to?: number; interval: number; out: string }) => {
+    const { config, logger } = setup();
+    const abort = new AbortController();
+    process.once('SIGINT', () => abort.abort());
+    const client = new KrakenRestClient({ baseUrl: config.KRAKEN_REST_URL, logger });
+    const result = await client.backfillOhlc(
+      { pair: flags.pair, intervalMinutes: flags.interval, startMs: flags.from, ...(flags.to ? { endMs: flags.to } : {}) },
+      abort.signal,
+    );
+    await writeFile(flags.out, toKrakenCsv(result.rows));
+    logger.info({ ...result, rows: result.rows.length, out: flags.out }, 'candles saved');
   });
 
 program

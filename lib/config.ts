@@ -19,8 +19,10 @@ export const configSchema = z.object({
   /** Comma-separated brokers. Unset: the in-process bus (embedded default). */
   KAFKA_BROKERS: list(z.string().regex(/^[^:]+:\d+$/, 'broker must be host:port')).optional(),
   KAFKA_CLIENT_ID: z.string().default('tickcast'),
-  /** Prefix for consumer groups and transactional ids: isolates test runs sharing a broker. */
+  /** Prefix for consumer groups and transactional ids: isolates deployments or test runs sharing a broker. */
   TICKCAST_GROUP_PREFIX: z.string().default(''),
+  /** Prefix for every Kafka topic name (e.g. "staging."); empty uses the names in schema/topics.ts. */
+  KAFKA_TOPIC_PREFIX: z.string().regex(/^[a-zA-Z0-9._-]*$/, 'letters, digits, ".", "_" and "-" only').default(''),
   /** PostgreSQL / RisingWave URL. Unset: embedded PGlite. */
   DATABASE_URL: optionalUrl,
   DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(100).default(5),

@@ -33,7 +33,7 @@ export const TOPICS = {
     retentionMs: 7 * DAY_MS,
     compacted: false,
     producers: ['kraken-ws source', 'kraken-rest backfill', 'replay', 'simulated market'],
-    consumers: ['candles processor', 'recorder'],
+    consumers: ['candles processor'],
   },
   candles: {
     name: 'tickcast.candles.v1',
@@ -77,7 +77,7 @@ export const TOPICS = {
     retentionMs: 30 * DAY_MS,
     compacted: false,
     producers: ['every processor'],
-    consumers: ['operators (tickcast deadletters)'],
+    consumers: ['operators (inspect and replay by hand)'],
   },
 } as const satisfies Record<string, TopicSpec>;
 

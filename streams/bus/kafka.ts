@@ -12,6 +12,7 @@
 import { randomUUID } from 'node:crypto';
 import {
   Kafka,
+  Partitioners,
   logLevel as KafkaLogLevel,
   type Admin,
   type Consumer,
@@ -29,8 +30,10 @@ import { encodeValue } from './codec.ts';
 export interface KafkaBusConfig {
   readonly brokers: readonly string[];
   readonly clientId: string;
-  /** Prefixes consumer groups and transactional ids, so test runs on one broker do not meet. */
+  /** Prefixes consumer groups and transactional ids, so deployments (or test runs) sharing a broker do not meet. */
   readonly groupPrefix: string;
+  /** Prefixes every physical topic name; processors keep using the logical names of schema/topics.ts. */
+  readonly topicPrefix: string;
 }
 
 const batchSeconds = histogram(
@@ -48,19 +51,33 @@ const restoredStates = counter(
 /** Marks the end of a changelog restore: everything committed before it is state to load. */
 const RESTORE_MARKER_KEY = '__restore_marker__';
 
+/**
+ * kafkajs warnings that describe a choice made here on purpose:
+ * - retries are bounded so an outage surfaces as an error instead of a hang; a failed
+ *   transaction aborts (no duplicates), and a source that re-sends after a failed plain
+ *   publish is deduplicated by trade id in the candles processor;
+ * - the partitioner is chosen explicitly below.
+ */
+const EXPECTED_WARNINGS = ['Limiting retries for the idempotent producer', 'switched default partitioner'];
+
 function kafkaLogCreator(logger: Logger) {
   return () =>
     ({ level, log }: LogEntry): void => {
       const { message, ...extra } = log;
       const child = logger.child({ component: 'kafkajs', ...extra });
-      if (level === KafkaLogLevel.ERROR) child.error(message);
+      if (EXPECTED_WARNINGS.some((w) => message.includes(w))) child.debug(message);
+      else if (level === KafkaLogLevel.ERROR) child.error(message);
       else if (level === KafkaLogLevel.WARN) child.warn(message);
       else if (level === KafkaLogLevel.INFO) child.debug(message);
       else child.trace(message);
     };
 }
 
-function toInbound(topic: string, partition: number, message: EachBatchPayload['batch']['messages'][number]): InboundRecord {
+function toInbound(
+  topic: string,
+  partition: number,
+  message: EachBatchPayload['batch']['messages'][number],
+): InboundRecord {
   return {
     topic,
     partition,
@@ -70,13 +87,17 @@ function toInbound(topic: string, partition: number, message: EachBatchPayload['
   };
 }
 
-function groupByTopic(records: readonly OutboundRecord[]): { topic: string; messages: { key: string; value: Buffer }[] }[] {
+function groupByTopic(
+  records: readonly OutboundRecord[],
+  physical: (topic: string) => string,
+): { topic: string; messages: { key: string; value: Buffer }[] }[] {
   const byTopic = new Map<string, { key: string; value: Buffer }[]>();
   for (const record of records) {
-    let messages = byTopic.get(record.topic);
+    const topic = physical(record.topic);
+    let messages = byTopic.get(topic);
     if (!messages) {
       messages = [];
-      byTopic.set(record.topic, messages);
+      byTopic.set(topic, messages);
     }
     messages.push({ key: record.key, value: encodeValue(record.value) });
   }
@@ -105,12 +126,12 @@ export class KafkaBus implements Bus {
   async ensureTopics(topics: readonly TopicSpec[]): Promise<void> {
     await this.withAdmin(async (admin) => {
       const existing = new Set(await admin.listTopics());
-      const missing = topics.filter((t) => !existing.has(t.name));
+      const missing = topics.filter((t) => !existing.has(this.physical(t.name)));
       if (missing.length === 0) return;
       await admin.createTopics({
         waitForLeaders: true,
         topics: missing.map((t) => ({
-          topic: t.name,
+          topic: this.physical(t.name),
           numPartitions: t.partitions,
           replicationFactor: -1,
           configEntries: [
@@ -119,27 +140,27 @@ export class KafkaBus implements Bus {
           ],
         })),
       });
-      this.logger.info({ topics: missing.map((t) => t.name) }, 'created topics');
+      this.logger.info({ topics: missing.map((t) => this.physical(t.name)) }, 'created topics');
     });
   }
 
   async publish(records: readonly OutboundRecord[]): Promise<void> {
     if (records.length === 0) return;
     const producer = await this.sharedProducer();
-    await producer.sendBatch({ acks: -1, topicMessages: groupByTopic(records) });
+    await producer.sendBatch({ acks: -1, topicMessages: groupByTopic(records, this.physical) });
     countPublished(records);
   }
 
   async consume(options: ConsumeOptions): Promise<RunningTask> {
     const consumer = this.kafka.consumer({ groupId: this.group(options.groupId), allowAutoTopicCreation: false });
     await consumer.connect();
-    await consumer.subscribe({ topics: [...options.topics], fromBeginning: options.fromBeginning });
+    await consumer.subscribe({ topics: options.topics.map(this.physical), fromBeginning: options.fromBeginning });
     await consumer.run({
       autoCommit: false,
       eachBatchAutoResolve: false,
       eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
         if (!isRunning() || isStale() || batch.messages.length === 0) return;
-        await options.handler(batch.messages.map((m) => toInbound(batch.topic, batch.partition, m)));
+        await options.handler(batch.messages.map((m) => toInbound(this.logical(batch.topic), batch.partition, m)));
         const last = batch.lastOffset();
         resolveOffset(last);
         await consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: next(last) }]);
@@ -159,6 +180,7 @@ export class KafkaBus implements Bus {
     // changelog nobody else is still writing.
     const producer = this.kafka.producer({
       transactionalId: this.group(`${processor.name}-tx`),
+      createPartitioner: Partitioners.DefaultPartitioner,
       idempotent: true,
       maxInFlightRequests: 1,
       allowAutoTopicCreation: false,
@@ -170,14 +192,14 @@ export class KafkaBus implements Bus {
     const groupId = this.group(processor.name);
     const consumer = this.kafka.consumer({ groupId, allowAutoTopicCreation: false, readUncommitted: false });
     await consumer.connect();
-    await consumer.subscribe({ topics: [...processor.inputs], fromBeginning: true });
+    await consumer.subscribe({ topics: processor.inputs.map(this.physical), fromBeginning: true });
     await consumer.run({
       autoCommit: false,
       eachBatchAutoResolve: false,
       eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
         if (!isRunning() || isStale() || batch.messages.length === 0) return;
         const timer = batchSeconds.startTimer({ processor: processor.name });
-        const records = batch.messages.map((m) => toInbound(batch.topic, batch.partition, m));
+        const records = batch.messages.map((m) => toInbound(this.logical(batch.topic), batch.partition, m));
         const { outputs, changed } = applyBatch(processor, states, records);
         const snapshots: OutboundRecord[] = [...changed].map(([key, state]) => ({
           topic: changelog.name,
@@ -187,7 +209,7 @@ export class KafkaBus implements Bus {
         const last = batch.lastOffset();
         const transaction = await producer.transaction();
         try {
-          await transaction.sendBatch({ acks: -1, topicMessages: groupByTopic([...outputs, ...snapshots]) });
+          await transaction.sendBatch({ acks: -1, topicMessages: groupByTopic([...outputs, ...snapshots], this.physical) });
           await transaction.sendOffsets({
             consumerGroupId: groupId,
             topics: [{ topic: batch.topic, partitions: [{ partition: batch.partition, offset: next(last) }] }],
@@ -225,7 +247,7 @@ export class KafkaBus implements Bus {
   private async restore<S>(processor: StatefulProcessor<S>, producer: Producer, topic: string): Promise<Map<string, S>> {
     const marker = randomUUID();
     const transaction = await producer.transaction();
-    await transaction.send({ topic, acks: -1, messages: [{ key: RESTORE_MARKER_KEY, value: encodeValue({ marker }) }] });
+    await transaction.send({ topic: this.physical(topic), acks: -1, messages: [{ key: RESTORE_MARKER_KEY, value: encodeValue({ marker }) }] });
     await transaction.commit();
 
     const states = new Map<string, S>();
@@ -233,7 +255,7 @@ export class KafkaBus implements Bus {
     const reader = this.kafka.consumer({ groupId, readUncommitted: false, allowAutoTopicCreation: false });
     await reader.connect();
     try {
-      await reader.subscribe({ topic, fromBeginning: true });
+      await reader.subscribe({ topic: this.physical(topic), fromBeginning: true });
       await new Promise<void>((resolve, reject) => {
         reader
           .run({
@@ -261,13 +283,23 @@ export class KafkaBus implements Bus {
     return states;
   }
 
+  private readonly physical = (topic: string): string => `${this.config.topicPrefix}${topic}`;
+
+  private readonly logical = (topic: string): string =>
+    topic.startsWith(this.config.topicPrefix) ? topic.slice(this.config.topicPrefix.length) : topic;
+
   private group(name: string): string {
     return `${this.config.groupPrefix}${name}`;
   }
 
   private async sharedProducer(): Promise<Producer> {
     if (!this.producer) {
-      const producer = this.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+      const producer = this.kafka.producer({
+        idempotent: true,
+        maxInFlightRequests: 1,
+        allowAutoTopicCreation: false,
+        createPartitioner: Partitioners.DefaultPartitioner,
+      });
       await producer.connect();
       this.producer = producer;
     }

@@ -67,3 +67,12 @@ export async function loadCandleCsv(path: string): Promise<OhlcMinute[]> {
   for await (const row of readCandleCsv(path)) rows.push(row);
   return rows;
 }
+
+/** Writes candles in the same Kraken export format `readCandleCsv` reads. */
+export function toKrakenCsv(rows: readonly OhlcMinute[]): string {
+  const lines = rows.map((r) => {
+    const dtime = new Date(r.time).toISOString().slice(0, 19).replace('T', ' ');
+    return [dtime, r.time / 1000, r.open, r.high, r.low, r.close, r.vwap, r.volume, r.count].join(',');
+  });
+  return `${HEADER}\n${lines.join('\n')}\n`;
+}

@@ -1,0 +1,119 @@
+/**
+ * Trades/s through trades -> candles -> indicators over real Kafka, next to the raw
+ * consume rate of the same topic by a bare kafkajs consumer, measured in the same run.
+ *
+ * Both clocks start when the consumer starts (group join included) and stop at the
+ * last record: the bare consumer's last trade, the pipeline's last indicator set.
+ */
+import { randomBytes } from 'node:crypto';
+import { Kafka, logLevel } from 'kafkajs';
+import { loadConfig } from '../lib/config.ts';
+import { createLogger } from '../lib/logger.ts';
+import { TOPICS } from '../schema/topics.ts';
+import type { MarketEvent } from '../schema/events.ts';
+import { createBus, startProcessor } from '../streams/runtime.ts';
+import { loadCandleCsv } from '../streams/sources/candle-csv.ts';
+import { replayCandles } from '../streams/sources/candle-replay.ts';
+import { BTC_CANDLES, requireData } from '../test/support/data.ts';
+import { applyClock, applyTrade } from '../streams/candles/aggregator.ts';
+import { initialCandleState } from '../streams/candles/window-state.ts';
+
+const DAYS = Number(process.env['BENCH_DAYS'] ?? 3);
+const PAIR = 'BTC/USD';
+
+export async function run(): Promise<void> {
+  const brokers = process.env['KAFKA_BROKERS'];
+  if (!brokers) throw new Error('the streams benchmark needs Kafka: run `scripts/services up` and `eval "$(scripts/services env)"`');
+  const id = `bench${Date.now().toString(36)}${randomBytes(2).toString('hex')}`;
+  const config = loadConfig({
+    KAFKA_BROKERS: brokers,
+    KAFKA_TOPIC_PREFIX: `${id}.`,
+    TICKCAST_GROUP_PREFIX: `${id}.`,
+    CANDLE_LIVE_UPDATES: 'false',
+  });
+  const logger = createLogger('warn');
+  const kafka = new Kafka({ brokers: brokers.split(','), clientId: 'bench', logLevel: logLevel.NOTHING });
+
+  const rows = await loadCandleCsv(requireData(BTC_CANDLES));
+  const start = rows[0]!.time;
+  const slice = rows.filter((r) => r.time < start + DAYS * 86_400_000);
+  const events: MarketEvent[] = [];
+  await replayCandles(slice, async (batch) => void events.push(...batch), { pair: PAIR, speed: 0 });
+  const trades = events.filter((e) => e.kind === 'trade').length;
+
+  const bus = await createBus(config, logger);
+  for (let i = 0; i < events.length; i += 5_000) {
+    await bus.publish(events.slice(i, i + 5_000).map((value) => ({ topic: TOPICS.marketEvents.name, key: PAIR, value })));
+  }
+
+  // Bare consumer: the ceiling for any processor reading this topic.
+  const bareSeconds = await timeUntil(kafka, `${id}.bare`, `${id}.${TOPICS.marketEvents.name}`, events.length);
+
+  // The pipeline: candles and indicators processors, exactly-once, until the last indicator set.
+  const expectedSets = expectedIndicatorSets(events, config.CANDLE_INTERVALS, config.CANDLE_ALLOWED_LATENESS_MS);
+  const pipelineStarted = performance.now();
+  const audit = countRecords(kafka, `${id}.audit`, `${id}.${TOPICS.indicators.name}`, expectedSets);
+  const candles = await startProcessor('candles', { config, logger, bus, database: undefined });
+  const indicators = await startProcessor('indicators', { config, logger, bus, database: undefined });
+  await audit.done;
+  const pipelineSeconds = (performance.now() - pipelineStarted) / 1000;
+  await candles.stop();
+  await indicators.stop();
+  await bus.close();
+  await deleteTopics(kafka, `${id}.`);
+
+  const bareRate = trades / bareSeconds;
+  const pipelineRate = trades / pipelineSeconds;
+  const line = (label: string, value: string): string => `  ${label.padEnd(46)} ${value}`;
+  console.log(`streams: ${DAYS} days of real BTC/USD minutes replayed as ${trades.toLocaleString('en-US')} trades, Kafka at ${brokers}`);
+  console.log(line('bare consumer, same topic (trades/s)', Math.round(bareRate).toLocaleString('en-US')));
+  console.log(line('trades -> candles -> indicators (trades/s)', Math.round(pipelineRate).toLocaleString('en-US')));
+  console.log(line('ratio pipeline / bare consumer', pipelineRate / bareRate > 0 ? (pipelineRate / bareRate).toFixed(3) : 'n/a'));
+  console.log(line('wall time bare / pipeline (s)', `${bareSeconds.toFixed(2)} / ${pipelineSeconds.toFixed(2)}`));
+}
+
+/** One indicator set per closed candle: count the candles with the (pure) aggregator itself. */
+function expectedIndicatorSets(events: readonly MarketEvent[], intervals: readonly string[], latenessMs: number): number {
+  const state = initialCandleState(PAIR);
+  const config = { intervals, allowedLatenessMs: latenessMs };
+  let candles = 0;
+  for (const event of events) {
+    candles += event.kind === 'trade' ? applyTrade(state, event, config).closed.length : applyClock(state, event, config).length;
+  }
+  return candles;
+}
+
+async function timeUntil(kafka: Kafka, groupId: string, topic: string, expected: number): Promise<number> {
+  const started = performance.now();
+  await countRecords(kafka, groupId, topic, expected).done;
+  return (performance.now() - started) / 1000;
+}
+
+function countRecords(kafka: Kafka, groupId: string, topic: string, expected: number): { done: Promise<void> } {
+  const consumer = kafka.consumer({ groupId });
+  let seen = 0;
+  const done = (async () => {
+    await consumer.connect();
+    await consumer.subscribe({ topic, fromBeginning: true });
+    await new Promise<void>((resolve, reject) => {
+      consumer
+        .run({
+          eachBatch: async ({ batch }) => {
+            seen += batch.messages.length;
+            if (seen >= expected) resolve();
+          },
+        })
+        .catch(reject);
+    });
+    await consumer.disconnect();
+  })();
+  return { done };
+}
+
+async function deleteTopics(kafka: Kafka, prefix: string): Promise<void> {
+  const admin = kafka.admin();
+  await admin.connect();
+  const topics = (await admin.listTopics()).filter((t) => t.startsWith(prefix));
+  await admin.deleteTopics({ topics });
+  await admin.disconnect();
+}

@@ -1,0 +1,36 @@
+// Lint rules, including the architecture's boundaries: subgraphs never import each
+// other, stream processors never import subgraphs or the gateway; everything may
+// import schema/.
+import js from '@eslint/js';
+import tseslint from 'typescript-eslint';
+
+export default tseslint.config(
+  { ignores: ['node_modules/', '.cache/', '.services/', '.tickcast/', 'dist/', 'schema/generated/'] },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  {
+    languageOptions: { globals: { process: 'readonly', console: 'readonly', Buffer: 'readonly' } },
+    rules: {
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      '@typescript-eslint/consistent-type-imports': 'error',
+    },
+  },
+  {
+    files: ['streams/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        { patterns: [{ group: ['**/subgraphs/**', '**/gateway/**'], message: 'stream processors must not import subgraphs or the gateway' }] },
+      ],
+    },
+  },
+  {
+    files: ['schema/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        { patterns: [{ group: ['**/streams/**', '**/subgraphs/**', '**/gateway/**', '**/lib/**'], message: 'schema/ is the contract: it imports nothing of the implementation' }] },
+      ],
+    },
+  },
+);

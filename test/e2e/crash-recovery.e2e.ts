@@ -1,0 +1,150 @@
+/**
+ * SIGKILL the candles and indicators processors repeatedly while a real day replays
+ * through Kafka; the stored output must be identical to an uninterrupted run.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import pg from 'pg';
+import { TOPICS } from '../../schema/topics.ts';
+import type { Bus } from '../../streams/bus/bus.ts';
+import { replayCandles } from '../../streams/sources/candle-replay.ts';
+import type { MarketEvent } from '../../schema/events.ts';
+import { createBus } from '../../streams/runtime.ts';
+import { BTC_CANDLES, FULL_DAY } from '../support/data.ts';
+import { countRows, loadDay } from '../support/market-data.ts';
+import { kill9, startService, stopGracefully, type Service } from '../support/processes.ts';
+import { isolate, requireServices, testLogger, waitFor, type Isolation } from '../support/services.ts';
+
+const PAIR = 'BTC/USD';
+const TOTAL_ROWS = 1848; // 1440 + 288 + 96 + 24 candles, and as many indicator sets
+const KILL_ROUNDS = 4;
+
+async function dayEvents(): Promise<MarketEvent[]> {
+  const events: MarketEvent[] = [];
+  await replayCandles(await loadDay(BTC_CANDLES, FULL_DAY), async (batch) => void events.push(...batch), {
+    pair: PAIR,
+    speed: 0,
+  });
+  return events;
+}
+
+function publish(bus: Bus, events: readonly MarketEvent[]): Promise<void> {
+  return bus.publish(events.map((value) => ({ topic: TOPICS.marketEvents.name, key: value.pair, value })));
+}
+
+/** Runs the three processors as separate processes; returns the running services by name. */
+function startPipeline(iso: Isolation): Map<string, Service> {
+  return new Map(
+    ['candles', 'indicators', 'store-writer'].map((name) => [name, startService(name, ['stream', name], iso.env)]),
+  );
+}
+
+async function stopAll(services: Map<string, Service>): Promise<void> {
+  for (const service of services.values()) await stopGracefully(service);
+}
+
+describe('crash recovery of the candles and indicators processors', () => {
+  let events: MarketEvent[];
+  let reference: Isolation;
+  let crashed: Isolation;
+  const kills = { candles: 0, indicators: 0 };
+
+  before(async () => {
+    events = await dayEvents();
+
+    // The uninterrupted run.
+    reference = await isolate('reference');
+    const referenceBus = await createBus(reference.config, testLogger);
+    await publish(referenceBus, events);
+    const calm = startPipeline(reference);
+    await waitFor('the uninterrupted run to finish', async () => (await countRows(reference.pool, 'indicators')) >= TOTAL_ROWS, 300_000);
+    await stopAll(calm);
+    await referenceBus.close();
+
+    // The same input, fed in slices, with both processors killed mid-stream every slice.
+    crashed = await isolate('crashed');
+    const bus = await createBus(crashed.config, testLogger);
+    const services = startPipeline(crashed);
+    const slice = Math.ceil(events.length / (KILL_ROUNDS + 1));
+    for (let round = 0; round < KILL_ROUNDS; round++) {
+      const before = await countRows(crashed.pool, 'candles');
+      await publish(bus, events.slice(round * slice, (round + 1) * slice));
+      // Kill once the slice is visibly being processed, so work is in flight.
+      await waitFor(`progress in round ${round}`, async () => (await countRows(crashed.pool, 'candles')) > before, 120_000, 100);
+      for (const name of ['candles', 'indicators'] as const) {
+        await kill9(services.get(name)!);
+        kills[name] += 1;
+        services.set(name, startService(name, ['stream', name], crashed.env));
+      }
+    }
+    await publish(bus, events.slice(KILL_ROUNDS * slice));
+    await waitFor('the crashed run to finish', async () => (await countRows(crashed.pool, 'indicators')) >= TOTAL_ROWS, 300_000);
+    // Let any duplicate a broken exactly-once would produce arrive before comparing.
+    await new Promise((resolve) => setTimeout(resolve, 3_000));
+    await stopAll(services);
+    await bus.close();
+  });
+
+  after(async () => {
+    await reference?.close();
+    await crashed?.close();
+  });
+
+  it('killed each processor at least three times mid-stream', () => {
+    assert.ok(kills.candles >= 3 && kills.indicators >= 3, JSON.stringify(kills));
+  });
+
+  for (const table of ['candles', 'indicators'] as const) {
+    it(`stores ${table} identical to the uninterrupted run`, async () => {
+      const { databaseUrl } = requireServices();
+      const pool = new pg.Pool({ connectionString: databaseUrl, max: 1 });
+      try {
+        const columns = (
+          await pool.query<{ column_name: string }>(
+            `SELECT column_name FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2 AND column_name <> 'written_at'`,
+            [reference.id, table],
+          )
+        ).rows.map((r) => r.column_name);
+        const list = columns.join(', ');
+        const diff = await pool.query(
+          `(SELECT 'missing' AS side, ${list} FROM ${reference.id}.${table} EXCEPT SELECT 'missing', ${list} FROM ${crashed.id}.${table})
+           UNION ALL
+           (SELECT 'extra' AS side, ${list} FROM ${crashed.id}.${table} EXCEPT SELECT 'extra', ${list} FROM ${reference.id}.${table})
+           LIMIT 20`,
+        );
+        assert.deepEqual(diff.rows, []);
+        const counts = await pool.query(
+          `SELECT (SELECT count(*) FROM ${reference.id}.${table})::int AS reference, (SELECT count(*) FROM ${crashed.id}.${table})::int AS crashed`,
+        );
+        assert.deepEqual(counts.rows[0], { reference: TOTAL_ROWS, crashed: TOTAL_ROWS });
+      } finally {
+        await pool.end();
+      }
+    });
+  }
+
+  it('published every candle exactly once to Kafka (no duplicates downstream)', async () => {
+    // The store upserts would hide duplicates, so count the topic itself with a read-committed consumer.
+    const { Kafka, logLevel } = await import('kafkajs');
+    const { brokers } = requireServices();
+    const kafka = new Kafka({ brokers, clientId: 'crash-test-audit', logLevel: logLevel.NOTHING });
+    const consumer = kafka.consumer({ groupId: `${crashed.id}.audit`, readUncommitted: false });
+    const seen = new Map<string, number>();
+    let total = 0;
+    await consumer.connect();
+    await consumer.subscribe({ topic: `${crashed.id}.${TOPICS.candles.name}`, fromBeginning: true });
+    await consumer.run({
+      eachMessage: async ({ message }) => {
+        const candle = JSON.parse(message.value!.toString()) as { interval: string; openTime: number };
+        const key = `${candle.interval}|${candle.openTime}`;
+        seen.set(key, (seen.get(key) ?? 0) + 1);
+        total += 1;
+      },
+    });
+    await waitFor('the audit consumer to read the candles topic', async () => total >= TOTAL_ROWS, 60_000);
+    await new Promise((resolve) => setTimeout(resolve, 2_000));
+    await consumer.disconnect();
+    assert.equal(seen.size, TOTAL_ROWS);
+    assert.equal(total, TOTAL_ROWS, 'a candle was published more than once');
+  });
+});

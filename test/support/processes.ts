@@ -1,0 +1,46 @@
+/** Runs tickcast commands as child processes, the way Kubernetes runs them. */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+import { repoRoot } from './data.ts';
+
+export interface Service {
+  readonly name: string;
+  readonly child: ChildProcess;
+  /** Output so far, for failure messages. */
+  output(): string;
+  /** Resolves with the exit code or signal. */
+  readonly exited: Promise<number | NodeJS.Signals | null>;
+}
+
+export function startService(name: string, args: string[], env: Record<string, string>): Service {
+  const child = spawn(join(repoRoot, 'node_modules/.bin/tsx'), [join(repoRoot, 'cli/main.ts'), ...args], {
+    cwd: repoRoot,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  const keep = (chunk: Buffer): void => {
+    output = (output + chunk.toString('utf8')).slice(-20_000);
+  };
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', keep);
+  const exited = new Promise<number | NodeJS.Signals | null>((resolve) => {
+    child.once('exit', (code, signal) => resolve(signal ?? code));
+  });
+  return { name, child, output: () => output, exited };
+}
+
+/** SIGKILL: no shutdown hooks run, exactly like a node dying under it. */
+export async function kill9(service: Service): Promise<void> {
+  service.child.kill('SIGKILL');
+  await service.exited;
+}
+
+export async function stopGracefully(service: Service, timeoutMs = 20_000): Promise<number | NodeJS.Signals | null> {
+  if (service.child.exitCode !== null || service.child.signalCode !== null) return service.exited;
+  service.child.kill('SIGTERM');
+  const timer = setTimeout(() => service.child.kill('SIGKILL'), timeoutMs);
+  const result = await service.exited;
+  clearTimeout(timer);
+  return result;
+}
