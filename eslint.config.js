@@ -20,7 +20,14 @@ export default tseslint.config(
     rules: {
       'no-restricted-imports': [
         'error',
-        { patterns: [{ group: ['**/subgraphs/**', '**/gateway/**'], message: 'stream processors must not import subgraphs or the gateway' }] },
+        {
+          patterns: [
+            {
+              group: ['**/subgraphs/**', '**/gateway/**'],
+              message: 'stream processors must not import subgraphs or the gateway',
+            },
+          ],
+        },
       ],
     },
   },
@@ -29,7 +36,14 @@ export default tseslint.config(
     rules: {
       'no-restricted-imports': [
         'error',
-        { patterns: [{ group: ['**/streams/**', '**/subgraphs/**', '**/gateway/**', '**/lib/**'], message: 'schema/ is the contract: it imports nothing of the implementation' }] },
+        {
+          patterns: [
+            {
+              group: ['**/streams/**', '**/subgraphs/**', '**/gateway/**', '**/lib/**'],
+              message: 'schema/ is the contract: it imports nothing of the implementation',
+            },
+          ],
+        },
       ],
     },
   },

@@ -23,7 +23,10 @@ const PAIR = 'BTC/USD';
 
 export async function run(): Promise<void> {
   const brokers = process.env['KAFKA_BROKERS'];
-  if (!brokers) throw new Error('the streams benchmark needs Kafka: run `scripts/services up` and `eval "$(scripts/services env)"`');
+  if (!brokers)
+    throw new Error(
+      'the streams benchmark needs Kafka: run `scripts/services up` and `eval "$(scripts/services env)"`',
+    );
   const id = `bench${Date.now().toString(36)}${randomBytes(2).toString('hex')}`;
   const config = loadConfig({
     KAFKA_BROKERS: brokers,
@@ -43,7 +46,9 @@ export async function run(): Promise<void> {
 
   const bus = await createBus(config, logger);
   for (let i = 0; i < events.length; i += 5_000) {
-    await bus.publish(events.slice(i, i + 5_000).map((value) => ({ topic: TOPICS.marketEvents.name, key: PAIR, value })));
+    await bus.publish(
+      events.slice(i, i + 5_000).map((value) => ({ topic: TOPICS.marketEvents.name, key: PAIR, value })),
+    );
   }
 
   // Bare consumer: the ceiling for any processor reading this topic.
@@ -65,20 +70,29 @@ export async function run(): Promise<void> {
   const bareRate = trades / bareSeconds;
   const pipelineRate = trades / pipelineSeconds;
   const line = (label: string, value: string): string => `  ${label.padEnd(46)} ${value}`;
-  console.log(`streams: ${DAYS} days of real BTC/USD minutes replayed as ${trades.toLocaleString('en-US')} trades, Kafka at ${brokers}`);
+  console.log(
+    `streams: ${DAYS} days of real BTC/USD minutes replayed as ${trades.toLocaleString('en-US')} trades, Kafka at ${brokers}`,
+  );
   console.log(line('bare consumer, same topic (trades/s)', Math.round(bareRate).toLocaleString('en-US')));
   console.log(line('trades -> candles -> indicators (trades/s)', Math.round(pipelineRate).toLocaleString('en-US')));
-  console.log(line('ratio pipeline / bare consumer', pipelineRate / bareRate > 0 ? (pipelineRate / bareRate).toFixed(3) : 'n/a'));
+  console.log(
+    line('ratio pipeline / bare consumer', pipelineRate / bareRate > 0 ? (pipelineRate / bareRate).toFixed(3) : 'n/a'),
+  );
   console.log(line('wall time bare / pipeline (s)', `${bareSeconds.toFixed(2)} / ${pipelineSeconds.toFixed(2)}`));
 }
 
 /** One indicator set per closed candle: count the candles with the (pure) aggregator itself. */
-function expectedIndicatorSets(events: readonly MarketEvent[], intervals: readonly string[], latenessMs: number): number {
+function expectedIndicatorSets(
+  events: readonly MarketEvent[],
+  intervals: readonly string[],
+  latenessMs: number,
+): number {
   const state = initialCandleState(PAIR);
   const config = { intervals, allowedLatenessMs: latenessMs };
   let candles = 0;
   for (const event of events) {
-    candles += event.kind === 'trade' ? applyTrade(state, event, config).closed.length : applyClock(state, event, config).length;
+    candles +=
+      event.kind === 'trade' ? applyTrade(state, event, config).closed.length : applyClock(state, event, config).length;
   }
   return candles;
 }

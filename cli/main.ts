@@ -65,13 +65,23 @@ interface SourceFlags {
 }
 
 function sourceOptions(flags: SourceFlags): SourceOptions {
-  return { source: flags.source, replay: flags.replay, pair: flags.pair, speed: flags.speed, from: flags.from, to: flags.to };
+  return {
+    source: flags.source,
+    replay: flags.replay,
+    pair: flags.pair,
+    speed: flags.speed,
+    from: flags.from,
+    to: flags.to,
+  };
 }
 
 function withSourceFlags(command: Command, defaults: { source: SourceChoice; speed: number }): Command {
   return command
     .addOption(
-      new Option('--source <source>', 'where trades come from: kraken, replay, simulated, or auto (Kraken, else fallback)')
+      new Option(
+        '--source <source>',
+        'where trades come from: kraken, replay, simulated, or auto (Kraken, else fallback)',
+      )
         .choices(['auto', 'kraken', 'replay', 'simulated'])
         .default(defaults.source),
     )
@@ -87,7 +97,9 @@ const program = new Command('tickcast')
   .showHelpAfterError();
 
 withSourceFlags(
-  program.command('start').description('run the whole pipeline in one process (embedded default unless services are configured)'),
+  program
+    .command('start')
+    .description('run the whole pipeline in one process (embedded default unless services are configured)'),
   { source: 'auto', speed: 60 },
 ).action(async (flags: SourceFlags) => {
   const { config, logger } = setup();
@@ -111,9 +123,13 @@ withSourceFlags(
     { bus: bus.kind, store: database.kind, source: source.name, metrics: `http://127.0.0.1:${ops.port}/metrics` },
     'tickcast is running',
   );
-  const sourceDone = source.start(busSink(bus), abort.signal).then(() => logger.info({ source: source.name }, 'source finished'));
+  const sourceDone = source
+    .start(busSink(bus), abort.signal)
+    .then(() => logger.info({ source: source.name }, 'source finished'));
   // A finished replay leaves the pipeline running (its results stay queryable); a failure stops everything.
-  await lifecycle.runUntilSignal(Promise.race([sourceDone.then(() => new Promise(() => undefined)), ...tasks.map((t) => t.done)]));
+  await lifecycle.runUntilSignal(
+    Promise.race([sourceDone.then(() => new Promise(() => undefined)), ...tasks.map((t) => t.done)]),
+  );
 });
 
 program
@@ -123,7 +139,9 @@ program
   .action(async (name: ProcessorName) => {
     const { config, logger } = setup();
     if (!config.KAFKA_BROKERS) {
-      logger.error('a single processor needs Kafka: set KAFKA_BROKERS (or run `tickcast start` for the embedded default)');
+      logger.error(
+        'a single processor needs Kafka: set KAFKA_BROKERS (or run `tickcast start` for the embedded default)',
+      );
       process.exit(2);
     }
     const lifecycle = new Lifecycle(logger);
@@ -169,14 +187,19 @@ program
     lifecycle.add('recording', () => writer.close());
     lifecycle.add('source', async () => abort.abort());
     const source = new KrakenWsTradeSource({ pairs: config.PAIRS, url: config.KRAKEN_WS_URL, logger });
-    const timer = flags.duration === undefined ? undefined : setTimeout(() => void lifecycle.stop('duration reached'), flags.duration * 1000);
+    const timer =
+      flags.duration === undefined
+        ? undefined
+        : setTimeout(() => void lifecycle.stop('duration reached'), flags.duration * 1000);
     logger.info({ out: flags.out, pairs: config.PAIRS }, 'recording');
     await lifecycle.runUntilSignal(source.start(writer.sink, abort.signal));
     clearTimeout(timer);
     logger.info({ events: writer.count(), out: flags.out }, 'recording closed');
   });
 
-const backfill = program.command('backfill').description('fetch history from Kraken REST (resumable, rate-limit aware)');
+const backfill = program
+  .command('backfill')
+  .description('fetch history from Kraken REST (resumable, rate-limit aware)');
 
 backfill
   .command('trades')
@@ -202,7 +225,10 @@ backfill
       abort.signal,
     );
     await bus.close();
-    logger.info(result, result.status === 'complete' ? 'backfill complete' : 'backfill stopped: run the same command to resume');
+    logger.info(
+      result,
+      result.status === 'complete' ? 'backfill complete' : 'backfill stopped: run the same command to resume',
+    );
   });
 
 backfill
@@ -219,7 +245,12 @@ backfill
     process.once('SIGINT', () => abort.abort());
     const client = new KrakenRestClient({ baseUrl: config.KRAKEN_REST_URL, logger });
     const result = await client.backfillOhlc(
-      { pair: flags.pair, intervalMinutes: flags.interval, startMs: flags.from, ...(flags.to ? { endMs: flags.to } : {}) },
+      {
+        pair: flags.pair,
+        intervalMinutes: flags.interval,
+        startMs: flags.from,
+        ...(flags.to ? { endMs: flags.to } : {}),
+      },
       abort.signal,
     );
     await writeFile(flags.out, toKrakenCsv(result.rows));

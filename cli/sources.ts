@@ -75,7 +75,8 @@ export async function chooseSource(config: Config, options: SourceOptions, logge
     case 'simulated':
       return simulated();
     case 'replay':
-      if (!options.replay) throw new Error('--source replay needs --replay FILE (a Kraken candle CSV or a .jsonl recording)');
+      if (!options.replay)
+        throw new Error('--source replay needs --replay FILE (a Kraken candle CSV or a .jsonl recording)');
       return replay(options.replay);
     case 'auto': {
       const probe = await canReach(config.KRAKEN_WS_URL, 5_000);

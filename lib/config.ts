@@ -9,11 +9,20 @@ import { intervalSchema, pairSchema } from '../schema/events.ts';
 const list = <T extends z.ZodType<string, string>>(item: T) =>
   z
     .string()
-    .transform((s) => s.split(',').map((x) => x.trim()).filter((x) => x.length > 0))
+    .transform((s) =>
+      s
+        .split(',')
+        .map((x) => x.trim())
+        .filter((x) => x.length > 0),
+    )
     .pipe(z.array(item).min(1));
 
 const bool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
-const optionalUrl = z.string().url().optional().or(z.literal('').transform(() => undefined));
+const optionalUrl = z
+  .string()
+  .url()
+  .optional()
+  .or(z.literal('').transform(() => undefined));
 
 export const configSchema = z.object({
   /** Comma-separated brokers. Unset: the in-process bus (embedded default). */
@@ -22,7 +31,10 @@ export const configSchema = z.object({
   /** Prefix for consumer groups and transactional ids: isolates deployments or test runs sharing a broker. */
   TICKCAST_GROUP_PREFIX: z.string().default(''),
   /** Prefix for every Kafka topic name (e.g. "staging."); empty uses the names in schema/topics.ts. */
-  KAFKA_TOPIC_PREFIX: z.string().regex(/^[a-zA-Z0-9._-]*$/, 'letters, digits, ".", "_" and "-" only').default(''),
+  KAFKA_TOPIC_PREFIX: z
+    .string()
+    .regex(/^[a-zA-Z0-9._-]*$/, 'letters, digits, ".", "_" and "-" only')
+    .default(''),
   /** PostgreSQL / RisingWave URL. Unset: embedded PGlite. */
   DATABASE_URL: optionalUrl,
   DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(100).default(5),

@@ -9,13 +9,17 @@ export const registry = new Registry();
 collectDefaultMetrics({ register: registry, prefix: 'tickcast_process_' });
 
 export function counter(name: string, help: string, labelNames: readonly string[] = []): Counter<string> {
-  return (registry.getSingleMetric(name) as Counter<string> | undefined) ??
-    new Counter({ name, help, labelNames, registers: [registry] });
+  return (
+    (registry.getSingleMetric(name) as Counter<string> | undefined) ??
+    new Counter({ name, help, labelNames, registers: [registry] })
+  );
 }
 
 export function gauge(name: string, help: string, labelNames: readonly string[] = []): Gauge<string> {
-  return (registry.getSingleMetric(name) as Gauge<string> | undefined) ??
-    new Gauge({ name, help, labelNames, registers: [registry] });
+  return (
+    (registry.getSingleMetric(name) as Gauge<string> | undefined) ??
+    new Gauge({ name, help, labelNames, registers: [registry] })
+  );
 }
 
 export function histogram(
@@ -24,8 +28,10 @@ export function histogram(
   labelNames: readonly string[] = [],
   buckets: number[] = [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5],
 ): Histogram<string> {
-  return (registry.getSingleMetric(name) as Histogram<string> | undefined) ??
-    new Histogram({ name, help, labelNames, buckets, registers: [registry] });
+  return (
+    (registry.getSingleMetric(name) as Histogram<string> | undefined) ??
+    new Histogram({ name, help, labelNames, buckets, registers: [registry] })
+  );
 }
 
 /** Current value of a counter or gauge for the given labels (0 when never set); used by tests and the CLI. */

@@ -10,9 +10,7 @@
 import { z } from 'zod';
 
 /** Kraken API v2 symbol format, e.g. "BTC/USD". */
-export const pairSchema = z
-  .string()
-  .regex(/^[A-Z0-9]{2,10}\/[A-Z0-9]{2,10}$/, 'pair must look like BTC/USD');
+export const pairSchema = z.string().regex(/^[A-Z0-9]{2,10}\/[A-Z0-9]{2,10}$/, 'pair must look like BTC/USD');
 export type Pair = z.infer<typeof pairSchema>;
 
 /** Epoch milliseconds, UTC. */

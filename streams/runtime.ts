@@ -22,7 +22,12 @@ export type ProcessorName = (typeof PROCESSORS)[number];
 export async function createBus(config: Config, logger: Logger): Promise<Bus> {
   const bus: Bus = config.KAFKA_BROKERS
     ? new KafkaBus(
-        { brokers: config.KAFKA_BROKERS, clientId: config.KAFKA_CLIENT_ID, groupPrefix: config.TICKCAST_GROUP_PREFIX },
+        {
+          brokers: config.KAFKA_BROKERS,
+          clientId: config.KAFKA_CLIENT_ID,
+          groupPrefix: config.TICKCAST_GROUP_PREFIX,
+          topicPrefix: config.KAFKA_TOPIC_PREFIX,
+        },
         logger,
       )
     : new MemoryBus();

@@ -10,7 +10,17 @@ const isInvalid = (pattern: RegExp) => (e: unknown) =>
 
 describe('bus codec', () => {
   it('round-trips a valid event', () => {
-    const trade = { v: 1, kind: 'trade', pair: 'BTC/USD', tradeId: 1, price: 1, qty: 1, side: null, time: 0, source: 'simulated' } as const;
+    const trade = {
+      v: 1,
+      kind: 'trade',
+      pair: 'BTC/USD',
+      tradeId: 1,
+      price: 1,
+      qty: 1,
+      side: null,
+      time: 0,
+      source: 'simulated',
+    } as const;
     assert.deepEqual(decodeValue(tradeSchema, record(encodeValue(trade))), trade);
   });
 
@@ -21,7 +31,11 @@ describe('bus codec', () => {
   it('rejects a missing value and names every failing field', () => {
     assert.throws(() => decodeValue(tradeSchema, record(null)), isInvalid(/has no value/));
     assert.throws(
-      () => decodeValue(tradeSchema, record(encodeValue({ v: 1, kind: 'trade', pair: 'BTC/USD', tradeId: 1, price: -1, qty: null }))),
+      () =>
+        decodeValue(
+          tradeSchema,
+          record(encodeValue({ v: 1, kind: 'trade', pair: 'BTC/USD', tradeId: 1, price: -1, qty: null })),
+        ),
       isInvalid(/price: .*; qty: /),
     );
   });

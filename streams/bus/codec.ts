@@ -23,7 +23,10 @@ export function decodeValue<T>(schema: z.ZodType<T>, record: InboundRecord): T {
   const parsed = schema.safeParse(json);
   if (!parsed.success) {
     const issues = parsed.error.issues.map((i) => `${i.path.join('.') || '(value)'}: ${i.message}`).join('; ');
-    throw new TickcastError('INVALID_EVENT', `${record.topic}@${record.partition}:${record.offset} rejected: ${issues}`);
+    throw new TickcastError(
+      'INVALID_EVENT',
+      `${record.topic}@${record.partition}:${record.offset} rejected: ${issues}`,
+    );
   }
   return parsed.data;
 }

@@ -36,11 +36,9 @@ export interface KafkaBusConfig {
   readonly topicPrefix: string;
 }
 
-const batchSeconds = histogram(
-  'tickcast_processor_batch_seconds',
-  'Time to process and commit one input batch',
-  ['processor'],
-);
+const batchSeconds = histogram('tickcast_processor_batch_seconds', 'Time to process and commit one input batch', [
+  'processor',
+]);
 const recordsPublished = counter('tickcast_bus_records_published_total', 'Records published to the bus', ['topic']);
 const restoredStates = counter(
   'tickcast_processor_restored_states_total',
@@ -87,21 +85,41 @@ function toInbound(
   };
 }
 
-function groupByTopic(
-  records: readonly OutboundRecord[],
-  physical: (topic: string) => string,
-): { topic: string; messages: { key: string; value: Buffer }[] }[] {
-  const byTopic = new Map<string, { key: string; value: Buffer }[]>();
+type TopicMessages = { topic: string; messages: { key: string; value: Buffer }[] }[];
+
+/**
+ * Brokers refuse a record batch over `message.max.bytes` (1 MiB by default), and kafkajs
+ * sends one batch per partition per request, so large publishes (a replayed day, the
+ * flat candles after a long outage) go out in requests of at most this many bytes.
+ */
+const MAX_REQUEST_BYTES = 512 * 1024;
+
+/** Encodes records, grouped by physical topic, in requests that each stay under MAX_REQUEST_BYTES. */
+function toRequests(records: readonly OutboundRecord[], physical: (topic: string) => string): TopicMessages[] {
+  const requests: TopicMessages[] = [];
+  let current = new Map<string, { key: string; value: Buffer }[]>();
+  let bytes = 0;
+  const flush = (): void => {
+    if (current.size === 0) return;
+    requests.push([...current].map(([topic, messages]) => ({ topic, messages })));
+    current = new Map();
+    bytes = 0;
+  };
   for (const record of records) {
+    const value = encodeValue(record.value);
+    const size = value.length + record.key.length + 64;
+    if (bytes + size > MAX_REQUEST_BYTES) flush();
     const topic = physical(record.topic);
-    let messages = byTopic.get(topic);
+    let messages = current.get(topic);
     if (!messages) {
       messages = [];
-      byTopic.set(topic, messages);
+      current.set(topic, messages);
     }
-    messages.push({ key: record.key, value: encodeValue(record.value) });
+    messages.push({ key: record.key, value });
+    bytes += size;
   }
-  return [...byTopic].map(([topic, messages]) => ({ topic, messages }));
+  flush();
+  return requests;
 }
 
 export class KafkaBus implements Bus {
@@ -147,7 +165,8 @@ export class KafkaBus implements Bus {
   async publish(records: readonly OutboundRecord[]): Promise<void> {
     if (records.length === 0) return;
     const producer = await this.sharedProducer();
-    await producer.sendBatch({ acks: -1, topicMessages: groupByTopic(records, this.physical) });
+    for (const topicMessages of toRequests(records, this.physical))
+      await producer.sendBatch({ acks: -1, topicMessages });
     countPublished(records);
   }
 
@@ -213,7 +232,9 @@ export class KafkaBus implements Bus {
         const last = batch.lastOffset();
         const transaction = await producer.transaction();
         try {
-          await transaction.sendBatch({ acks: -1, topicMessages: groupByTopic([...outputs, ...snapshots], this.physical) });
+          for (const topicMessages of toRequests([...outputs, ...snapshots], this.physical)) {
+            await transaction.sendBatch({ acks: -1, topicMessages });
+          }
           await transaction.sendOffsets({
             consumerGroupId: groupId,
             topics: [{ topic: batch.topic, partitions: [{ partition: batch.partition, offset: next(last) }] }],
@@ -248,10 +269,18 @@ export class KafkaBus implements Bus {
    * topic is unreliable (the last offsets are commit markers a consumer never sees),
    * so we append our own marker in a committed transaction and read until it appears.
    */
-  private async restore<S>(processor: StatefulProcessor<S>, producer: Producer, topic: string): Promise<Map<string, S>> {
+  private async restore<S>(
+    processor: StatefulProcessor<S>,
+    producer: Producer,
+    topic: string,
+  ): Promise<Map<string, S>> {
     const marker = randomUUID();
     const transaction = await producer.transaction();
-    await transaction.send({ topic: this.physical(topic), acks: -1, messages: [{ key: RESTORE_MARKER_KEY, value: encodeValue({ marker }) }] });
+    await transaction.send({
+      topic: this.physical(topic),
+      acks: -1,
+      messages: [{ key: RESTORE_MARKER_KEY, value: encodeValue({ marker }) }],
+    });
     await transaction.commit();
 
     const states = new Map<string, S>();

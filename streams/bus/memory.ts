@@ -17,7 +17,10 @@ const MAX_BATCH = 500;
 
 class MemoryTopic {
   readonly partitions: InboundRecord[][];
-  constructor(readonly name: string, partitionCount: number) {
+  constructor(
+    readonly name: string,
+    partitionCount: number,
+  ) {
     this.partitions = Array.from({ length: partitionCount }, () => []);
   }
 }

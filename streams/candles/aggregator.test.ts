@@ -14,7 +14,17 @@ const PAIR = 'BTC/USD';
 
 let nextId = 1;
 function trade(offsetMs: number, price: number, qty = 0.5, tradeId = nextId++): Trade {
-  return { v: 1, kind: 'trade', pair: PAIR, tradeId, price, qty, side: 'buy', time: T0 + offsetMs, source: 'simulated' };
+  return {
+    v: 1,
+    kind: 'trade',
+    pair: PAIR,
+    tradeId,
+    price,
+    qty,
+    side: 'buy',
+    time: T0 + offsetMs,
+    source: 'simulated',
+  };
 }
 
 function run(state: CandleState, trades: Trade[]): Candle[] {
@@ -24,7 +34,12 @@ function run(state: CandleState, trades: Trade[]): Candle[] {
 describe('candle aggregator', () => {
   it('builds OHLCV, VWAP and count for a minute and closes it after the allowed lateness', () => {
     const state = initialCandleState(PAIR);
-    const early = run(state, [trade(1_000, 100, 1), trade(20_000, 110, 2), trade(40_000, 90, 1), trade(59_000, 105, 4)]);
+    const early = run(state, [
+      trade(1_000, 100, 1),
+      trade(20_000, 110, 2),
+      trade(40_000, 90, 1),
+      trade(59_000, 105, 4),
+    ]);
     assert.deepEqual(early, []);
     assert.deepEqual(run(state, [trade(61_000, 106)]), [], 'still inside the allowed lateness');
     const [minute] = run(state, [trade(62_000, 107)]);
@@ -126,12 +141,21 @@ describe('candle aggregator', () => {
     ['ETH/USD', ETH_CANDLES, 'ETH/USD'],
   ] as const) {
     it(`replayed real ${name} minutes come back as the same candles (a full day)`, async () => {
-      const rows = (await loadCandleCsv(requireData(file))).filter((r) => r.time >= FULL_DAY.from && r.time < FULL_DAY.to);
+      const rows = (await loadCandleCsv(requireData(file))).filter(
+        (r) => r.time >= FULL_DAY.from && r.time < FULL_DAY.to,
+      );
       assert.equal(rows.length, 1440);
       const state = initialCandleState(pair);
       const closed: Candle[] = [];
-      for (const row of rows) for (const t of tradesForMinute(pair, row)) closed.push(...applyTrade(state, t, config).closed);
-      closed.push(...applyClock(state, { v: 1, kind: 'clock', pair, time: FULL_DAY.to + 60_000, source: 'replay-candles' }, config));
+      for (const row of rows)
+        for (const t of tradesForMinute(pair, row)) closed.push(...applyTrade(state, t, config).closed);
+      closed.push(
+        ...applyClock(
+          state,
+          { v: 1, kind: 'clock', pair, time: FULL_DAY.to + 60_000, source: 'replay-candles' },
+          config,
+        ),
+      );
       const minutes = new Map(closed.filter((c) => c.interval === '1m').map((c) => [c.openTime, c]));
       assert.equal(minutes.size, 1440);
       for (const row of rows) {

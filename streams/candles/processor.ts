@@ -12,7 +12,11 @@ const tradesSeen = counter('tickcast_candles_trades_total', 'Trades the candles 
   'pair',
   'outcome',
 ]);
-const candlesEmitted = counter('tickcast_candles_emitted_total', 'Closed candles emitted', ['pair', 'interval', 'flat']);
+const candlesEmitted = counter('tickcast_candles_emitted_total', 'Closed candles emitted', [
+  'pair',
+  'interval',
+  'flat',
+]);
 
 export interface CandlesProcessorOptions extends CandleConfig {
   readonly liveUpdates: boolean;
@@ -37,7 +41,8 @@ export function candlesProcessor(options: CandlesProcessorOptions): StatefulProc
           tradesSeen.inc({ pair: event.pair, outcome: applied.outcome });
           closed = applied.closed;
         } catch (error) {
-          if (error instanceof TickcastError && error.code === 'LATE_TRADE') tradesSeen.inc({ pair: event.pair, outcome: 'late' });
+          if (error instanceof TickcastError && error.code === 'LATE_TRADE')
+            tradesSeen.inc({ pair: event.pair, outcome: 'late' });
           throw error;
         }
       } else {

@@ -20,8 +20,17 @@ describe('Kraken candle CSV', () => {
   it('rejects a file that is not a Kraken export, and a broken row with its line number', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'tickcast-csv-'));
     await writeFile(join(dir, 'x.csv'), 'time,price\n1,2\n');
-    await assert.rejects(loadCandleCsv(join(dir, 'x.csv')), (e: unknown) => e instanceof TickcastError && /not a Kraken OHLC export/.test(e.message));
-    await writeFile(join(dir, 'y.csv'), 'dtime,time,open,high,low,close,vwap,volume,count\n2023-04-03 12:01:00,1680523260,NaN,1,1,1,1,1,1\n');
-    await assert.rejects(loadCandleCsv(join(dir, 'y.csv')), (e: unknown) => e instanceof TickcastError && /y\.csv:2: cannot parse/.test(e.message));
+    await assert.rejects(
+      loadCandleCsv(join(dir, 'x.csv')),
+      (e: unknown) => e instanceof TickcastError && /not a Kraken OHLC export/.test(e.message),
+    );
+    await writeFile(
+      join(dir, 'y.csv'),
+      'dtime,time,open,high,low,close,vwap,volume,count\n2023-04-03 12:01:00,1680523260,NaN,1,1,1,1,1,1\n',
+    );
+    await assert.rejects(
+      loadCandleCsv(join(dir, 'y.csv')),
+      (e: unknown) => e instanceof TickcastError && /y\.csv:2: cannot parse/.test(e.message),
+    );
   });
 });

@@ -57,12 +57,7 @@ function lastPerKey<T extends { pair: string; interval: string; openTime: number
   return [...byKey.values()];
 }
 
-async function upsert(
-  pool: pg.Pool,
-  table: string,
-  columns: readonly string[],
-  rows: unknown[][],
-): Promise<void> {
+async function upsert(pool: pg.Pool, table: string, columns: readonly string[], rows: unknown[][]): Promise<void> {
   const updates = columns
     .filter((c) => !['pair', 'interval', 'open_time'].includes(c))
     .map((c) => `${c} = EXCLUDED.${c}`)

@@ -57,7 +57,11 @@ describe('crash recovery of the candles and indicators processors', () => {
     const referenceBus = await createBus(reference.config, testLogger);
     await publish(referenceBus, events);
     const calm = startPipeline(reference);
-    await waitFor('the uninterrupted run to finish', async () => (await countRows(reference.pool, 'indicators')) >= TOTAL_ROWS, 300_000);
+    await waitFor(
+      'the uninterrupted run to finish',
+      async () => (await countRows(reference.pool, 'indicators')) >= TOTAL_ROWS,
+      300_000,
+    );
     await stopAll(calm);
     await referenceBus.close();
 
@@ -70,7 +74,12 @@ describe('crash recovery of the candles and indicators processors', () => {
       const before = await countRows(crashed.pool, 'candles');
       await publish(bus, events.slice(round * slice, (round + 1) * slice));
       // Kill once the slice is visibly being processed, so work is in flight.
-      await waitFor(`progress in round ${round}`, async () => (await countRows(crashed.pool, 'candles')) > before, 120_000, 100);
+      await waitFor(
+        `progress in round ${round}`,
+        async () => (await countRows(crashed.pool, 'candles')) > before,
+        120_000,
+        100,
+      );
       for (const name of ['candles', 'indicators'] as const) {
         await kill9(services.get(name)!);
         kills[name] += 1;
@@ -78,7 +87,11 @@ describe('crash recovery of the candles and indicators processors', () => {
       }
     }
     await publish(bus, events.slice(KILL_ROUNDS * slice));
-    await waitFor('the crashed run to finish', async () => (await countRows(crashed.pool, 'indicators')) >= TOTAL_ROWS, 300_000);
+    await waitFor(
+      'the crashed run to finish',
+      async () => (await countRows(crashed.pool, 'indicators')) >= TOTAL_ROWS,
+      300_000,
+    );
     // Let any duplicate a broken exactly-once would produce arrive before comparing.
     await new Promise((resolve) => setTimeout(resolve, 3_000));
     await stopAll(services);

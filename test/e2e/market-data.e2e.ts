@@ -24,8 +24,14 @@ describe('market data pipeline on Kafka and PostgreSQL', () => {
   before(async () => {
     iso = await isolate('day');
     bus = await createBus(iso.config, testLogger);
-    const database = { pool: iso.pool, kind: 'postgres' as const, url: iso.env['DATABASE_URL']!, close: async () => {} };
-    for (const name of PROCESSORS) tasks.push(await startProcessor(name, { config: iso.config, logger: testLogger, bus, database }));
+    const database = {
+      pool: iso.pool,
+      kind: 'postgres' as const,
+      url: iso.env['DATABASE_URL']!,
+      close: async () => {},
+    };
+    for (const name of PROCESSORS)
+      tasks.push(await startProcessor(name, { config: iso.config, logger: testLogger, bus, database }));
     const rows = await loadDay(BTC_CANDLES, FULL_DAY);
     assert.equal(rows.length, 1440);
     await loadInputMinutes(iso.pool, rows);
@@ -34,7 +40,11 @@ describe('market data pipeline on Kafka and PostgreSQL', () => {
       (events) => bus.publish(events.map((value) => ({ topic: TOPICS.marketEvents.name, key: value.pair, value }))),
       { pair: PAIR, speed: 0 },
     );
-    assert.equal(replayed.trades, rows.reduce((sum, r) => sum + r.count, 0), "one trade per trade the minutes counted");
+    assert.equal(
+      replayed.trades,
+      rows.reduce((sum, r) => sum + r.count, 0),
+      'one trade per trade the minutes counted',
+    );
     await waitFor(
       'every candle and indicator set of the day in PostgreSQL',
       async () => (await countRows(iso.pool, 'indicators')) >= 1848 && (await countRows(iso.pool, 'candles')) >= 1848,
@@ -67,10 +77,7 @@ describe('market data pipeline on Kafka and PostgreSQL', () => {
   }
 
   it('indicators are warm by the end of the day and finite', async () => {
-    const { rows } = await iso.pool.query(
-      `SELECT * FROM latest_features WHERE pair = $1 AND interval = '1m'`,
-      [PAIR],
-    );
+    const { rows } = await iso.pool.query(`SELECT * FROM latest_features WHERE pair = $1 AND interval = '1m'`, [PAIR]);
     assert.equal(rows.length, 1);
     for (const name of INDICATOR_NAMES) {
       const value = rows[0][name];

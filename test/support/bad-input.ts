@@ -12,7 +12,17 @@ export const PAIR = 'BTC/USD';
 export const T0 = Date.UTC(2023, 3, 4, 10, 0);
 
 function trade(tradeId: number, offsetMs: number, price: number, qty = 1): Trade {
-  return { v: 1, kind: 'trade', pair: PAIR, tradeId, price, qty, side: 'buy', time: T0 + offsetMs, source: 'kraken-ws' };
+  return {
+    v: 1,
+    kind: 'trade',
+    pair: PAIR,
+    tradeId,
+    price,
+    qty,
+    side: 'buy',
+    time: T0 + offsetMs,
+    source: 'kraken-ws',
+  };
 }
 
 const raw = (value: unknown): OutboundRecord => ({ topic: TOPICS.marketEvents.name, key: PAIR, value });
@@ -49,7 +59,14 @@ export function badInputRecords(): { records: OutboundRecord[]; expectedDeadLett
   ];
   return {
     records,
-    expectedDeadLetters: ['INVALID_EVENT', 'INVALID_EVENT', 'INVALID_EVENT', 'INVALID_EVENT', 'INVALID_EVENT', 'LATE_TRADE'],
+    expectedDeadLetters: [
+      'INVALID_EVENT',
+      'INVALID_EVENT',
+      'INVALID_EVENT',
+      'INVALID_EVENT',
+      'INVALID_EVENT',
+      'LATE_TRADE',
+    ],
   };
 }
 
@@ -94,7 +111,15 @@ export async function runBadInput(bus: Bus, group: string, timeoutMs: number): P
   return {
     minutes: candles
       .filter((c) => c.interval === '1m')
-      .map(({ openTime, open, high, low, close, volume, tradeCount }) => ({ openTime, open, high, low, close, volume, tradeCount })),
+      .map(({ openTime, open, high, low, close, volume, tradeCount }) => ({
+        openTime,
+        open,
+        high,
+        low,
+        close,
+        volume,
+        tradeCount,
+      })),
     deadLetters,
   };
 }

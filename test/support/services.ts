@@ -36,7 +36,8 @@ export interface Isolation {
 /** A fresh namespace on the real services; `extraEnv` overrides config for the test. */
 export async function isolate(label: string, extraEnv: Record<string, string> = {}): Promise<Isolation> {
   const { brokers, databaseUrl } = requireServices();
-  const id = `t${Date.now().toString(36)}${randomBytes(3).toString('hex')}_${label.replace(/[^a-z0-9]/gi, '')}`.toLowerCase();
+  const id =
+    `t${Date.now().toString(36)}${randomBytes(3).toString('hex')}_${label.replace(/[^a-z0-9]/gi, '')}`.toLowerCase();
   const admin = new pg.Pool({ connectionString: databaseUrl, max: 1 });
   await admin.query(`CREATE SCHEMA ${id}`);
   await admin.end();
