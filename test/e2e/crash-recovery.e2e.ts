@@ -39,8 +39,11 @@ function startPipeline(iso: Isolation): Map<string, Service> {
   );
 }
 
-async function stopAll(services: Map<string, Service>): Promise<void> {
-  for (const service of services.values()) await stopGracefully(service);
+/** Stops each service with SIGTERM; returns how each exited (0 is a clean shutdown). */
+async function stopAll(services: Map<string, Service>): Promise<Record<string, unknown>> {
+  const exits: Record<string, unknown> = {};
+  for (const [name, service] of services) exits[name] = await stopGracefully(service);
+  return exits;
 }
 
 describe('crash recovery of the candles and indicators processors', () => {
@@ -48,6 +51,7 @@ describe('crash recovery of the candles and indicators processors', () => {
   let reference: Isolation;
   let crashed: Isolation;
   const kills = { candles: 0, indicators: 0 };
+  const shutdowns: Record<string, unknown>[] = [];
 
   before(async () => {
     events = await dayEvents();
@@ -62,7 +66,7 @@ describe('crash recovery of the candles and indicators processors', () => {
       async () => (await countRows(reference.pool, 'indicators')) >= TOTAL_ROWS,
       300_000,
     );
-    await stopAll(calm);
+    shutdowns.push(await stopAll(calm));
     await referenceBus.close();
 
     // The same input, fed in slices, with both processors killed mid-stream every slice.
@@ -94,7 +98,7 @@ describe('crash recovery of the candles and indicators processors', () => {
     );
     // Let any duplicate a broken exactly-once would produce arrive before comparing.
     await new Promise((resolve) => setTimeout(resolve, 3_000));
-    await stopAll(services);
+    shutdowns.push(await stopAll(services));
     await bus.close();
   });
 
@@ -105,6 +109,11 @@ describe('crash recovery of the candles and indicators processors', () => {
 
   it('killed each processor at least three times mid-stream', () => {
     assert.ok(kills.candles >= 3 && kills.indicators >= 3, JSON.stringify(kills));
+  });
+
+  it('every processor shuts down cleanly on SIGTERM', () => {
+    const clean = { candles: 0, indicators: 0, 'store-writer': 0 };
+    assert.deepEqual(shutdowns, [clean, clean]);
   });
 
   for (const table of ['candles', 'indicators'] as const) {

@@ -13,7 +13,8 @@ export interface Service {
 }
 
 export function startService(name: string, args: string[], env: Record<string, string>): Service {
-  const child = spawn(join(repoRoot, 'node_modules/.bin/tsx'), [join(repoRoot, 'cli/main.ts'), ...args], {
+  // bin/tickcast execs node itself: the pid we signal is the service, not a wrapper.
+  const child = spawn(join(repoRoot, 'bin/tickcast'), args, {
     cwd: repoRoot,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -32,8 +33,22 @@ export function startService(name: string, args: string[], env: Record<string, s
 
 /** SIGKILL: no shutdown hooks run, exactly like a node dying under it. */
 export async function kill9(service: Service): Promise<void> {
+  const pid = service.child.pid;
   service.child.kill('SIGKILL');
-  await service.exited;
+  const result = await service.exited;
+  if (result !== 'SIGKILL')
+    throw new Error(`${service.name} exited with ${String(result)} before it could be killed:\n${service.output()}`);
+  // Nothing of the service may survive its kill (a wrapper process would leave the real one running).
+  if (pid !== undefined && isAlive(pid)) throw new Error(`${service.name} (pid ${pid}) survived SIGKILL`);
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 export async function stopGracefully(service: Service, timeoutMs = 20_000): Promise<number | NodeJS.Signals | null> {
