@@ -18,7 +18,7 @@ import { BTC_CANDLES, requireData } from '../test/support/data.ts';
 import { applyClock, applyTrade } from '../streams/candles/aggregator.ts';
 import { initialCandleState } from '../streams/candles/window-state.ts';
 
-const DAYS = Number(process.env['BENCH_DAYS'] ?? 3);
+const DAYS = Number(process.env['BENCH_DAYS'] ?? 7);
 const PAIR = 'BTC/USD';
 
 export async function run(): Promise<void> {

@@ -12,11 +12,21 @@ export interface Service {
   readonly exited: Promise<number | NodeJS.Signals | null>;
 }
 
-export function startService(name: string, args: string[], env: Record<string, string>): Service {
+/** Variables that select real services; an embedded run must not inherit them from the test's environment. */
+const SERVICE_VARIABLES = ['KAFKA_BROKERS', 'DATABASE_URL', 'MLFLOW_TRACKING_URI'];
+
+export function startService(
+  name: string,
+  args: string[],
+  env: Record<string, string>,
+  options: { embedded?: boolean } = {},
+): Service {
+  const inherited = { ...process.env };
+  if (options.embedded) for (const variable of SERVICE_VARIABLES) delete inherited[variable];
   // bin/tickcast execs node itself: the pid we signal is the service, not a wrapper.
   const child = spawn(join(repoRoot, 'bin/tickcast'), args, {
     cwd: repoRoot,
-    env: { ...process.env, ...env },
+    env: { ...inherited, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';

@@ -1,0 +1,52 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { createLogger } from '../../lib/logger.ts';
+import type { Candle } from '../../schema/events.ts';
+import { openDatabase } from './database.ts';
+import { migrate } from './migrate.ts';
+import { readCandles, upsertCandles } from './feature-store.ts';
+
+const logger = createLogger('silent');
+
+const candle = (openTime: number, close: number): Candle => ({
+  v: 1,
+  pair: 'BTC/USD',
+  interval: '1m',
+  openTime,
+  closeTime: openTime + 60_000,
+  open: 28_254.8,
+  high: 28_260.9,
+  low: 28_239.8,
+  close,
+  volume: 3.96893978,
+  quoteVolume: 112_000.5,
+  vwap: 28_248.4,
+  tradeCount: 42,
+  flat: false,
+  final: true,
+});
+
+describe('embedded feature store (PGlite behind the Postgres wire protocol)', () => {
+  it('runs the same migrations and upserts as PostgreSQL', async () => {
+    const database = await openDatabase({ url: undefined, embeddedDataDir: 'memory://', poolSize: 5 }, logger);
+    try {
+      assert.equal(database.kind, 'embedded');
+      assert.deepEqual(await migrate(database.pool, logger), ['001_market_data.sql']);
+      assert.deepEqual(await migrate(database.pool, logger), [], 'a second run applies nothing');
+      const t0 = Date.UTC(2023, 3, 4);
+      await upsertCandles(database.pool, [candle(t0, 28_239.8), candle(t0 + 60_000, 28_240)]);
+      // A re-delivered candle rewrites its row instead of adding one.
+      await upsertCandles(database.pool, [candle(t0, 28_239.9)]);
+      const rows = await readCandles(database.pool, { pair: 'BTC/USD', interval: '1m', from: t0, to: t0 + 120_000 });
+      assert.deepEqual(
+        rows.map((r) => [r.openTime - t0, r.close, r.volume, r.tradeCount]),
+        [
+          [0, 28_239.9, 3.96893978, 42],
+          [60_000, 28_240, 3.96893978, 42],
+        ],
+      );
+    } finally {
+      await database.close();
+    }
+  });
+});

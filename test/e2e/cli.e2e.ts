@@ -1,0 +1,141 @@
+/**
+ * `tickcast` as a user runs it: `start` on the embedded default against a (fake) live
+ * Kraken, its fallback when Kraken cannot be reached, and `record`.
+ */
+import { after, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { FakeKrakenWsServer, wireTrade } from '../fakes/kraken-ws-server.ts';
+import { BTC_CANDLES, requireData } from '../support/data.ts';
+import { freePort, scrape } from '../support/ports.ts';
+import { startService, stopGracefully, type Service } from '../support/processes.ts';
+import { waitFor } from '../support/services.ts';
+
+const running: Service[] = [];
+const fakes: FakeKrakenWsServer[] = [];
+
+after(async () => {
+  for (const service of running) await stopGracefully(service);
+  for (const fake of fakes) await fake.close();
+});
+
+async function embeddedStart(args: string[], env: Record<string, string>): Promise<{ service: Service; port: number }> {
+  const port = await freePort();
+  const dataDir = await mkdtemp(join(tmpdir(), 'tickcast-start-'));
+  const service = startService(
+    'start',
+    ['start', ...args],
+    { METRICS_PORT: String(port), TICKCAST_DATA_DIR: dataDir, PAIRS: 'BTC/USD', ...env },
+    { embedded: true },
+  );
+  running.push(service);
+  return { service, port };
+}
+
+describe('tickcast start (embedded default)', () => {
+  it('falls back to the given replay when Kraken cannot be reached, says so, and fills the store', async () => {
+    const closed = await freePort();
+    const { service, port } = await embeddedStart(
+      [
+        '--replay',
+        requireData(BTC_CANDLES),
+        '--from',
+        '2023-04-04T00:00:00Z',
+        '--to',
+        '2023-04-04T02:00:00Z',
+        '--speed',
+        '0',
+      ],
+      { KRAKEN_WS_URL: `ws://127.0.0.1:${closed}` },
+    );
+    // Two hours: 120 one-minute, 24 five-minute, 8 fifteen-minute and 2 hourly candles.
+    await waitFor(
+      'the replayed candles in the embedded store',
+      async () => (await scrape(port, 'tickcast_store_rows_written_total{table="candles"}')) >= 154,
+      60_000,
+    );
+    assert.match(service.output(), /Kraken cannot be reached .*falling back to replay of/);
+    assert.match(service.output(), /"bus":"memory","store":"embedded","source":"replay-candles"/);
+    assert.equal(await scrape(port, 'tickcast_store_rows_written_total{table="candles"}'), 154);
+    assert.equal(await scrape(port, 'tickcast_store_rows_written_total{table="indicators"}'), 154);
+    assert.equal(await stopGracefully(service), 0);
+  });
+
+  it('without a replay, falls back to the SIMULATED market and labels it', async () => {
+    const closed = await freePort();
+    const { service } = await embeddedStart([], { KRAKEN_WS_URL: `ws://127.0.0.1:${closed}` });
+    await waitFor('the simulated market to start', async () => /"source":"simulated"/.test(service.output()), 60_000);
+    assert.match(service.output(), /falling back to the SIMULATED market/);
+    assert.match(service.output(), /SIMULATED MARKET: prices are a random walk/);
+    assert.equal(await stopGracefully(service), 0);
+  });
+
+  it('streams live trades from Kraken (a local server speaking its v2 protocol) into candles', async () => {
+    const fake = await FakeKrakenWsServer.start({ heartbeatIntervalMs: 200 });
+    fakes.push(fake);
+    const { service, port } = await embeddedStart([], { KRAKEN_WS_URL: fake.url });
+    await waitFor(
+      'the trade subscription',
+      async () =>
+        /live source: Kraken WebSocket/.test(service.output()) &&
+        fake.received.some((m) => JSON.stringify(m.message).includes('"subscribe"')),
+      60_000,
+    );
+    // Three minutes that ended a few minutes ago: the source's clocks close them, no later trade needed.
+    const t0 = Math.floor(Date.now() / 60_000) * 60_000 - 5 * 60_000;
+    fake.publish([
+      wireTrade({ trade_id: 1, symbol: 'BTC/USD', price: 100, qty: 1, timeMs: t0 + 1_000 }),
+      wireTrade({ trade_id: 2, symbol: 'BTC/USD', price: 110, qty: 1, timeMs: t0 + 30_000 }),
+      wireTrade({ trade_id: 3, symbol: 'BTC/USD', price: 105, qty: 1, timeMs: t0 + 61_000 }),
+      wireTrade({ trade_id: 4, symbol: 'BTC/USD', price: 104, qty: 1, timeMs: t0 + 125_000 }),
+    ]);
+    const traded = 'tickcast_candles_emitted_total{pair="BTC/USD",interval="1m",flat="false"}';
+    await waitFor('three one-minute candles with trades', async () => (await scrape(port, traded)) >= 3, 30_000);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    assert.equal(await scrape(port, traded), 3);
+    assert.ok(
+      (await scrape(port, 'tickcast_candles_emitted_total{pair="BTC/USD",interval="1m",flat="true"}')) >= 1,
+      'quiet minutes since close flat',
+    );
+    assert.equal(await stopGracefully(service), 0);
+  });
+});
+
+describe('tickcast record', () => {
+  it('captures live trades to a gzip JSON Lines recording', async () => {
+    const fake = await FakeKrakenWsServer.start({ heartbeatIntervalMs: 200 });
+    fakes.push(fake);
+    const out = join(await mkdtemp(join(tmpdir(), 'tickcast-record-')), 'live.jsonl');
+    const service = startService('record', ['record', '--out', out, '--duration', '4'], {
+      KRAKEN_WS_URL: fake.url,
+      PAIRS: 'BTC/USD,ETH/USD',
+      METRICS_PORT: '0',
+    });
+    running.push(service);
+    await waitFor(
+      'the subscription',
+      async () => fake.received.some((m) => JSON.stringify(m.message).includes('"subscribe"')),
+      30_000,
+    );
+    const now = Date.now();
+    fake.publish([
+      wireTrade({ trade_id: 10, symbol: 'BTC/USD', price: 28_000.5, qty: 0.25, timeMs: now }),
+      wireTrade({ trade_id: 11, symbol: 'ETH/USD', price: 1_900.25, qty: 2, timeMs: now + 1 }),
+    ]);
+    assert.equal(await service.exited, 0);
+    const lines = (await readFile(out, 'utf8'))
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    const trades = lines.filter((l) => l['kind'] === 'trade');
+    assert.deepEqual(
+      trades.map((t) => [t['pair'], t['tradeId'], t['price'], t['qty'], t['source']]),
+      [
+        ['BTC/USD', 10, 28_000.5, 0.25, 'kraken-ws'],
+        ['ETH/USD', 11, 1_900.25, 2, 'kraken-ws'],
+      ],
+    );
+  });
+});
