@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
 import { FakeKrakenWsServer, wireTrade } from '../fakes/kraken-ws-server.ts';
 import { BTC_CANDLES, requireData } from '../support/data.ts';
 import { freePort, scrape } from '../support/ports.ts';
@@ -107,7 +108,7 @@ describe('tickcast record', () => {
   it('captures live trades to a gzip JSON Lines recording', async () => {
     const fake = await FakeKrakenWsServer.start({ heartbeatIntervalMs: 200 });
     fakes.push(fake);
-    const out = join(await mkdtemp(join(tmpdir(), 'tickcast-record-')), 'live.jsonl');
+    const out = join(await mkdtemp(join(tmpdir(), 'tickcast-record-')), 'live.jsonl.gz');
     const service = startService('record', ['record', '--out', out, '--duration', '4'], {
       KRAKEN_WS_URL: fake.url,
       PAIRS: 'BTC/USD,ETH/USD',
@@ -125,7 +126,8 @@ describe('tickcast record', () => {
       wireTrade({ trade_id: 11, symbol: 'ETH/USD', price: 1_900.25, qty: 2, timeMs: now + 1 }),
     ]);
     assert.equal(await service.exited, 0);
-    const lines = (await readFile(out, 'utf8'))
+    const lines = gunzipSync(await readFile(out))
+      .toString('utf8')
       .trim()
       .split('\n')
       .map((l) => JSON.parse(l) as Record<string, unknown>);
