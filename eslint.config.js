@@ -5,7 +5,17 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', '.cache/', '.services/', '.tickcast/', 'dist/', 'schema/generated/'] },
+  {
+    ignores: [
+      'node_modules/',
+      '.cache/',
+      '.services/',
+      '.tickcast/',
+      'dist/',
+      'subgraphs/*/generated/',
+      'test/generated/',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -1,0 +1,15 @@
+/**
+ * What every subgraph resolver receives. Loaders are created per request so DataLoader
+ * batches within one request and never caches across requests.
+ */
+import type pg from 'pg';
+import type { Logger } from '../lib/logger.ts';
+
+export interface SubgraphContext {
+  readonly pool: pg.Pool;
+  readonly logger: Logger;
+  /** Per-request DataLoaders, created by the subgraph's own `createLoaders`. */
+  readonly loaders: Record<string, unknown>;
+  /** Scopes the gateway verified for the caller (header x-tickcast-scopes), e.g. ["read", "admin"]. */
+  readonly scopes: readonly string[];
+}
