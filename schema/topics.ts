@@ -33,7 +33,7 @@ export const TOPICS = {
     retentionMs: 7 * DAY_MS,
     compacted: false,
     producers: ['kraken-ws source', 'kraken-rest backfill', 'replay', 'simulated market'],
-    consumers: ['candles processor'],
+    consumers: ['candles processor', 'feature store writer (trades table)'],
   },
   candles: {
     name: 'tickcast.candles.v1',

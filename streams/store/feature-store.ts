@@ -4,7 +4,7 @@
  * restarts) rewrite the same row instead of adding one.
  */
 import type pg from 'pg';
-import type { Candle, IndicatorSet } from '../../schema/events.ts';
+import type { Candle, IndicatorSet, Trade } from '../../schema/events.ts';
 import { INDICATOR_NAMES } from '../../schema/indicators.ts';
 
 /** Rows per INSERT: keeps each statement well under Postgres' 65,535 bind parameters. */
@@ -87,6 +87,23 @@ export async function upsertCandles(pool: pg.Pool, candles: readonly Candle[]): 
 
 export async function upsertIndicators(pool: pg.Pool, sets: readonly IndicatorSet[]): Promise<void> {
   await upsert(pool, 'indicators', INDICATOR_COLUMNS, lastPerKey(sets).map(indicatorRow));
+}
+
+/** Trades keep the first write: a trade id is immutable on the exchange, so a re-delivery changes nothing. */
+export async function insertTrades(pool: pg.Pool, trades: readonly Trade[]): Promise<void> {
+  for (let start = 0; start < trades.length; start += ROWS_PER_STATEMENT) {
+    const chunk = trades.slice(start, start + ROWS_PER_STATEMENT);
+    const values: unknown[] = [];
+    const tuples = chunk.map((t) => {
+      values.push(t.pair, t.tradeId, t.price, t.qty, t.side, new Date(t.time), t.source);
+      const n = values.length;
+      return `($${n - 6}, $${n - 5}, $${n - 4}, $${n - 3}, $${n - 2}, $${n - 1}, $${n})`;
+    });
+    await pool.query(
+      `INSERT INTO trades (pair, trade_id, price, qty, side, time, source) VALUES ${tuples.join(', ')} ON CONFLICT (pair, trade_id) DO NOTHING`,
+      values,
+    );
+  }
 }
 
 export interface StoredCandle {

@@ -1,10 +1,17 @@
 /**
- * The feature store writer: candles and indicator sets from the bus into the store.
+ * The feature store writer: trades, candles and indicator sets from the bus into the store.
  * At-least-once delivery plus upserts keyed by (pair, interval, open_time) make the
  * store exactly the set of records on the topics, whatever is re-delivered.
  */
 import type pg from 'pg';
-import { candleSchema, indicatorSetSchema, type Candle, type IndicatorSet } from '../../schema/events.ts';
+import {
+  candleSchema,
+  indicatorSetSchema,
+  marketEventSchema,
+  type Candle,
+  type IndicatorSet,
+  type Trade,
+} from '../../schema/events.ts';
 import { TOPICS } from '../../schema/topics.ts';
 import { TickcastError } from '../../lib/errors.ts';
 import type { Logger } from '../../lib/logger.ts';
@@ -12,7 +19,7 @@ import { counter } from '../../lib/metrics.ts';
 import type { Bus, InboundRecord, RunningTask } from '../bus/bus.ts';
 import { deadLetterFor } from '../bus/batch.ts';
 import { decodeValue } from '../bus/codec.ts';
-import { upsertCandles, upsertIndicators } from './feature-store.ts';
+import { insertTrades, upsertCandles, upsertIndicators } from './feature-store.ts';
 
 const rowsWritten = counter('tickcast_store_rows_written_total', 'Rows upserted into the feature store', ['table']);
 
@@ -20,16 +27,21 @@ export async function startStoreWriter(bus: Bus, pool: pg.Pool, logger: Logger):
   const log = logger.child({ processor: 'store-writer' });
   return bus.consume({
     groupId: 'store-writer',
-    topics: [TOPICS.candles.name, TOPICS.indicators.name],
+    topics: [TOPICS.marketEvents.name, TOPICS.candles.name, TOPICS.indicators.name],
     fromBeginning: true,
     handler: async (records) => {
       const candles: Candle[] = [];
       const sets: IndicatorSet[] = [];
+      const trades: Trade[] = [];
       const rejected = [];
       for (const record of records) {
         try {
           if (record.topic === TOPICS.candles.name) candles.push(decodeValue(candleSchema, record));
-          else sets.push(decodeValue(indicatorSetSchema, record));
+          else if (record.topic === TOPICS.indicators.name) sets.push(decodeValue(indicatorSetSchema, record));
+          else {
+            const event = decodeValue(marketEventSchema, record);
+            if (event.kind === 'trade') trades.push(event);
+          }
         } catch (error) {
           if (!(error instanceof TickcastError)) throw error;
           rejected.push(deadLetterFor('store-writer', record, error));
@@ -39,9 +51,11 @@ export async function startStoreWriter(bus: Bus, pool: pg.Pool, logger: Logger):
       // A failed write rejects the batch: it is retried from the last committed offset.
       await withStoreErrors(() => upsertCandles(pool, candles), records);
       await withStoreErrors(() => upsertIndicators(pool, sets), records);
+      await withStoreErrors(() => insertTrades(pool, trades), records);
       if (rejected.length > 0) await bus.publish(rejected);
       rowsWritten.inc({ table: 'candles' }, candles.length);
       rowsWritten.inc({ table: 'indicators' }, sets.length);
+      rowsWritten.inc({ table: 'trades' }, trades.length);
     },
   });
 }

@@ -47,7 +47,10 @@ describe('market data pipeline on Kafka and PostgreSQL', () => {
     );
     await waitFor(
       'every candle and indicator set of the day in PostgreSQL',
-      async () => (await countRows(iso.pool, 'indicators')) >= 1848 && (await countRows(iso.pool, 'candles')) >= 1848,
+      async () =>
+        (await countRows(iso.pool, 'indicators')) >= 1848 &&
+        (await countRows(iso.pool, 'candles')) >= 1848 &&
+        (await iso.pool.query('SELECT count(*)::int AS n FROM trades')).rows[0].n >= replayed.trades,
       240_000,
       500,
     );
@@ -64,6 +67,17 @@ describe('market data pipeline on Kafka and PostgreSQL', () => {
       assert.equal(await countRows(iso.pool, 'candles', interval), expected, interval);
       assert.equal(await countRows(iso.pool, 'indicators', interval), expected, `indicators ${interval}`);
     }
+  });
+
+  it('stores every replayed trade once', async () => {
+    const { rows } = await iso.pool.query<{ n: number; volume: number }>(
+      `SELECT count(*)::int AS n, sum(qty) AS volume FROM trades WHERE pair = $1`,
+      [PAIR],
+    );
+    const input = await iso.pool.query<{ n: number; volume: number }>(
+      'SELECT sum(trade_count)::int AS n, sum(volume) AS volume FROM input_minutes',
+    );
+    assert.deepEqual(rows[0], input.rows[0]);
   });
 
   it('1m candles equal the input candles: open, high, low, close, volume, trade count, flat', async () => {
