@@ -42,6 +42,23 @@ export default tseslint.config(
     },
   },
   {
+    files: ['subgraphs/*/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['../*/**', '!../generated/**', '../../subgraphs/**'],
+              message: 'subgraphs never import each other: share through schema/ or subgraphs/*.ts',
+            },
+            { group: ['**/gateway/**'], message: 'subgraphs do not import the gateway' },
+          ],
+        },
+      ],
+    },
+  },
+  {
     files: ['schema/**/*.ts'],
     rules: {
       'no-restricted-imports': [
