@@ -49,7 +49,7 @@ export default tseslint.config(
         {
           patterns: [
             {
-              group: ['../*/**', '!../generated/**', '../../subgraphs/**'],
+              group: ['../*/**', '!../../**', '!../generated/**', '../../subgraphs/**'],
               message: 'subgraphs never import each other: share through schema/ or subgraphs/*.ts',
             },
             { group: ['**/gateway/**'], message: 'subgraphs do not import the gateway' },
