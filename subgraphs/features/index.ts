@@ -1,0 +1,8 @@
+/** The features subgraph: a market's technical indicators from the feature store. */
+import type { SubgraphDefinition } from '../server.ts';
+import { createLoaders } from './loaders.ts';
+import { resolvers } from './resolvers.ts';
+
+export function featuresSubgraph(): SubgraphDefinition {
+  return { name: 'features', resolvers, createLoaders };
+}

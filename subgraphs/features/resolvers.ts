@@ -1,0 +1,46 @@
+/** Resolvers of the features subgraph (schema/graphql/features.graphql). */
+import { INDICATOR_NAMES, type IndicatorName } from '../../schema/indicators.ts';
+import type { IndicatorName as IndicatorNameEnum, IndicatorSet, Resolvers } from './generated/resolvers.ts';
+import { checkCount, checkInterval, DateTime, fromDateTime, toDateTime } from './inputs.ts';
+import { loaders } from './loaders.ts';
+import type { IndicatorRow } from './store.ts';
+
+const DEFAULT_LAST = 100;
+
+// The SDL's IndicatorName enum and schema/indicators.ts must name the same indicators:
+// this fails to compile when either gains or loses one.
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+const _sameIndicatorNames: Same<IndicatorName, IndicatorNameEnum> = true;
+
+const indicatorSet = (row: IndicatorRow): IndicatorSet => ({
+  pair: row.pair,
+  interval: row.interval,
+  openTime: toDateTime(row.openTime),
+  close: row.close,
+  values: INDICATOR_NAMES.map((name) => ({ name, value: row.values[name] })),
+});
+
+export const resolvers: Resolvers = {
+  DateTime,
+  Market: {
+    // This subgraph only adds fields to markets; whether a pair is a market is the markets subgraph's call.
+    __resolveReference: (reference) => reference,
+    indicators: async (market, args, context) => {
+      const key = {
+        pair: market.pair,
+        interval: checkInterval(args.interval),
+        from: fromDateTime(args.from),
+        to: fromDateTime(args.to),
+        last: checkCount('last', args.last, DEFAULT_LAST),
+      };
+      return (await loaders(context).indicators.load(key)).map(indicatorSet);
+    },
+    latestFeatures: async (market, args, context) => {
+      const row = await loaders(context).latest.load({ pair: market.pair, interval: checkInterval(args.interval) });
+      return row && indicatorSet(row);
+    },
+  },
+  IndicatorSet: {
+    value: (set, { name }) => set.values.find((v) => v.name === name)?.value ?? null,
+  },
+};
