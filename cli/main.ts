@@ -14,6 +14,9 @@ import { TOPICS } from '../schema/topics.ts';
 import { createRecordingWriter } from '../streams/sources/recording.ts';
 import { KrakenWsTradeSource } from '../streams/sources/kraken-ws.ts';
 import type { MarketEvent } from '../schema/events.ts';
+import { SUBGRAPHS, type SubgraphName } from '../schema/subgraphs.ts';
+import { DEFAULT_SUBGRAPH_PORTS, subgraphDefinition } from '../subgraphs/catalog.ts';
+import { startSubgraph } from '../subgraphs/server.ts';
 import type { Bus } from '../streams/bus/bus.ts';
 import type { MarketSink } from '../streams/sources/source.ts';
 import { KrakenRestClient } from '../streams/sources/kraken-rest.ts';
@@ -255,6 +258,31 @@ backfill
     );
     await writeFile(flags.out, toKrakenCsv(result.rows));
     logger.info({ ...result, rows: result.rows.length, out: flags.out }, 'candles saved');
+  });
+
+program
+  .command('subgraph')
+  .description('run one GraphQL subgraph server')
+  .addArgument(new Command().createArgument('<name>', 'subgraph to run').choices(SUBGRAPHS))
+  .action(async (name: SubgraphName) => {
+    const { config, logger } = setup();
+    if (!config.DATABASE_URL && name !== 'models') {
+      logger.error('a standalone subgraph reads the shared feature store: set DATABASE_URL (or run `tickcast start`)');
+      process.exit(2);
+    }
+    const lifecycle = new Lifecycle(logger);
+    const database = await openFeatureStore(config, logger);
+    lifecycle.add('feature store', () => database.close());
+    const subgraph = await startSubgraph(subgraphDefinition(name, config), {
+      pool: database.pool,
+      logger,
+      port: config.SUBGRAPH_PORT ?? DEFAULT_SUBGRAPH_PORTS[name],
+    });
+    lifecycle.add(`subgraph ${name}`, () => subgraph.stop());
+    const ops = await startOpsServer(config.METRICS_PORT, () => true);
+    lifecycle.add('ops server', () => ops.close());
+    logger.info({ subgraph: name, url: subgraph.url, metricsPort: ops.port }, 'subgraph running');
+    await lifecycle.runUntilSignal();
   });
 
 program

@@ -47,6 +47,17 @@ export const configSchema = z.object({
   CANDLE_LIVE_UPDATES: bool.default(true),
   KRAKEN_WS_URL: z.string().url().default('wss://ws.kraken.com/v2'),
   KRAKEN_REST_URL: z.string().url().default('https://api.kraken.com'),
+  /** MLflow tracking server (model registry). Unset: the local registry in TICKCAST_DATA_DIR/registry. */
+  MLFLOW_TRACKING_URI: optionalUrl,
+  /** Where `tickcast subgraph <name>` listens; unset uses the subgraph's default port (4001-4005). */
+  SUBGRAPH_PORT: z.coerce.number().int().min(0).max(65_535).optional(),
+  /** Subgraph URLs the gateway calls; each defaults to http://127.0.0.1:<default port>/graphql. */
+  SUBGRAPH_MARKETS_URL: optionalUrl,
+  SUBGRAPH_FEATURES_URL: optionalUrl,
+  SUBGRAPH_SENTIMENT_URL: optionalUrl,
+  SUBGRAPH_MODELS_URL: optionalUrl,
+  SUBGRAPH_PREDICTIONS_URL: optionalUrl,
+  GATEWAY_PORT: z.coerce.number().int().min(0).max(65_535).default(4000),
   /** Port for /metrics, /health and /ready; 0 picks a free one. */
   METRICS_PORT: z.coerce.number().int().min(0).max(65_535).default(9464),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
