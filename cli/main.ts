@@ -14,9 +14,13 @@ import { TOPICS } from '../schema/topics.ts';
 import { createRecordingWriter } from '../streams/sources/recording.ts';
 import { KrakenWsTradeSource } from '../streams/sources/kraken-ws.ts';
 import type { MarketEvent } from '../schema/events.ts';
-import { SUBGRAPHS, type SubgraphName } from '../schema/subgraphs.ts';
-import { DEFAULT_SUBGRAPH_PORTS, subgraphDefinition } from '../subgraphs/catalog.ts';
+import { DEFAULT_SUBGRAPH_PORTS, SUBGRAPHS, type SubgraphName } from '../schema/subgraphs.ts';
+import { subgraphDefinition } from '../subgraphs/catalog.ts';
 import { startSubgraph } from '../subgraphs/server.ts';
+import { createGateway } from '../gateway/server.ts';
+import { gatewayConfigFromEnv } from '../gateway/config.ts';
+import { generateApiKey } from '../gateway/auth.ts';
+import { apiBanner, startApi } from './api.ts';
 import type { Bus } from '../streams/bus/bus.ts';
 import type { MarketSink } from '../streams/sources/source.ts';
 import { KrakenRestClient } from '../streams/sources/kraken-rest.ts';
@@ -120,12 +124,22 @@ withSourceFlags(
   const source = await chooseSource(config, sourceOptions(flags), logger);
   const abort = new AbortController();
   lifecycle.add(`source ${source.name}`, async () => abort.abort());
-  const ops = await startOpsServer(config.METRICS_PORT, () => true);
+  const api = await startApi(config, database.pool, logger);
+  for (const subgraph of api.subgraphs) lifecycle.add(`subgraph ${subgraph.url}`, () => subgraph.stop());
+  lifecycle.add('gateway', () => api.gateway.stop());
+  const ops = await startOpsServer(config.METRICS_PORT, () => api.gateway.ready());
   lifecycle.add('ops server', () => ops.close());
   logger.info(
-    { bus: bus.kind, store: database.kind, source: source.name, metrics: `http://127.0.0.1:${ops.port}/metrics` },
+    {
+      bus: bus.kind,
+      store: database.kind,
+      source: source.name,
+      graphql: api.gateway.url,
+      metrics: `http://127.0.0.1:${ops.port}/metrics`,
+    },
     'tickcast is running',
   );
+  process.stdout.write(`\n${apiBanner(api)}\n\n`);
   const sourceDone = source
     .start(busSink(bus), abort.signal)
     .then(() => logger.info({ source: source.name }, 'source finished'));
@@ -283,6 +297,36 @@ program
     lifecycle.add('ops server', () => ops.close());
     logger.info({ subgraph: name, url: subgraph.url, metricsPort: ops.port }, 'subgraph running');
     await lifecycle.runUntilSignal();
+  });
+
+program
+  .command('gateway')
+  .description('run the federation gateway in front of the subgraphs (SUBGRAPH_<NAME>_URL)')
+  .action(async () => {
+    const { config, logger } = setup();
+    const lifecycle = new Lifecycle(logger);
+    const gateway = await createGateway(await gatewayConfigFromEnv(config), { logger });
+    lifecycle.add('gateway', () => gateway.stop());
+    const ops = await startOpsServer(config.METRICS_PORT, () => gateway.ready());
+    lifecycle.add('ops server', () => ops.close());
+    if (gateway.authDisabled)
+      logger.warn('AUTHENTICATION IS DISABLED (GATEWAY_AUTH=disabled): for local development only');
+    logger.info({ url: gateway.url, metricsPort: ops.port }, 'gateway running');
+    await lifecycle.runUntilSignal();
+  });
+
+program
+  .command('api-key')
+  .description('create an API key: prints the key once and the entry to add to GATEWAY_API_KEYS')
+  .requiredOption('--id <id>', 'key id, e.g. dashboard-prod')
+  .addOption(new Option('--scopes <scopes>', 'read, or read+admin').choices(['read', 'read+admin']).default('read'))
+  .action(async (flags: { id: string; scopes: 'read' | 'read+admin' }) => {
+    const { key, entry } = await generateApiKey(
+      flags.id,
+      flags.scopes === 'read' ? ['read'] : ['read', 'admin'],
+      'scrypt',
+    );
+    process.stdout.write(`key (give to the client, shown once): ${key}\nGATEWAY_API_KEYS entry: ${entry}\n`);
   });
 
 program

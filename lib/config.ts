@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { intervalSchema, pairSchema } from '../schema/events.ts';
+import { SUBGRAPHS, SUPERGRAPH_PATH } from '../schema/subgraphs.ts';
 
 const list = <T extends z.ZodType<string, string>>(item: T) =>
   z
@@ -18,6 +19,7 @@ const list = <T extends z.ZodType<string, string>>(item: T) =>
     .pipe(z.array(item).min(1));
 
 const bool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
+const positiveInt = z.coerce.number().int().positive();
 const optionalUrl = z
   .string()
   .url()
@@ -61,6 +63,45 @@ export const configSchema = z.object({
   /** Port for /metrics, /health and /ready; 0 picks a free one. */
   METRICS_PORT: z.coerce.number().int().min(0).max(65_535).default(9464),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+
+  // The gateway (gateway/config.ts turns these into its typed GatewayConfig).
+
+  GATEWAY_HOST: z.string().default('0.0.0.0'),
+  /** `disabled` turns authentication off (local development only; logged loudly). */
+  GATEWAY_AUTH: z.enum(['enabled', 'disabled']).default('enabled'),
+  /** Comma-separated `id:hash:scopes` entries; hash `sha256:<hex>` or `scrypt:<salt hex>:<hash hex>`, scopes `read` or `read+admin`. */
+  GATEWAY_API_KEYS: z.string().default(''),
+  /** A JSON file of `[{ "id", "hash", "scopes": ["read"] }]`, added to GATEWAY_API_KEYS. */
+  GATEWAY_API_KEYS_FILE: z.string().optional(),
+  GATEWAY_JWKS_URL: z.string().url().optional(),
+  GATEWAY_JWT_ISSUER: z.string().optional(),
+  GATEWAY_JWT_AUDIENCE: z.string().optional(),
+  GATEWAY_JWT_ALGORITHMS: list(z.string()).default(['RS256', 'ES256']),
+  GATEWAY_JWKS_TIMEOUT_MS: positiveInt.default(5_000),
+  GATEWAY_RATE_LIMIT_PER_SECOND: z.coerce.number().positive().default(10),
+  GATEWAY_RATE_LIMIT_BURST: positiveInt.default(50),
+  GATEWAY_MAX_DEPTH: positiveInt.default(10),
+  GATEWAY_MAX_ALIASES: z.coerce.number().int().min(0).default(30),
+  GATEWAY_MAX_COST: positiveInt.default(5_000),
+  GATEWAY_DEFAULT_LIST_SIZE: positiveInt.default(10),
+  GATEWAY_MAX_TOKENS: positiveInt.default(3_000),
+  GATEWAY_MAX_BODY_BYTES: positiveInt.default(102_400),
+  /** `static`: schema/supergraph.graphql (or GATEWAY_SUPERGRAPH_PATH). `introspect`: compose at start-up (dev only). */
+  GATEWAY_SUPERGRAPH: z.enum(['static', 'introspect']).default('static'),
+  GATEWAY_SUPERGRAPH_PATH: z.string().default(SUPERGRAPH_PATH),
+  GATEWAY_SUBGRAPH_TIMEOUT_MS: positiveInt.default(5_000),
+  /** Per-subgraph overrides of GATEWAY_SUBGRAPH_TIMEOUT_MS, e.g. `models=10000,sentiment=2000`. */
+  GATEWAY_SUBGRAPH_TIMEOUTS: list(
+    z.string().regex(new RegExp(`^(${SUBGRAPHS.join('|')})=\\d+$`), 'expected subgraph=milliseconds'),
+  ).default([]),
+  GATEWAY_CORS_ORIGINS: list(z.string()).default(['*']),
+  GATEWAY_INTROSPECTION: bool.default(true),
+  GATEWAY_LANDING_PAGE: bool.default(true),
+  GATEWAY_APQ: bool.default(true),
+  /** 0 keeps entries until the bounded cache evicts them. */
+  GATEWAY_APQ_TTL_SECONDS: z.coerce.number().int().min(0).default(86_400),
+  APOLLO_KEY: z.string().optional(),
+  APOLLO_GRAPH_REF: z.string().optional(),
 });
 
 export type Config = z.infer<typeof configSchema>;

@@ -46,6 +46,7 @@ export async function startSubgraph(
   const logger = options.logger.child({ subgraph: definition.name });
   const server = new ApolloServer<SubgraphContext>({
     schema: await buildSchema(definition),
+    logger,
     // Only deliberate errors (with extensions.code) reach the gateway; the rest are logged and masked.
     formatError: (formatted, error) => {
       const original = error instanceof GraphQLError ? error.originalError : error;

@@ -1,0 +1,150 @@
+/**
+ * The gateway's configuration: a typed `GatewayConfig` that `createGateway` takes, and the
+ * environment variables it is built from. lib/config.ts (the one module that reads
+ * process.env) already has GATEWAY_PORT and SUBGRAPH_<NAME>_URL; `gatewayEnvShape` holds
+ * the rest, to be merged into its `configSchema`. Until then `gatewayEnvSchema` parses all
+ * of them, and afterwards `gatewayConfigFromEnv(loadConfig())` type-checks as is.
+ */
+import { readFile } from 'node:fs/promises';
+import { z } from 'zod';
+import { ConfigError, type Config } from '../lib/config.ts';
+import { defaultSubgraphUrl, SUBGRAPHS, type SubgraphName } from '../schema/subgraphs.ts';
+import { parseApiKeyEntries, apiKeyEntrySchema, type ApiKeyEntry } from './auth.ts';
+
+export interface JwtConfig {
+  /** JSON Web Key Set of the identity provider, fetched and cached by jose. */
+  readonly jwksUrl: string;
+  readonly issuer: string;
+  readonly audience: string;
+  readonly algorithms: readonly string[];
+  /** How long one JWKS fetch may take. */
+  readonly jwksTimeoutMs: number;
+}
+
+export type AuthConfig =
+  | { readonly mode: 'disabled' }
+  | { readonly mode: 'enabled'; readonly apiKeys: readonly ApiKeyEntry[]; readonly jwt?: JwtConfig };
+
+export interface QueryLimitsConfig {
+  /** Longest chain of nested fields in one operation. */
+  readonly maxDepth: number;
+  /** Aliases in one operation, counted after expanding fragments. */
+  readonly maxAliases: number;
+  /** Estimated cost: every object field costs 1, times the sizes of the lists it sits in. */
+  readonly maxCost: number;
+  /** Assumed size of a list field without a `first`/`last` argument or default. */
+  readonly defaultListSize: number;
+  /** GraphQL tokens the parser accepts before giving up (graphql-js `maxTokens`). */
+  readonly maxTokens: number;
+  /** Request body (or GET URL) size. */
+  readonly maxBodyBytes: number;
+}
+
+export interface SubgraphConfig {
+  readonly url: string;
+  readonly timeoutMs: number;
+}
+
+export interface GatewayConfig {
+  /** 0 picks a free port. */
+  readonly port: number;
+  readonly host: string;
+  readonly auth: AuthConfig;
+  /** Per-key token bucket: `ratePerSecond` tokens refill per second up to `burst`; one operation takes one. */
+  readonly rateLimit: { readonly ratePerSecond: number; readonly burst: number };
+  readonly limits: QueryLimitsConfig;
+  readonly subgraphs: Readonly<Record<SubgraphName, SubgraphConfig>>;
+  /** The committed supergraph (production), or IntrospectAndCompose against the running subgraphs (dev only). */
+  readonly supergraph: { readonly kind: 'static'; readonly path: string } | { readonly kind: 'introspect' };
+  /** Allowed CORS origins; `*` allows any (credentials travel in headers, never cookies). */
+  readonly corsOrigins: readonly string[];
+  readonly introspection: boolean;
+  /** Apollo Sandbox on GET /graphql from a browser. */
+  readonly landingPage: boolean;
+  /** Automatic persisted queries in Apollo Server's bounded in-memory cache; `false` turns them off. */
+  readonly persistedQueries: { readonly ttlSeconds: number | null } | false;
+  /** Usage reporting to Apollo Studio: only when both are set. */
+  readonly apollo?: { readonly key: string; readonly graphRef: string };
+}
+
+const subgraphUrlVariable = <N extends SubgraphName>(name: N) =>
+  `SUBGRAPH_${name.toUpperCase() as Uppercase<N>}_URL` as const;
+
+/** The gateway's part of the process configuration (lib/config.ts). */
+export type GatewayEnv = Config;
+
+/** Builds the typed config from parsed variables (reads GATEWAY_API_KEYS_FILE). Throws on inconsistent settings. */
+export async function gatewayConfigFromEnv(env: GatewayEnv): Promise<GatewayConfig> {
+  const problems: string[] = [];
+  const timeouts = new Map(
+    env.GATEWAY_SUBGRAPH_TIMEOUTS.map((entry: string) => {
+      const [name, ms] = entry.split('=');
+      return [name, Number(ms)] as const;
+    }),
+  );
+  const subgraphs = Object.fromEntries(
+    SUBGRAPHS.map((name) => [
+      name,
+      {
+        url: env[subgraphUrlVariable(name)] ?? defaultSubgraphUrl(name),
+        timeoutMs: timeouts.get(name) ?? env.GATEWAY_SUBGRAPH_TIMEOUT_MS,
+      },
+    ]),
+  ) as Record<SubgraphName, SubgraphConfig>;
+
+  let auth: AuthConfig = { mode: 'disabled' };
+  if (env.GATEWAY_AUTH === 'enabled') {
+    const apiKeys = [...parseApiKeyEntries(env.GATEWAY_API_KEYS)];
+    if (env.GATEWAY_API_KEYS_FILE) {
+      const text = await readFile(env.GATEWAY_API_KEYS_FILE, 'utf8');
+      const parsed = z.array(apiKeyEntrySchema).safeParse(JSON.parse(text));
+      if (parsed.success) apiKeys.push(...parsed.data);
+      else problems.push(`GATEWAY_API_KEYS_FILE=${env.GATEWAY_API_KEYS_FILE}: ${parsed.error.issues[0]?.message}`);
+    }
+    let jwt: JwtConfig | undefined;
+    if (env.GATEWAY_JWKS_URL) {
+      if (!env.GATEWAY_JWT_ISSUER || !env.GATEWAY_JWT_AUDIENCE) {
+        problems.push('GATEWAY_JWKS_URL needs GATEWAY_JWT_ISSUER and GATEWAY_JWT_AUDIENCE');
+      } else {
+        jwt = {
+          jwksUrl: env.GATEWAY_JWKS_URL,
+          issuer: env.GATEWAY_JWT_ISSUER,
+          audience: env.GATEWAY_JWT_AUDIENCE,
+          algorithms: env.GATEWAY_JWT_ALGORITHMS,
+          jwksTimeoutMs: env.GATEWAY_JWKS_TIMEOUT_MS,
+        };
+      }
+    }
+    auth = { mode: 'enabled', apiKeys, ...(jwt ? { jwt } : {}) };
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+
+  return {
+    port: env.GATEWAY_PORT,
+    host: env.GATEWAY_HOST,
+    auth,
+    rateLimit: { ratePerSecond: env.GATEWAY_RATE_LIMIT_PER_SECOND, burst: env.GATEWAY_RATE_LIMIT_BURST },
+    limits: {
+      maxDepth: env.GATEWAY_MAX_DEPTH,
+      maxAliases: env.GATEWAY_MAX_ALIASES,
+      maxCost: env.GATEWAY_MAX_COST,
+      defaultListSize: env.GATEWAY_DEFAULT_LIST_SIZE,
+      maxTokens: env.GATEWAY_MAX_TOKENS,
+      maxBodyBytes: env.GATEWAY_MAX_BODY_BYTES,
+    },
+    subgraphs,
+    supergraph:
+      env.GATEWAY_SUPERGRAPH === 'static'
+        ? { kind: 'static', path: env.GATEWAY_SUPERGRAPH_PATH }
+        : { kind: 'introspect' },
+    corsOrigins: env.GATEWAY_CORS_ORIGINS,
+    introspection: env.GATEWAY_INTROSPECTION,
+    landingPage: env.GATEWAY_LANDING_PAGE,
+    persistedQueries: env.GATEWAY_APQ
+      ? { ttlSeconds: env.GATEWAY_APQ_TTL_SECONDS === 0 ? null : env.GATEWAY_APQ_TTL_SECONDS }
+      : false,
+    ...(env.APOLLO_KEY && env.APOLLO_GRAPH_REF
+      ? { apollo: { key: env.APOLLO_KEY, graphRef: env.APOLLO_GRAPH_REF } }
+      : {}),
+  };
+}

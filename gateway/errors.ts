@@ -1,0 +1,123 @@
+/**
+ * The gateway's client-facing errors, and masking at the edge: only deliberate errors
+ * reach clients. Deliberate means a GraphQLError with an `extensions.code` from
+ * `PUBLIC_CODES` (the gateway's own and Apollo Server's request errors), or an error a
+ * subgraph raised on purpose (a code other than INTERNAL_SERVER_ERROR /
+ * DOWNSTREAM_SERVICE_ERROR, with the subgraph's name). Everything else is logged and
+ * replaced by a generic INTERNAL_SERVER_ERROR that keeps only the path.
+ */
+import { HeaderMap } from '@apollo/server';
+import { GraphQLError, type GraphQLFormattedError } from 'graphql';
+import type { Logger } from '../lib/logger.ts';
+
+/**
+ * Codes the gateway raises itself, with the HTTP status of a response that carries only that
+ * error (null: it accompanies partial data, the response stays 200).
+ */
+export const GATEWAY_ERROR_CODES = {
+  UNAUTHENTICATED: { status: 401, reason: 'unauthenticated', summary: 'no credentials, or invalid ones' },
+  FORBIDDEN: { status: 403, reason: 'forbidden', summary: 'the credentials lack the scope the operation needs' },
+  AUTH_UNAVAILABLE: { status: 503, reason: 'auth_unavailable', summary: 'the JWKS endpoint could not be reached' },
+  RATE_LIMITED: { status: 429, reason: 'rate_limited', summary: "the key's token bucket is empty" },
+  PAYLOAD_TOO_LARGE: { status: 413, reason: 'payload_too_large', summary: 'the request body exceeds the size limit' },
+  QUERY_TOO_DEEP: { status: 400, reason: 'query_too_deep', summary: 'the operation nests fields too deeply' },
+  TOO_MANY_ALIASES: { status: 400, reason: 'too_many_aliases', summary: 'the operation uses too many aliases' },
+  QUERY_TOO_COSTLY: { status: 400, reason: 'query_too_costly', summary: 'the estimated cost exceeds the budget' },
+  BAD_REQUEST: { status: 400, reason: 'bad_request', summary: 'the HTTP request is malformed' },
+  SUBGRAPH_UNAVAILABLE: { status: null, reason: 'subgraph_unavailable', summary: 'a subgraph timed out or failed' },
+} as const;
+
+export type GatewayErrorCode = keyof typeof GATEWAY_ERROR_CODES;
+
+/** Apollo Server's own request errors: the client's mistake, safe to show. */
+const APOLLO_REQUEST_CODES = [
+  'GRAPHQL_PARSE_FAILED',
+  'GRAPHQL_VALIDATION_FAILED',
+  'BAD_USER_INPUT',
+  'PERSISTED_QUERY_NOT_FOUND',
+  'PERSISTED_QUERY_NOT_SUPPORTED',
+  'OPERATION_RESOLUTION_FAILURE',
+  'BAD_REQUEST',
+  'INTROSPECTION_DISABLED',
+  'MAX_RECURSIVE_SELECTIONS_EXCEEDED',
+] as const;
+
+export const PUBLIC_CODES: ReadonlySet<string> = new Set([
+  ...Object.keys(GATEWAY_ERROR_CODES),
+  ...APOLLO_REQUEST_CODES,
+]);
+
+/** Codes that mean "nobody meant this": a subgraph's masked or uncoded error. */
+const UNDELIBERATE_CODES: ReadonlySet<string> = new Set(['INTERNAL_SERVER_ERROR', 'DOWNSTREAM_SERVICE_ERROR']);
+
+/** Codes counted as rejections (tickcast_gateway_rejected_total{reason}). */
+export function rejectionReason(code: unknown): string | undefined {
+  if (typeof code !== 'string' || code === 'SUBGRAPH_UNAVAILABLE') return undefined;
+  return (GATEWAY_ERROR_CODES as Record<string, { reason: string }>)[code]?.reason;
+}
+
+export interface GatewayErrorOptions {
+  /** Extra, client-visible extensions (e.g. limit and actual value). */
+  readonly extensions?: Record<string, unknown>;
+  readonly headers?: Readonly<Record<string, string>>;
+  readonly cause?: unknown;
+}
+
+/** A deliberate error: its code reaches the client, and Apollo Server answers with its HTTP status. */
+export function gatewayError(code: GatewayErrorCode, message: string, options: GatewayErrorOptions = {}): GraphQLError {
+  const status = GATEWAY_ERROR_CODES[code].status;
+  return new GraphQLError(message, {
+    ...(options.cause instanceof Error ? { originalError: options.cause } : {}),
+    extensions: {
+      ...options.extensions,
+      code,
+      ...(status === null ? {} : { http: { status, headers: new HeaderMap(Object.entries(options.headers ?? {})) } }),
+    },
+  });
+}
+
+/** The JSON body of an error response the gateway writes itself (outside Apollo Server). */
+export function errorBody(
+  code: GatewayErrorCode | 'INTERNAL_SERVER_ERROR',
+  message: string,
+  extensions: Record<string, unknown> = {},
+): string {
+  return JSON.stringify({ errors: [{ message, extensions: { ...extensions, code } }] });
+}
+
+/** Extensions a subgraph may attach that must not travel further (internals, not contract). */
+const PRIVATE_EXTENSIONS = ['stacktrace', 'exception', 'response', 'http'];
+
+function publicExtensions(extensions: Record<string, unknown> | undefined): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(extensions ?? {}).filter(([key]) => !PRIVATE_EXTENSIONS.includes(key)));
+}
+
+/** Apollo Server's `formatError`: deliberate errors pass, the rest are logged and masked. */
+export function createErrorMasker(logger: Logger) {
+  return (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
+    const code = formatted.extensions?.['code'];
+    const serviceName = formatted.extensions?.['serviceName'];
+    const where = {
+      ...(formatted.path ? { path: formatted.path } : {}),
+      ...(formatted.locations ? { locations: formatted.locations } : {}),
+    };
+    if (typeof serviceName === 'string') {
+      // From a subgraph (or about one: SUBGRAPH_UNAVAILABLE); subgraphs mask their own internals,
+      // and an uncoded or INTERNAL_SERVER_ERROR one is masked again here in case one does not.
+      if (typeof code === 'string' && !UNDELIBERATE_CODES.has(code)) {
+        return { message: formatted.message, ...where, extensions: publicExtensions(formatted.extensions) };
+      }
+      logger.error({ err: error, subgraph: serviceName, message: formatted.message }, 'subgraph error masked');
+      return {
+        message: `Internal error in subgraph "${serviceName}"`,
+        ...where,
+        extensions: { code: 'INTERNAL_SERVER_ERROR', serviceName },
+      };
+    }
+    if (typeof code === 'string' && PUBLIC_CODES.has(code)) {
+      return { message: formatted.message, ...where, extensions: publicExtensions(formatted.extensions) };
+    }
+    logger.error({ err: error, message: formatted.message }, 'unexpected error masked');
+    return { message: 'Internal server error', ...where, extensions: { code: 'INTERNAL_SERVER_ERROR' } };
+  };
+}

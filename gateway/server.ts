@@ -1,0 +1,370 @@
+/**
+ * The tickcast gateway: Apollo Gateway over the committed supergraph, behind a plain
+ * node:http server that we control (size limits before Apollo sees a byte; graphql-ws
+ * subscriptions will attach to the same server's `upgrade` on /graphql).
+ *
+ * Request path, cheapest checks first:
+ *   HTTP: CORS, body size (413) → Apollo Server: landing page, CSRF, context =
+ *   authentication (401) + rate limit (429) → parse (token limit) → validation →
+ *   didResolveOperation = scope (403) + depth/alias/cost limits (400) → query plan and
+ *   subgraph fetches (per-subgraph timeout, partial results) → error masking.
+ *
+ * Routes: /graphql (GraphQL, Apollo Sandbox for browsers), /health (alive), /ready
+ * (supergraph loaded and not stopping). Metrics are on the ops endpoint (lib/ops-server.ts).
+ */
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { readFile } from 'node:fs/promises';
+import { ApolloGateway, IntrospectAndCompose } from '@apollo/gateway';
+import { ApolloServer, HeaderMap, type ApolloServerPlugin, type HTTPGraphQLResponse } from '@apollo/server';
+import {
+  ApolloServerPluginLandingPageDisabled,
+  ApolloServerPluginSchemaReportingDisabled,
+  ApolloServerPluginUsageReportingDisabled,
+} from '@apollo/server/plugin/disabled';
+import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
+import { ApolloServerPluginLandingPageLocalDefault } from '@apollo/server/plugin/landingPage/default';
+import { ApolloServerPluginUsageReporting } from '@apollo/server/plugin/usageReporting';
+import type { GraphQLError } from 'graphql';
+import { ConfigError } from '../lib/config.ts';
+import type { Logger } from '../lib/logger.ts';
+import { SUBGRAPHS, type SubgraphName } from '../schema/subgraphs.ts';
+import { authorize, createAuthenticator, credentialsFromHeaders, type Authenticator } from './auth.ts';
+import type { GatewayConfig } from './config.ts';
+import type { GatewayContext } from './context.ts';
+import { createErrorMasker, errorBody, rejectionReason, type GatewayErrorCode } from './errors.ts';
+import { checkLimits } from './limits.ts';
+import { gatewayMetrics, type Outcome } from './metrics.ts';
+import { RateLimiter } from './rate-limit.ts';
+import { SubgraphDataSource } from './subgraphs.ts';
+
+export interface GatewayDeps {
+  readonly logger: Logger;
+  /** Monotonic milliseconds for the rate limiter (tests). */
+  readonly now?: () => number;
+}
+
+export interface RunningGateway {
+  /** e.g. http://127.0.0.1:4000/graphql */
+  readonly url: string;
+  readonly port: number;
+  readonly authDisabled: boolean;
+  /** The supergraph is loaded and the gateway is not stopping (for the ops endpoint's /ready). */
+  ready(): boolean;
+  stop(): Promise<void>;
+}
+
+export const GRAPHQL_PATH = '/graphql';
+
+/** Plugins that decide what Apollo Server does beyond our own code: landing page and Apollo Studio. */
+export function apolloPlugins(
+  config: Pick<GatewayConfig, 'landingPage' | 'apollo'>,
+): ApolloServerPlugin<GatewayContext>[] {
+  return [
+    config.landingPage
+      ? ApolloServerPluginLandingPageLocalDefault({ embed: true, includeCookies: false, footer: false })
+      : ApolloServerPluginLandingPageDisabled(),
+    // Usage reporting only with both APOLLO_KEY and APOLLO_GRAPH_REF configured; otherwise it is
+    // explicitly disabled, so an APOLLO_KEY left in the environment cannot make it phone home.
+    config.apollo ? ApolloServerPluginUsageReporting() : ApolloServerPluginUsageReportingDisabled(),
+    // Federated graphs publish their schema with rover, never from the gateway.
+    ApolloServerPluginSchemaReportingDisabled(),
+  ];
+}
+
+/** The gateway's checks inside Apollo Server's request pipeline, and the outcome metrics. */
+function protectionPlugin(config: GatewayConfig): ApolloServerPlugin<GatewayContext> {
+  return {
+    async requestDidStart() {
+      return {
+        async didResolveOperation({ contextValue, operation, document, request, schema }) {
+          if (!operation) return; // execution answers OPERATION_RESOLUTION_FAILURE
+          authorize(contextValue.principal, operation.operation);
+          checkLimits(schema, document, operation, request.variables, config.limits);
+        },
+        async didEncounterErrors({ errors, contextValue }) {
+          for (const error of errors) {
+            const reason = rejectionFor(error);
+            if (reason) {
+              gatewayMetrics.rejected.inc({ reason });
+              contextValue.state.outcome = 'rejected';
+            }
+          }
+        },
+        async willSendResponse({ response, contextValue }) {
+          if (contextValue.state.outcome || response.body.kind !== 'single') return;
+          const { data, errors } = response.body.singleResult;
+          contextValue.state.outcome = !errors?.length ? 'ok' : data ? 'partial' : 'error';
+        },
+      };
+    },
+  };
+}
+
+function rejectionFor(error: GraphQLError): string | undefined {
+  const code = error.extensions['code'];
+  // graphql-js says "more that N tokens" (sic); match either spelling.
+  if (code === 'GRAPHQL_PARSE_FAILED' && /contains more \w+ \d+ tokens/.test(error.message)) return 'too_many_tokens';
+  return rejectionReason(code);
+}
+
+async function loadSupergraph(config: GatewayConfig, logger: Logger) {
+  if (config.supergraph.kind === 'static') return readFile(config.supergraph.path, 'utf8');
+  logger.warn('composing the supergraph by introspecting the subgraphs (GATEWAY_SUPERGRAPH=introspect): dev only');
+  return new IntrospectAndCompose({
+    subgraphs: SUBGRAPHS.map((name) => ({ name, url: config.subgraphs[name].url })),
+  });
+}
+
+function apolloLogger(logger: Logger) {
+  return {
+    debug: (message: unknown) => logger.debug(String(message)),
+    info: (message: unknown) => logger.info(String(message)),
+    warn: (message: unknown) => logger.warn(String(message)),
+    error: (message: unknown) => logger.error(String(message)),
+  };
+}
+
+class PayloadTooLarge extends Error {}
+
+/**
+ * The request body as text, refusing more than `limit` bytes. An oversized body is drained
+ * (not buffered) so the client reads the 413 instead of a reset connection.
+ */
+function readBody(req: IncomingMessage, limit: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const declared = Number(req.headers['content-length'] ?? 0);
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let tooLarge = declared > limit;
+    req.on('data', (chunk: Buffer) => {
+      if (tooLarge) return;
+      size += chunk.length;
+      if (size > limit) tooLarge = true;
+      else chunks.push(chunk);
+    });
+    req.on('end', () => (tooLarge ? reject(new PayloadTooLarge()) : resolve(Buffer.concat(chunks).toString('utf8'))));
+    req.on('error', reject);
+  });
+}
+
+function writeError(
+  res: ServerResponse,
+  status: number,
+  code: GatewayErrorCode | 'INTERNAL_SERVER_ERROR',
+  message: string,
+  headers: Record<string, string> = {},
+) {
+  res.writeHead(status, { 'content-type': 'application/json', ...headers });
+  res.end(errorBody(code, message));
+}
+
+function applyCors(req: IncomingMessage, res: ServerResponse, origins: readonly string[]): void {
+  const origin = req.headers.origin;
+  if (!origin) return;
+  if (origins.includes('*')) {
+    res.setHeader('access-control-allow-origin', '*');
+  } else if (origins.includes(origin)) {
+    res.setHeader('access-control-allow-origin', origin);
+    res.setHeader('vary', 'origin');
+  } else {
+    return;
+  }
+  res.setHeader('access-control-expose-headers', 'retry-after, www-authenticate, x-tickcast-auth');
+  if (req.method === 'OPTIONS') {
+    res.setHeader('access-control-allow-methods', 'GET, POST, OPTIONS');
+    const requested = req.headers['access-control-request-headers'];
+    if (requested) res.setHeader('access-control-allow-headers', requested);
+    res.setHeader('access-control-max-age', '600');
+  }
+}
+
+async function writeApolloResponse(res: ServerResponse, response: HTTPGraphQLResponse): Promise<void> {
+  for (const [key, value] of response.headers) res.setHeader(key, value);
+  res.statusCode = response.status ?? 200;
+  if (response.body.kind === 'complete') {
+    res.end(response.body.string);
+    return;
+  }
+  for await (const chunk of response.body.asyncIterator) res.write(chunk);
+  res.end();
+}
+
+export async function createGateway(config: GatewayConfig, deps: GatewayDeps): Promise<RunningGateway> {
+  const logger = deps.logger.child({ component: 'gateway' });
+  const authenticator: Authenticator = createAuthenticator(config.auth, logger);
+  const limiter = new RateLimiter({ ...config.rateLimit, ...(deps.now ? { now: deps.now } : {}) });
+  let ready = false;
+  gatewayMetrics.ready.set(0);
+
+  const gateway = new ApolloGateway({
+    supergraphSdl: await loadSupergraph(config, logger),
+    logger: apolloLogger(logger),
+    buildService: ({ name }) => {
+      const subgraph = (config.subgraphs as Partial<Record<string, GatewayConfig['subgraphs'][SubgraphName]>>)[name];
+      if (!subgraph) throw new ConfigError([`the supergraph has subgraph "${name}" but no URL is configured for it`]);
+      return new SubgraphDataSource({ name, url: subgraph.url, timeoutMs: subgraph.timeoutMs });
+    },
+  });
+
+  const httpServer = createServer();
+  // A slow client cannot hold a connection open forever (Node's default is 5 minutes).
+  httpServer.requestTimeout = 30_000;
+  const apollo = new ApolloServer<GatewayContext>({
+    gateway,
+    logger: apolloLogger(logger),
+    introspection: config.introspection,
+    hideSchemaDetailsFromClientErrors: !config.introspection,
+    includeStacktraceInErrorResponses: false,
+    formatError: createErrorMasker(logger),
+    parseOptions: { maxTokens: config.limits.maxTokens },
+    // Apollo Server's bounded in-memory LRU; APQ entries live in it under their own prefix.
+    cache: 'bounded',
+    persistedQueries: config.persistedQueries === false ? false : { ttl: config.persistedQueries.ttlSeconds },
+    allowBatchedHttpRequests: false,
+    csrfPrevention: true,
+    stopOnTerminationSignals: false,
+    ...(config.apollo ? { apollo: { key: config.apollo.key, graphRef: config.apollo.graphRef } } : {}),
+    plugins: [
+      ApolloServerPluginDrainHttpServer({ httpServer, stopGracePeriodMillis: 10_000 }),
+      ...apolloPlugins(config),
+      protectionPlugin(config),
+    ],
+  });
+
+  async function context(req: IncomingMessage, state: GatewayContext['state']): Promise<GatewayContext> {
+    try {
+      const principal = await authenticator.authenticate(
+        credentialsFromHeaders((name) => {
+          const value = req.headers[name];
+          return Array.isArray(value) ? value[0] : value;
+        }),
+        req.socket.remoteAddress ?? 'unknown',
+      );
+      limiter.consume(principal.id);
+      return { principal, state };
+    } catch (error) {
+      const reason = rejectionReason((error as Partial<GraphQLError>).extensions?.['code']);
+      state.outcome = reason ? 'rejected' : 'error';
+      if (reason) gatewayMetrics.rejected.inc({ reason });
+      throw error;
+    }
+  }
+
+  async function handleGraphQL(
+    req: IncomingMessage,
+    res: ServerResponse,
+    search: string,
+  ): Promise<Outcome | undefined> {
+    const { maxBodyBytes } = config.limits;
+    if (req.method !== 'GET' && req.method !== 'POST') {
+      writeError(res, 405, 'BAD_REQUEST', `${req.method} is not supported; use GET or POST`, { allow: 'GET, POST' });
+      return 'error';
+    }
+    let text: string | undefined;
+    try {
+      if (req.method === 'POST') text = await readBody(req, maxBodyBytes);
+      else if (search.length > maxBodyBytes) throw new PayloadTooLarge();
+    } catch (error) {
+      if (!(error instanceof PayloadTooLarge)) throw error;
+      gatewayMetrics.rejected.inc({ reason: 'payload_too_large' });
+      writeError(res, 413, 'PAYLOAD_TOO_LARGE', `the request exceeds ${maxBodyBytes} bytes`, { connection: 'close' });
+      return 'rejected';
+    }
+    let body: unknown;
+    if (text !== undefined && /^application\/(graphql-response\+)?json/i.test(req.headers['content-type'] ?? '')) {
+      try {
+        body = JSON.parse(text);
+      } catch {
+        writeError(res, 400, 'BAD_REQUEST', 'the request body is not valid JSON');
+        return 'error';
+      }
+    }
+    const headers = new HeaderMap();
+    for (const [key, value] of Object.entries(req.headers)) {
+      if (value !== undefined) headers.set(key, Array.isArray(value) ? value.join(', ') : value);
+    }
+    const state: GatewayContext['state'] = {};
+    const response = await apollo.executeHTTPGraphQLRequest({
+      httpGraphQLRequest: { method: req.method, headers, search, body },
+      context: () => context(req, state),
+    });
+    if (authenticator.disabled) res.setHeader('x-tickcast-auth', 'disabled');
+    await writeApolloResponse(res, response);
+    if (response.headers.get('content-type')?.startsWith('text/html')) return undefined; // the landing page
+    return state.outcome ?? ((response.status ?? 200) >= 400 ? 'error' : 'ok');
+  }
+
+  httpServer.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    const started = performance.now();
+    const url = new URL(req.url ?? '/', 'http://gateway');
+    applyCors(req, res, config.corsOrigins);
+    void (async () => {
+      if (req.method === 'OPTIONS') {
+        res.writeHead(204).end();
+      } else if (url.pathname === GRAPHQL_PATH) {
+        const outcome = await handleGraphQL(req, res, url.search);
+        if (outcome) {
+          gatewayMetrics.requests.inc({ outcome });
+          gatewayMetrics.requestSeconds.observe({ outcome }, (performance.now() - started) / 1000);
+        }
+      } else if (url.pathname === '/health') {
+        res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok"}');
+      } else if (url.pathname === '/ready') {
+        res.writeHead(ready ? 200 : 503, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ status: ready ? 'ready' : 'not ready' }));
+      } else if (url.pathname === '/') {
+        res.writeHead(302, { location: GRAPHQL_PATH }).end();
+      } else {
+        res.writeHead(404).end();
+      }
+    })().catch((error: unknown) => {
+      logger.error({ err: error }, 'gateway request failed');
+      gatewayMetrics.requests.inc({ outcome: 'error' });
+      if (!res.headersSent) writeError(res, 500, 'INTERNAL_SERVER_ERROR', 'Internal server error');
+      else res.destroy();
+    });
+  });
+  // Later: graphql-ws attaches here (httpServer 'upgrade' on GRAPHQL_PATH) and reuses
+  // authenticator, limiter, authorize and checkLimits from connection_init / subscribe.
+
+  await new Promise<void>((resolve, reject) => {
+    httpServer.once('error', reject);
+    httpServer.listen(config.port, config.host, () => {
+      httpServer.off('error', reject);
+      resolve();
+    });
+  });
+  try {
+    await apollo.start();
+  } catch (error) {
+    await new Promise((resolve) => httpServer.close(resolve));
+    throw error;
+  }
+  ready = true;
+  gatewayMetrics.ready.set(1);
+
+  const { port } = httpServer.address() as AddressInfo;
+  const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
+  const url = `http://${host}:${port}${GRAPHQL_PATH}`;
+  logger.info(
+    { url, auth: authenticator.disabled ? 'DISABLED' : 'enabled', supergraph: config.supergraph.kind },
+    'gateway listening',
+  );
+
+  let stopping: Promise<void> | undefined;
+  return {
+    url,
+    port,
+    authDisabled: authenticator.disabled,
+    ready: () => ready,
+    stop: () => {
+      stopping ??= (async () => {
+        ready = false;
+        gatewayMetrics.ready.set(0);
+        await apollo.stop();
+      })();
+      return stopping;
+    },
+  };
+}
