@@ -31,7 +31,10 @@ describe('embedded feature store (PGlite behind the Postgres wire protocol)', ()
     const database = await openDatabase({ url: undefined, embeddedDataDir: 'memory://', poolSize: 5 }, logger);
     try {
       assert.equal(database.kind, 'embedded');
-      assert.deepEqual(await migrate(database.pool, logger), ['001_market_data.sql']);
+      assert.deepEqual(await migrate(database.pool, logger), [
+        '001_market_data.sql',
+        '002_trades_predictions_sentiment.sql',
+      ]);
       assert.deepEqual(await migrate(database.pool, logger), [], 'a second run applies nothing');
       const t0 = Date.UTC(2023, 3, 4);
       await upsertCandles(database.pool, [candle(t0, 28_239.8), candle(t0 + 60_000, 28_240)]);

@@ -125,8 +125,10 @@ export async function readCandles(
   query: { pair: string; interval: string; from: number; to: number },
 ): Promise<StoredCandle[]> {
   const { rows } = await pool.query<StoredCandle>(
-    `SELECT pair, interval, (extract(epoch FROM open_time) * 1000)::bigint AS "openTime",
-            open, high, low, close, volume, vwap, trade_count AS "tradeCount", flat
+    // Cast in SQL so the result does not depend on process-wide pg type parsers.
+    `SELECT pair, interval, (extract(epoch FROM open_time) * 1000)::float8 AS "openTime",
+            open::float8 AS open, high::float8 AS high, low::float8 AS low, close::float8 AS close,
+            volume::float8 AS volume, vwap, trade_count AS "tradeCount", flat
        FROM candles
       WHERE pair = $1 AND interval = $2 AND open_time >= $3 AND open_time < $4
       ORDER BY open_time`,
