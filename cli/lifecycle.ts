@@ -7,8 +7,15 @@ import type { Logger } from '../lib/logger.ts';
 export class Lifecycle {
   private readonly stops: { name: string; stop: () => Promise<void> }[] = [];
   private stopping: Promise<void> | undefined;
+  /** Listening from construction: a signal during start-up stops the service once it is up, instead of killing it half-started. */
+  private readonly signalled: Promise<string>;
 
-  constructor(private readonly logger: Logger) {}
+  constructor(private readonly logger: Logger) {
+    this.signalled = new Promise<string>((resolve) => {
+      process.once('SIGINT', () => resolve('SIGINT'));
+      process.once('SIGTERM', () => resolve('SIGTERM'));
+    });
+  }
 
   add(name: string, stop: () => Promise<void>): void {
     this.stops.push({ name, stop });
@@ -28,10 +35,6 @@ export class Lifecycle {
 
   /** Resolves after a signal (or `done` settling) has stopped everything. */
   async runUntilSignal(done?: Promise<unknown>): Promise<void> {
-    const signalled = new Promise<string>((resolve) => {
-      process.once('SIGINT', () => resolve('SIGINT'));
-      process.once('SIGTERM', () => resolve('SIGTERM'));
-    });
     const finished = done?.then(
       () => 'finished',
       (error: unknown) => {
@@ -40,7 +43,7 @@ export class Lifecycle {
         return 'failure';
       },
     );
-    const reason = await Promise.race(finished ? [signalled, finished] : [signalled]);
+    const reason = await Promise.race(finished ? [this.signalled, finished] : [this.signalled]);
     await this.stop(reason);
   }
 }

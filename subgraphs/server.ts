@@ -47,6 +47,8 @@ export async function startSubgraph(
   const server = new ApolloServer<SubgraphContext>({
     schema: await buildSchema(definition),
     logger,
+    // The process's Lifecycle owns SIGTERM: Apollo's own handler would re-raise it and kill the process mid-shutdown.
+    stopOnTerminationSignals: false,
     // Only deliberate errors (with extensions.code) reach the gateway; the rest are logged and masked.
     formatError: (formatted, error) => {
       const original = error instanceof GraphQLError ? error.originalError : error;

@@ -22,23 +22,33 @@ after(async () => {
   for (const fake of fakes) await fake.close();
 });
 
-async function embeddedStart(args: string[], env: Record<string, string>): Promise<{ service: Service; port: number }> {
+async function embeddedStart(
+  args: string[],
+  env: Record<string, string>,
+): Promise<{ service: Service; port: number; gatewayPort: number }> {
   const port = await freePort();
+  const gatewayPort = await freePort();
   const dataDir = await mkdtemp(join(tmpdir(), 'tickcast-start-'));
   const service = startService(
     'start',
     ['start', ...args],
-    { METRICS_PORT: String(port), TICKCAST_DATA_DIR: dataDir, PAIRS: 'BTC/USD', ...env },
+    {
+      METRICS_PORT: String(port),
+      GATEWAY_PORT: String(gatewayPort),
+      TICKCAST_DATA_DIR: dataDir,
+      PAIRS: 'BTC/USD',
+      ...env,
+    },
     { embedded: true },
   );
   running.push(service);
-  return { service, port };
+  return { service, port, gatewayPort };
 }
 
 describe('tickcast start (embedded default)', () => {
   it('falls back to the given replay when Kraken cannot be reached, says so, and fills the store', async () => {
     const closed = await freePort();
-    const { service, port } = await embeddedStart(
+    const { service, port, gatewayPort } = await embeddedStart(
       [
         '--replay',
         requireData(BTC_CANDLES),
@@ -61,6 +71,28 @@ describe('tickcast start (embedded default)', () => {
     assert.match(service.output(), /"bus":"memory","store":"embedded","source":"replay-candles"/);
     assert.equal(await scrape(port, 'tickcast_store_rows_written_total{table="candles"}'), 154);
     assert.equal(await scrape(port, 'tickcast_store_rows_written_total{table="indicators"}'), 154);
+
+    // It prints where the API is and this session's key; the replayed market is queryable through the gateway.
+    assert.match(
+      service.output(),
+      new RegExp(`GraphQL API and Apollo Sandbox: http://127.0.0.1:${gatewayPort}/graphql`),
+    );
+    const key = /this session's admin key is (tck_session_\S+)/.exec(service.output())?.[1];
+    assert.ok(key, 'a session key is printed');
+    const ask = (headers: Record<string, string>) =>
+      fetch(`http://127.0.0.1:${gatewayPort}/graphql`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...headers },
+        body: JSON.stringify({
+          query: '{ market(pair: "BTC/USD") { candles(interval: "1h") { edges { node { close } } } } }',
+        }),
+      });
+    const unauthenticated = await ask({});
+    assert.equal(unauthenticated.status, 401);
+    const answer = (await (await ask({ 'x-api-key': key })).json()) as {
+      data: { market: { candles: { edges: { node: { close: number } }[] } } };
+    };
+    assert.equal(answer.data.market.candles.edges.length, 2);
     assert.equal(await stopGracefully(service), 0);
   });
 
@@ -70,7 +102,7 @@ describe('tickcast start (embedded default)', () => {
     await waitFor('the simulated market to start', async () => /"source":"simulated"/.test(service.output()), 60_000);
     assert.match(service.output(), /falling back to the SIMULATED market/);
     assert.match(service.output(), /SIMULATED MARKET: prices are a random walk/);
-    assert.equal(await stopGracefully(service), 0);
+    assert.equal(await stopGracefully(service), 0, service.output());
   });
 
   it('streams live trades from Kraken (a local server speaking its v2 protocol) into candles', async () => {
