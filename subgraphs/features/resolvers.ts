@@ -1,7 +1,7 @@
 /** Resolvers of the features subgraph (schema/graphql/features.graphql). */
 import { INDICATOR_NAMES, type IndicatorName } from '../../schema/indicators.ts';
+import { checkCount, checkInterval, DateTime, fromDateTime, toDateTime } from '../inputs.ts';
 import type { IndicatorName as IndicatorNameEnum, IndicatorSet, Resolvers } from './generated/resolvers.ts';
-import { checkCount, checkInterval, DateTime, fromDateTime, toDateTime } from './inputs.ts';
 import { loaders } from './loaders.ts';
 import type { IndicatorRow } from './store.ts';
 

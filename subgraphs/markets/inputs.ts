@@ -1,67 +1,6 @@
-/**
- * The DateTime scalar and argument checks of the markets subgraph. Bad arguments are the
- * caller's fault: GraphQLErrors with code BAD_USER_INPUT, which server.ts passes through.
- */
+/** Candle cursors of the markets subgraph; the shared argument checks are in ../inputs.ts. */
 import { Buffer } from 'node:buffer';
-import { GraphQLError, GraphQLScalarType, Kind } from 'graphql';
-import { intervalSchema } from '../../schema/events.ts';
-
-export function badUserInput(message: string): GraphQLError {
-  return new GraphQLError(message, { extensions: { code: 'BAD_USER_INPUT' } });
-}
-
-/** ISO-8601 with date, time and an explicit offset (no local times). */
-const ISO_8601 =
-  /^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])T([01]\d|2[0-3]):[0-5]\d(:[0-5]\d(\.\d{1,3})?)?(Z|[+-]([01]\d|2[0-3]):[0-5]\d)$/;
-
-function parseDateTime(value: unknown): string {
-  const ms = typeof value === 'string' && ISO_8601.test(value) ? Date.parse(value) : Number.NaN;
-  if (!Number.isFinite(ms)) {
-    throw badUserInput(
-      `DateTime must be ISO-8601 with an offset, e.g. 2023-04-04T00:00:00.000Z; got ${JSON.stringify(value)}`,
-    );
-  }
-  return new Date(ms).toISOString();
-}
-
-/** Resolvers produce `new Date(ms).toISOString()`; inputs are normalised to the same form. */
-export const DateTime = new GraphQLScalarType<string, string>({
-  name: 'DateTime',
-  description: 'An instant, ISO-8601 in UTC, e.g. 2023-04-04T00:00:00.000Z.',
-  serialize: (value) => {
-    if (typeof value !== 'string') throw new GraphQLError(`DateTime cannot represent ${typeof value}`);
-    return parseDateTime(value);
-  },
-  parseValue: parseDateTime,
-  parseLiteral: (ast) => {
-    if (ast.kind !== Kind.STRING) throw badUserInput('DateTime must be a string');
-    return parseDateTime(ast.value);
-  },
-});
-
-export const toDateTime = (ms: number): string => new Date(ms).toISOString();
-
-/** Epoch ms of a DateTime argument (already validated by the scalar), or null. */
-export const fromDateTime = (value: string | null | undefined): number | null =>
-  value === null || value === undefined ? null : Date.parse(value);
-
-/** Candle intervals look like 1m, 15m, 1h, 1d: schema/events.ts' rule, which every stored candle follows. */
-export function checkInterval(interval: string): string {
-  if (!intervalSchema.safeParse(interval).success) {
-    throw badUserInput(`interval must look like 1m, 5m, 1h or 1d; got ${JSON.stringify(interval)}`);
-  }
-  return interval;
-}
-
-/** No list returns more than this many items, whatever `first` asks for. */
-export const MAX_FIRST = 1000;
-
-/** A page size: null means the default, negative is refused, anything above MAX_FIRST is capped. */
-export function checkFirst(value: number | null | undefined, fallback: number, name = 'first'): number {
-  if (value === null || value === undefined) return fallback;
-  if (value < 0) throw badUserInput(`${name} must be zero or more; got ${value}`);
-  return Math.min(value, MAX_FIRST);
-}
+import { badUserInput } from '../inputs.ts';
 
 /** Candle cursors are opaque to clients: base64 of the candle's open time in epoch ms. */
 export const encodeCursor = (openTime: number): string => Buffer.from(String(openTime), 'utf8').toString('base64');

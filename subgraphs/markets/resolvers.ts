@@ -1,6 +1,7 @@
 /** Resolvers of the markets subgraph (schema/graphql/markets.graphql). */
 import type { Candle, CandleConnection, Market, Resolvers, Side, Ticker, Trade } from './generated/resolvers.ts';
-import { checkFirst, checkInterval, DateTime, decodeCursor, encodeCursor, fromDateTime, toDateTime } from './inputs.ts';
+import { checkCount, checkInterval, DateTime, fromDateTime, toDateTime } from '../inputs.ts';
+import { decodeCursor, encodeCursor } from './inputs.ts';
 import { loaders } from './loaders.ts';
 import type { CandlePage, CandleRow, TickerRow, TradeRow } from './store.ts';
 
@@ -82,7 +83,7 @@ export const resolvers: Resolvers = {
       return row && ticker(row);
     },
     trades: async (parent, { first }, context) => {
-      const limit = checkFirst(first, DEFAULT_TRADES);
+      const limit = checkCount('first', first, DEFAULT_TRADES);
       return (await loaders(context).trades.load({ pair: parent.pair, limit })).map(trade);
     },
     candles: async (parent, args, context) => {
@@ -92,7 +93,7 @@ export const resolvers: Resolvers = {
         from: fromDateTime(args.from),
         to: fromDateTime(args.to),
         after: args.after === null || args.after === undefined ? null : decodeCursor(args.after),
-        limit: checkFirst(args.first, DEFAULT_CANDLES),
+        limit: checkCount('first', args.first, DEFAULT_CANDLES),
       };
       return connection(await loaders(context).candles.load(key));
     },

@@ -1,8 +1,8 @@
 /** Resolvers of the models subgraph (schema/graphql/models.graphql), on the model registry. */
 import { isRegistryCode, NOT_FOUND as REGISTRY_NOT_FOUND, type Run } from '../../registry/registry.ts';
 import type { SubgraphContext } from '../context.ts';
+import { badUserInput, DateTime, forbidden, notFound } from '../inputs.ts';
 import type { Metric, Model, ModelMetrics, ModelVersion, Param, Resolvers } from './generated/resolvers.ts';
-import { badUserInput, DateTime, forbidden, notFound } from './inputs.ts';
 import { loaders, type ModelsLoaders, type VersionKey } from './loaders.ts';
 
 /**

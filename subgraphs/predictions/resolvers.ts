@@ -1,19 +1,8 @@
 /** Resolvers of the predictions subgraph (schema/graphql/predictions.graphql). */
-import { GraphQLError } from 'graphql';
+import { checkCount } from '../inputs.ts';
 import type { Resolvers } from './generated/resolvers.ts';
 import { loaders } from './loaders.ts';
 import { modelPerformance } from './store.ts';
-
-/** No list returns more than this many items, whatever `first` asks for. */
-export const MAX_FIRST = 1000;
-
-function limitOf(first: number | null | undefined, fallback: number): number {
-  if (first === null || first === undefined) return fallback;
-  if (first < 0) {
-    throw new GraphQLError(`first must be zero or more, got ${first}`, { extensions: { code: 'BAD_USER_INPUT' } });
-  }
-  return Math.min(first, MAX_FIRST);
-}
 
 export const resolvers: Resolvers = {
   Query: {
@@ -30,7 +19,7 @@ export const resolvers: Resolvers = {
       loaders(context).byMarket.load({
         pair: market.pair,
         horizonMinutes: horizonMinutes ?? null,
-        limit: limitOf(first, 50),
+        limit: checkCount('first', first, 50),
       }),
     latestPrediction: (market, { horizonMinutes }, context) =>
       loaders(context).latest.load({ pair: market.pair, horizonMinutes }),

@@ -1,24 +1,15 @@
 /** Resolvers of the sentiment subgraph (schema/graphql/sentiment.graphql). */
-import { GraphQLError } from 'graphql';
+import { checkCount } from '../inputs.ts';
 import type { Resolvers } from './generated/resolvers.ts';
 import { loaders } from './loaders.ts';
 import { baseCoin, newestArticles, newestSignals } from './store.ts';
 
-/** No list returns more than this many items, whatever `first` asks for. */
-export const MAX_FIRST = 1000;
-
-function limitOf(first: number | null | undefined, fallback: number): number {
-  if (first === null || first === undefined) return fallback;
-  if (first < 0) {
-    throw new GraphQLError(`first must be zero or more, got ${first}`, { extensions: { code: 'BAD_USER_INPUT' } });
-  }
-  return Math.min(first, MAX_FIRST);
-}
-
 export const resolvers: Resolvers = {
   Query: {
-    newsArticles: (_parent, { coin, first }, context) => newestArticles(context.pool, coin ?? null, limitOf(first, 20)),
-    sentimentSignals: (_parent, { coin, first }, context) => newestSignals(context.pool, coin, limitOf(first, 50)),
+    newsArticles: (_parent, { coin, first }, context) =>
+      newestArticles(context.pool, coin ?? null, checkCount('first', first, 20)),
+    sentimentSignals: (_parent, { coin, first }, context) =>
+      newestSignals(context.pool, coin, checkCount('first', first, 50)),
   },
   Market: {
     sentiment: (market, { window }, context) => {
