@@ -4,6 +4,7 @@
  */
 const BENCHES: Record<string, () => Promise<void>> = {
   streams: async () => (await import('./streams.ts')).run(),
+  gateway: async () => (await import('./gateway.ts')).run(),
 };
 
 const names = process.argv.slice(2).filter((a) => !a.startsWith('-'));
