@@ -125,3 +125,31 @@ export const deadLetterSchema = z.object({
   at: epochMs,
 });
 export type DeadLetter = z.infer<typeof deadLetterSchema>;
+
+/**
+ * A served prediction: the close of `pair` expected at `targetTime`, made when the candle
+ * ending at `madeAt` closed. One per (pair, horizon, madeAt): the id says so, and the
+ * predictor publishes it exactly once whichever model version is champion at the time.
+ */
+export const predictionSchema = z.object({
+  v: z.literal(1),
+  id: z.string().min(1),
+  pair: pairSchema,
+  horizonMinutes: z.number().int().positive(),
+  madeAt: epochMs,
+  targetTime: epochMs,
+  /** The close the prediction starts from. */
+  basePrice: finitePositive,
+  predictedLogReturn: z.number().finite(),
+  predictedPrice: finitePositive,
+  /** Bounds of the split-conformal interval (90% by default); null when the model has none. */
+  lowerBound: finitePositive.nullable(),
+  upperBound: finitePositive.nullable(),
+  modelName: z.string().min(1),
+  modelVersion: z.string().min(1),
+});
+export type Prediction = z.infer<typeof predictionSchema>;
+
+export function predictionId(pair: string, horizonMinutes: number, madeAt: number): string {
+  return `${pair}|${horizonMinutes}m|${new Date(madeAt).toISOString()}`;
+}

@@ -4,7 +4,7 @@
  * are checked against it.
  */
 import type { z } from 'zod';
-import { candleSchema, deadLetterSchema, indicatorSetSchema, marketEventSchema } from './events.ts';
+import { candleSchema, deadLetterSchema, indicatorSetSchema, marketEventSchema, predictionSchema } from './events.ts';
 
 export interface TopicSpec {
   readonly name: string;
@@ -67,6 +67,17 @@ export const TOPICS = {
     compacted: false,
     producers: ['indicators processor'],
     consumers: ['feature store writer', 'predictor'],
+  },
+  predictions: {
+    name: 'tickcast.predictions.v1',
+    key: 'pair',
+    value: predictionSchema,
+    valueName: 'Prediction',
+    partitions: 3,
+    retentionMs: 30 * DAY_MS,
+    compacted: false,
+    producers: ['predictor'],
+    consumers: ['predictions store writer', 'error monitor', 'predictions subgraph (subscriptions)'],
   },
   deadLetters: {
     name: 'tickcast.deadletter.v1',

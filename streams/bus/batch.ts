@@ -26,11 +26,11 @@ export function stateKeyOf(record: InboundRecord): string {
   return record.key ?? '';
 }
 
-export function applyBatch<S>(
+export async function applyBatch<S>(
   processor: StatefulProcessor<S>,
   committed: ReadonlyMap<string, S>,
   records: readonly InboundRecord[],
-): AppliedBatch<S> {
+): Promise<AppliedBatch<S>> {
   const changed = new Map<string, S>();
   const outputs: OutboundRecord[] = [];
   for (const record of records) {
@@ -42,7 +42,7 @@ export function applyBatch<S>(
       changed.set(key, state);
     }
     try {
-      outputs.push(...processor.process(state, record));
+      outputs.push(...(await processor.process(state, record)));
       recordsProcessed.inc({ processor: processor.name, outcome: 'applied' });
     } catch (error) {
       // A record that cannot be applied (bad schema, impossible values) would fail on

@@ -53,7 +53,8 @@ export interface StatefulProcessor<S> {
   readonly inputs: readonly string[];
   readonly stateSchema: z.ZodType<S>;
   initialState(key: string): S;
-  process(state: S, record: InboundRecord): OutboundRecord[];
+  /** May be async (e.g. model inference); records are still applied one at a time, in order. */
+  process(state: S, record: InboundRecord): OutboundRecord[] | Promise<OutboundRecord[]>;
   /** Optional records derived from the states a batch changed (e.g. in-progress candles); not part of the exactly-once output. */
   afterBatch?(changed: ReadonlyMap<string, S>): OutboundRecord[];
 }

@@ -223,7 +223,7 @@ export class KafkaBus implements Bus {
         if (!isRunning() || isStale() || batch.messages.length === 0) return;
         const timer = batchSeconds.startTimer({ processor: processor.name });
         const records = batch.messages.map((m) => toInbound(this.logical(batch.topic), batch.partition, m));
-        const { outputs, changed } = applyBatch(processor, states, records);
+        const { outputs, changed } = await applyBatch(processor, states, records);
         const snapshots: OutboundRecord[] = [...changed].map(([key, state]) => ({
           topic: changelog.name,
           key,

@@ -60,7 +60,7 @@ export class MemoryBus implements Bus {
   async runStateful<S>(processor: StatefulProcessor<S>): Promise<RunningTask> {
     const states = new Map<string, S>();
     return this.loop(processor.name, processor.inputs, true, async (records) => {
-      const { outputs, changed } = applyBatch(processor, states, records);
+      const { outputs, changed } = await applyBatch(processor, states, records);
       const derived = processor.afterBatch?.(changed) ?? [];
       await this.publish([...outputs, ...derived]);
       for (const [key, state] of changed) states.set(key, state);
