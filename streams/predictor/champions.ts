@@ -1,0 +1,106 @@
+/**
+ * Keeps the champion model of every (pair, horizon) loaded and follows the registry's
+ * `champion` alias: a poll finds a moved alias, loads the new version's ONNX graph, and
+ * swaps it in between two predictions. The old session is closed one poll later, once no
+ * prediction can still be running on it.
+ */
+import type { Logger } from '../../lib/logger.ts';
+import { counter, gauge } from '../../lib/metrics.ts';
+import type { ModelRegistry } from '../../registry/registry.ts';
+import { loadOnnxModel, type OnnxModel } from '../../training/onnx/session.ts';
+import { CHAMPION_ALIAS, INTERVAL_METRIC, modelName, ONNX_ARTIFACT } from './model-names.ts';
+
+const swaps = counter('tickcast_predictor_model_swaps_total', 'Champion models loaded', ['model']);
+const loadFailures = counter('tickcast_predictor_model_load_failures_total', 'Champion versions that failed to load', [
+  'model',
+]);
+const championVersion = gauge('tickcast_predictor_champion_version', 'Version number serving as champion', ['model']);
+
+export interface Champion {
+  readonly modelName: string;
+  readonly version: string;
+  readonly onnx: OnnxModel;
+  /** Half-width of the 90% interval in log-return space; null when the run logged none. */
+  readonly intervalHalfWidth: number | null;
+}
+
+export interface ChampionsOptions {
+  readonly pairs: readonly string[];
+  readonly horizons: readonly number[];
+  readonly pollMs: number;
+}
+
+export class Champions {
+  private readonly current = new Map<string, Champion>();
+  private retired: Champion[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private polling: Promise<void> | undefined;
+
+  constructor(
+    private readonly registry: ModelRegistry,
+    private readonly options: ChampionsOptions,
+    private readonly logger: Logger,
+  ) {}
+
+  /** Loads what is champion now, then keeps following the alias. */
+  async start(): Promise<void> {
+    await this.poll();
+    this.timer = setInterval(() => {
+      this.polling ??= this.poll().finally(() => {
+        this.polling = undefined;
+      });
+    }, this.options.pollMs);
+    this.timer.unref();
+  }
+
+  get(pair: string, horizonMinutes: number): Champion | undefined {
+    return this.current.get(modelName(pair, horizonMinutes));
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    await this.polling;
+    for (const champion of [...this.current.values(), ...this.retired]) await champion.onnx.close();
+    this.current.clear();
+    this.retired = [];
+  }
+
+  /** One pass over every model: swap where the alias moved. Exposed for tests. */
+  async poll(): Promise<void> {
+    const retiring = this.retired;
+    this.retired = [];
+    for (const champion of retiring) await champion.onnx.close();
+    for (const pair of this.options.pairs) {
+      for (const horizon of this.options.horizons) {
+        const name = modelName(pair, horizon);
+        try {
+          await this.refresh(name);
+        } catch (error) {
+          loadFailures.inc({ model: name });
+          this.logger.error({ err: error, model: name }, 'could not load the champion; keeping the one in use');
+        }
+      }
+    }
+  }
+
+  private async refresh(name: string): Promise<void> {
+    const version = await this.registry.getVersionByAlias(name, CHAMPION_ALIAS);
+    const serving = this.current.get(name);
+    if (!version || version.version === serving?.version) return;
+    if (!version.runId) throw new Error(`${name} v${version.version} has no run to load its ONNX graph from`);
+    const bytes = await this.registry.downloadArtifact(version.runId, ONNX_ARTIFACT);
+    if (!bytes) throw new Error(`${name} v${version.version}: run ${version.runId} has no ${ONNX_ARTIFACT}`);
+    const onnx = await loadOnnxModel(bytes);
+    const halfWidth = version.metrics[INTERVAL_METRIC];
+    this.current.set(name, {
+      modelName: name,
+      version: version.version,
+      onnx,
+      intervalHalfWidth: halfWidth !== undefined && Number.isFinite(halfWidth) ? halfWidth : null,
+    });
+    if (serving) this.retired.push(serving);
+    swaps.inc({ model: name });
+    championVersion.set({ model: name }, Number(version.version));
+    this.logger.info({ model: name, version: version.version, previous: serving?.version }, 'champion loaded');
+  }
+}

@@ -1,0 +1,88 @@
+/**
+ * The predictor: for every closed one-minute indicator set, one prediction per horizon
+ * from that horizon's champion, published exactly once (the stateful runtime commits
+ * predictions with the input offsets). Which version made it is a field, not part of the
+ * id, so a champion swap mid-stream neither skips nor repeats a (pair, horizon, time).
+ */
+import { z } from 'zod';
+import { indicatorSetSchema, predictionId, type Prediction } from '../../schema/events.ts';
+import { TOPICS } from '../../schema/topics.ts';
+import { counter } from '../../lib/metrics.ts';
+import { featureVector } from '../../training/features.ts';
+import type { OutboundRecord, StatefulProcessor } from '../bus/bus.ts';
+import { decodeValue } from '../bus/codec.ts';
+import type { Champions } from './champions.ts';
+
+const predictions = counter('tickcast_predictor_predictions_total', 'Predictions published', [
+  'pair',
+  'horizon',
+  'model_version',
+]);
+const skipped = counter('tickcast_predictor_skipped_total', 'Indicator sets without a prediction, by reason', [
+  'pair',
+  'reason',
+]);
+
+const MINUTE_MS = 60_000;
+
+const predictorStateSchema = z.object({ lastOpenTime: z.number().nullable() });
+type PredictorState = z.infer<typeof predictorStateSchema>;
+
+export function predictorProcessor(
+  champions: Champions,
+  horizons: readonly number[],
+): StatefulProcessor<PredictorState> {
+  return {
+    name: 'predictor',
+    inputs: [TOPICS.indicators.name],
+    stateSchema: predictorStateSchema,
+    initialState: () => ({ lastOpenTime: null }),
+    async process(state, record) {
+      const set = decodeValue(indicatorSetSchema, record);
+      if (set.interval !== '1m') return [];
+      if (state.lastOpenTime !== null && set.openTime <= state.lastOpenTime) {
+        skipped.inc({ pair: set.pair, reason: 'replayed' });
+        return [];
+      }
+      state.lastOpenTime = set.openTime;
+      const x = featureVector(set);
+      if (x === null) {
+        skipped.inc({ pair: set.pair, reason: 'warming-up' });
+        return [];
+      }
+      const madeAt = set.openTime + MINUTE_MS;
+      const out: OutboundRecord[] = [];
+      for (const horizon of horizons) {
+        const champion = champions.get(set.pair, horizon);
+        if (!champion) {
+          skipped.inc({ pair: set.pair, reason: `no-champion-${horizon}m` });
+          continue;
+        }
+        const [logReturn = Number.NaN] = await champion.onnx.predict([x]);
+        if (!Number.isFinite(logReturn)) {
+          skipped.inc({ pair: set.pair, reason: 'non-finite-output' });
+          continue;
+        }
+        const q = champion.intervalHalfWidth;
+        const prediction: Prediction = {
+          v: 1,
+          id: predictionId(set.pair, horizon, madeAt),
+          pair: set.pair,
+          horizonMinutes: horizon,
+          madeAt,
+          targetTime: madeAt + horizon * MINUTE_MS,
+          basePrice: set.close,
+          predictedLogReturn: logReturn,
+          predictedPrice: set.close * Math.exp(logReturn),
+          lowerBound: q === null ? null : set.close * Math.exp(logReturn - q),
+          upperBound: q === null ? null : set.close * Math.exp(logReturn + q),
+          modelName: champion.modelName,
+          modelVersion: champion.version,
+        };
+        predictions.inc({ pair: set.pair, horizon: String(horizon), model_version: champion.version });
+        out.push({ topic: TOPICS.predictions.name, key: set.pair, value: prediction });
+      }
+      return out;
+    },
+  };
+}
