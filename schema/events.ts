@@ -153,3 +153,53 @@ export type Prediction = z.infer<typeof predictionSchema>;
 export function predictionId(pair: string, horizonMinutes: number, madeAt: number): string {
   return `${pair}|${horizonMinutes}m|${new Date(madeAt).toISOString()}`;
 }
+
+/** A prediction joined with the close it predicted, once its target time has passed. */
+export const predictionOutcomeSchema = z.object({
+  v: z.literal(1),
+  id: z.string().min(1),
+  pair: pairSchema,
+  horizonMinutes: z.number().int().positive(),
+  modelName: z.string().min(1),
+  modelVersion: z.string().min(1),
+  targetTime: epochMs,
+  predictedPrice: finitePositive,
+  actualPrice: finitePositive,
+  /** actualPrice - predictedPrice */
+  error: z.number().finite(),
+});
+export type PredictionOutcome = z.infer<typeof predictionOutcomeSchema>;
+
+/** Rolling error of one model version on one market and horizon, over the last `count` outcomes. */
+export const modelPerformanceSchema = z.object({
+  v: z.literal(1),
+  modelName: z.string().min(1),
+  modelVersion: z.string().min(1),
+  pair: pairSchema,
+  horizonMinutes: z.number().int().positive(),
+  count: z.number().int().positive(),
+  mae: z.number().finite(),
+  rmse: z.number().finite(),
+  mape: z.number().finite(),
+  /** Over outcomes whose actual move was not flat; null when every move was flat. */
+  directionalAccuracy: z.number().finite().nullable(),
+  /** Share of outcomes inside the predicted interval; null when predictions carried none. */
+  intervalCoverage: z.number().finite().nullable(),
+  updatedAt: epochMs,
+});
+export type ModelPerformance = z.infer<typeof modelPerformanceSchema>;
+
+/** Raised when a version's rolling error drifts past its training error. */
+export const modelAlertSchema = z.object({
+  v: z.literal(1),
+  modelName: z.string().min(1),
+  modelVersion: z.string().min(1),
+  pair: pairSchema,
+  horizonMinutes: z.number().int().positive(),
+  rollingMae: z.number().finite(),
+  trainingMae: z.number().finite(),
+  factor: z.number().finite(),
+  recommendation: z.string(),
+  at: epochMs,
+});
+export type ModelAlert = z.infer<typeof modelAlertSchema>;

@@ -4,7 +4,16 @@
  * are checked against it.
  */
 import type { z } from 'zod';
-import { candleSchema, deadLetterSchema, indicatorSetSchema, marketEventSchema, predictionSchema } from './events.ts';
+import {
+  candleSchema,
+  deadLetterSchema,
+  indicatorSetSchema,
+  marketEventSchema,
+  modelAlertSchema,
+  modelPerformanceSchema,
+  predictionOutcomeSchema,
+  predictionSchema,
+} from './events.ts';
 
 export interface TopicSpec {
   readonly name: string;
@@ -78,6 +87,39 @@ export const TOPICS = {
     compacted: false,
     producers: ['predictor'],
     consumers: ['predictions store writer', 'error monitor', 'predictions subgraph (subscriptions)'],
+  },
+  predictionOutcomes: {
+    name: 'tickcast.prediction.outcomes.v1',
+    key: 'pair',
+    value: predictionOutcomeSchema,
+    valueName: 'PredictionOutcome',
+    partitions: 3,
+    retentionMs: 30 * DAY_MS,
+    compacted: false,
+    producers: ['error monitor'],
+    consumers: ['predictions store writer'],
+  },
+  modelPerformance: {
+    name: 'tickcast.model.performance.v1',
+    key: 'model|version|pair|horizon',
+    value: modelPerformanceSchema,
+    valueName: 'ModelPerformance (rolling window)',
+    partitions: 3,
+    retentionMs: -1,
+    compacted: true,
+    producers: ['error monitor'],
+    consumers: ['predictions store writer'],
+  },
+  modelAlerts: {
+    name: 'tickcast.model.alerts.v1',
+    key: 'model name',
+    value: modelAlertSchema,
+    valueName: 'ModelAlert',
+    partitions: 1,
+    retentionMs: 90 * DAY_MS,
+    compacted: false,
+    producers: ['error monitor'],
+    consumers: ['operators, predictions subgraph (modelAlert subscription)'],
   },
   deadLetters: {
     name: 'tickcast.deadletter.v1',

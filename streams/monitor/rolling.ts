@@ -1,0 +1,156 @@
+/**
+ * The error monitor's pure core: predictions wait until the one-minute candle that closes
+ * at their target time arrives; then their error joins a rolling window per model
+ * version, market and horizon. Everything is plain JSON state, snapshotted like every
+ * stateful processor's.
+ */
+import { z } from 'zod';
+import type { Candle, ModelPerformance, Prediction, PredictionOutcome } from '../../schema/events.ts';
+
+const pendingSchema = z.object({
+  id: z.string(),
+  horizonMinutes: z.number(),
+  targetTime: z.number(),
+  basePrice: z.number(),
+  predictedPrice: z.number(),
+  lowerBound: z.number().nullable(),
+  upperBound: z.number().nullable(),
+  modelName: z.string(),
+  modelVersion: z.string(),
+});
+type Pending = z.infer<typeof pendingSchema>;
+
+const errorSampleSchema = z.object({
+  absError: z.number(),
+  squaredError: z.number(),
+  absPercentError: z.number(),
+  /** null: the actual move was flat, so direction is undefined. */
+  directionCorrect: z.boolean().nullable(),
+  covered: z.boolean().nullable(),
+});
+type ErrorSample = z.infer<typeof errorSampleSchema>;
+
+export const monitorStateSchema = z.object({
+  pending: z.array(pendingSchema),
+  /** Recent one-minute closes by close time, so a prediction arriving late still resolves. */
+  closes: z.array(z.tuple([z.number(), z.number()])),
+  windows: z.record(z.string(), z.array(errorSampleSchema)),
+  /** Windows whose drift alert is raised: one alert per episode, not one per outcome. */
+  alerting: z.record(z.string(), z.boolean()),
+});
+export type MonitorState = z.infer<typeof monitorStateSchema>;
+
+export interface MonitorConfig {
+  /** Outcomes per rolling window. */
+  readonly window: number;
+  /** How long closes are remembered (ms). */
+  readonly closesRetentionMs: number;
+}
+
+export const initialMonitorState = (): MonitorState => ({ pending: [], closes: [], windows: {}, alerting: {} });
+
+export interface Resolved {
+  readonly outcomes: PredictionOutcome[];
+  readonly performance: ModelPerformance[];
+}
+
+const windowKey = (p: Pick<Pending, 'modelName' | 'modelVersion' | 'horizonMinutes'>, pair: string): string =>
+  `${p.modelName}|${p.modelVersion}|${pair}|${p.horizonMinutes}`;
+
+export function addPrediction(
+  state: MonitorState,
+  prediction: Prediction,
+  config: MonitorConfig,
+  now: number,
+): Resolved {
+  const pending: Pending = {
+    id: prediction.id,
+    horizonMinutes: prediction.horizonMinutes,
+    targetTime: prediction.targetTime,
+    basePrice: prediction.basePrice,
+    predictedPrice: prediction.predictedPrice,
+    lowerBound: prediction.lowerBound,
+    upperBound: prediction.upperBound,
+    modelName: prediction.modelName,
+    modelVersion: prediction.modelVersion,
+  };
+  const close = state.closes.find(([time]) => time === prediction.targetTime);
+  if (close) return resolve(state, prediction.pair, [pending], close[1], config, now);
+  if (!state.pending.some((p) => p.id === pending.id)) state.pending.push(pending);
+  return { outcomes: [], performance: [] };
+}
+
+export function addCandle(state: MonitorState, candle: Candle, config: MonitorConfig, now: number): Resolved {
+  if (candle.interval !== '1m' || !candle.final) return { outcomes: [], performance: [] };
+  if (!state.closes.some(([time]) => time === candle.closeTime)) state.closes.push([candle.closeTime, candle.close]);
+  const horizon = candle.closeTime - config.closesRetentionMs;
+  state.closes = state.closes.filter(([time]) => time >= horizon);
+  const due = state.pending.filter((p) => p.targetTime === candle.closeTime);
+  state.pending = state.pending.filter((p) => p.targetTime !== candle.closeTime);
+  return resolve(state, candle.pair, due, candle.close, config, now);
+}
+
+function resolve(
+  state: MonitorState,
+  pair: string,
+  due: readonly Pending[],
+  actual: number,
+  config: MonitorConfig,
+  now: number,
+): Resolved {
+  const outcomes: PredictionOutcome[] = [];
+  const touched = new Set<string>();
+  for (const p of due) {
+    const error = actual - p.predictedPrice;
+    outcomes.push({
+      v: 1,
+      id: p.id,
+      pair,
+      horizonMinutes: p.horizonMinutes,
+      modelName: p.modelName,
+      modelVersion: p.modelVersion,
+      targetTime: p.targetTime,
+      predictedPrice: p.predictedPrice,
+      actualPrice: actual,
+      error,
+    });
+    const actualMove = Math.sign(actual - p.basePrice);
+    const sample: ErrorSample = {
+      absError: Math.abs(error),
+      squaredError: error * error,
+      absPercentError: Math.abs(error) / actual,
+      directionCorrect: actualMove === 0 ? null : Math.sign(p.predictedPrice - p.basePrice) === actualMove,
+      covered: p.lowerBound === null || p.upperBound === null ? null : actual >= p.lowerBound && actual <= p.upperBound,
+    };
+    const key = windowKey(p, pair);
+    const samples = (state.windows[key] ??= []);
+    samples.push(sample);
+    if (samples.length > config.window) samples.splice(0, samples.length - config.window);
+    touched.add(key);
+  }
+  const performance = [...touched].map((key) => summarize(key, state.windows[key] ?? [], now));
+  return { outcomes, performance };
+}
+
+function summarize(key: string, samples: readonly ErrorSample[], now: number): ModelPerformance {
+  const [modelName = '', modelVersion = '', pair = '', horizon = '0'] = key.split('|');
+  const n = samples.length;
+  const mean = (f: (s: ErrorSample) => number): number => samples.reduce((sum, s) => sum + f(s), 0) / n;
+  const directional = samples.filter((s) => s.directionCorrect !== null);
+  const interval = samples.filter((s) => s.covered !== null);
+  return {
+    v: 1,
+    modelName,
+    modelVersion,
+    pair,
+    horizonMinutes: Number(horizon),
+    count: n,
+    mae: mean((s) => s.absError),
+    rmse: Math.sqrt(mean((s) => s.squaredError)),
+    mape: mean((s) => s.absPercentError),
+    directionalAccuracy:
+      directional.length === 0 ? null : directional.filter((s) => s.directionCorrect).length / directional.length,
+    intervalCoverage: interval.length === 0 ? null : interval.filter((s) => s.covered).length / interval.length,
+    updatedAt: now,
+  };
+}
