@@ -30,7 +30,13 @@ export interface LinearModel {
  * standardized value), else to `right`; children are indices into the same tree's nodes.
  */
 export type TreeNode =
-  | { readonly kind: 'split'; readonly feature: number; readonly threshold: number; readonly left: number; readonly right: number }
+  | {
+      readonly kind: 'split';
+      readonly feature: number;
+      readonly threshold: number;
+      readonly left: number;
+      readonly right: number;
+    }
   | { readonly kind: 'leaf'; readonly value: number };
 
 /** Gradient-boosted regression trees: baseScore + sum over trees of (learningRate * leaf value); node 0 is each tree's root. */

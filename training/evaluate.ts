@@ -1,0 +1,304 @@
+/**
+ * The honest evaluation: for each pair and horizon, train every candidate on TRAIN, select
+ * on VALIDATION, and report the selected model once on the held-out TEST stretch against
+ * the persistence baseline.
+ *
+ * Pipeline per pair: the real one-minute Kraken candles (`loadCandleCsv`; count = 0 minutes
+ * are the flat candles they are) → the project's indicator engine (fresh state after each
+ * data gap, dataset.ts) → rows per horizon → chronological split (splits.ts).
+ *
+ * Per horizon:
+ * 1. Each candidate chooses its hyperparameters by expanding-window CV inside TRAIN and is
+ *    fitted on all of TRAIN (models/index.ts).
+ * 2. Selection: lowest price MAE on VALIDATION. Ties go to the simpler candidate
+ *    (persistence, then ridge, then trees), so a model is selected over the baseline only if
+ *    it beats it on validation.
+ * 3. Calibration: split-conformal on the selected model's VALIDATION residuals (conformal.ts).
+ * 4. TEST, touched once: price MAE, RMSE, persistence MAE, their ratio and a block
+ *    standard error of the paired difference, directional accuracy (ties as
+ *    defined in metrics.ts), interval coverage.
+ *
+ * Refit policy: none. The model reported on TEST is the one fitted on TRAIN alone; it is
+ * not refitted on TRAIN + VALIDATION, because its conformal quantile must come from
+ * residuals on rows it was not fitted on, and because the reported figures must describe
+ * the exact artifact that was evaluated (the one `result.model` holds for export). A
+ * deployment that wants the newest data can refit on TRAIN + VALIDATION with the same
+ * hyperparameters, but must then calibrate on a later stretch and re-measure.
+ *
+ * Caveat: VALIDATION serves both selection (among three candidates) and calibration, so the
+ * calibration residuals of the winner are very slightly optimistic; TEST coverage measures it.
+ */
+import { readdirSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { loadCandleCsv } from '../streams/sources/candle-csv.ts';
+import { calibrate, predictionInterval, type ConformalCalibration } from './conformal.ts';
+import { buildDataset, gapStarts, indicatorSeries, MINUTE_MS, type Row, type SeriesPoint } from './dataset.ts';
+import { pairedDifference, priceMetrics, type PairedDifference, type PriceMetrics } from './metrics.ts';
+import type { TrainedModel } from './model-types.ts';
+import type { TrainingSet } from './models/common.ts';
+import { CANDIDATES, type CandidateName, type CandidateSettings } from './models/index.ts';
+import { predict } from './predict.ts';
+import { chronologicalSplit, expandingWindowFolds } from './splits.ts';
+
+export const DEFAULT_DATA_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '../../shared/data/kraken/ohlcv_1m');
+
+/** Kraken file prefixes and the pairs they hold. */
+const KRAKEN_PAIRS: Readonly<Record<string, string>> = { XBTUSD: 'BTC/USD', ETHUSD: 'ETH/USD' };
+
+export interface PairFile {
+  readonly pair: string;
+  readonly file: string;
+}
+
+export interface EvaluateOptions extends CandidateSettings {
+  /** Default: the XBTUSD_… and ETHUSD_… Kraken exports in `dataDir`. */
+  readonly pairs?: readonly PairFile[];
+  readonly dataDir?: string;
+  readonly horizons?: readonly number[];
+  readonly testDays?: number;
+  readonly validationDays?: number;
+  /** Interval miscoverage; 0.1 gives 90% intervals. */
+  readonly alpha?: number;
+  readonly folds?: number;
+  /** Progress lines; default stderr. */
+  readonly log?: (line: string) => void;
+}
+
+export interface CandidateReport {
+  readonly name: CandidateName;
+  readonly hyperparameters: Readonly<Record<string, number>>;
+  readonly cvMae: number | null;
+  readonly seconds: number;
+  /** Price metrics on VALIDATION (no intervals). */
+  readonly validation: PriceMetrics;
+}
+
+export interface HorizonResult {
+  readonly pair: string;
+  readonly horizonMinutes: number;
+  readonly rows: { readonly train: number; readonly validation: number; readonly test: number };
+  readonly periods: {
+    readonly trainFrom: string;
+    readonly validationStart: string;
+    readonly testStart: string;
+    readonly end: string;
+    readonly embargoMinutes: number;
+  };
+  readonly candidates: readonly CandidateReport[];
+  readonly winner: CandidateName;
+  /** The selected model, fitted on TRAIN: exactly what TEST measured. */
+  readonly model: TrainedModel;
+  readonly conformal: ConformalCalibration;
+  /** The selected model on TEST, with its conformal intervals. */
+  readonly test: PriceMetrics;
+  /** Mean over TEST of (|model error| − |persistence error|), USD, with a block standard error. */
+  readonly testVsBaseline: PairedDifference;
+}
+
+export interface PairSummary {
+  readonly pair: string;
+  readonly file: string;
+  readonly candles: number;
+  /** Minutes without trades (count = 0), applied as flat candles. */
+  readonly flatCandles: number;
+  /** First open time after each gap in the file (ISO). */
+  readonly gaps: readonly string[];
+  readonly first: string;
+  readonly last: string;
+}
+
+export interface EvaluateResult {
+  readonly settings: {
+    readonly horizons: readonly number[];
+    readonly testDays: number;
+    readonly validationDays: number;
+    readonly alpha: number;
+    readonly folds: number;
+  };
+  readonly pairs: readonly PairSummary[];
+  readonly results: readonly HorizonResult[];
+  readonly seconds: number;
+}
+
+const iso = (ms: number): string => new Date(ms).toISOString().replace('.000Z', 'Z');
+
+export function defaultPairFiles(dataDir = DEFAULT_DATA_DIR): PairFile[] {
+  const files = readdirSync(dataDir).sort();
+  const out: PairFile[] = [];
+  for (const [prefix, pair] of Object.entries(KRAKEN_PAIRS)) {
+    const file = files.find((f) => f.startsWith(`${prefix}_`) && /\.csv(\.gz)?$/.test(f));
+    if (file !== undefined) out.push({ pair, file: resolve(dataDir, file) });
+  }
+  if (out.length === 0) throw new Error(`no XBTUSD_* or ETHUSD_* candle files in ${dataDir}`);
+  return out;
+}
+
+export interface SeriesEvaluationOptions extends CandidateSettings {
+  readonly testDays?: number;
+  readonly validationDays?: number;
+  readonly alpha?: number;
+  readonly folds?: number;
+  /** Exclusive end of the data (last candle open time + 1 minute); default the series' own end. */
+  readonly end?: number;
+  readonly log?: (line: string) => void;
+}
+
+/** One pair, one horizon: the steps in the module comment, on an indicator series. */
+export function evaluateSeries(
+  pair: string,
+  series: readonly SeriesPoint[],
+  horizonMinutes: number,
+  options: SeriesEvaluationOptions = {},
+): HorizonResult {
+  const log = options.log ?? ((): void => {});
+  const alpha = options.alpha ?? 0.1;
+  const lastPoint = series[series.length - 1];
+  if (lastPoint === undefined) throw new RangeError('empty series');
+  const end = options.end ?? lastPoint.openTime + MINUTE_MS;
+  const dataset = buildDataset(series, horizonMinutes);
+  const times = dataset.rows.map((r) => r.openTime);
+  const split = chronologicalSplit(times, {
+    horizonMinutes,
+    end,
+    ...(options.testDays === undefined ? {} : { testDays: options.testDays }),
+    ...(options.validationDays === undefined ? {} : { validationDays: options.validationDays }),
+  });
+  const pick = (indices: readonly number[]): Row[] =>
+    indices.map((i) => dataset.rows[i]).filter((r) => r !== undefined);
+  const trainRows = pick(split.train);
+  const validationRows = pick(split.validation);
+  const testRows = pick(split.test);
+  if (trainRows.length === 0 || validationRows.length === 0 || testRows.length === 0) {
+    throw new RangeError(
+      `${pair} h=${horizonMinutes}: empty split (train ${trainRows.length}, validation ${validationRows.length}, test ${testRows.length})`,
+    );
+  }
+  log(`rows: train ${trainRows.length}, validation ${validationRows.length}, test ${testRows.length}`);
+  const train: TrainingSet = {
+    featureNames: dataset.featureNames,
+    X: trainRows.map((r) => r.x),
+    y: trainRows.map((r) => r.y),
+  };
+  const folds = expandingWindowFolds(
+    trainRows.map((r) => r.openTime),
+    trainRows.map((_, i) => i),
+    { folds: options.folds ?? 4, embargoMinutes: horizonMinutes },
+  );
+
+  const fits = CANDIDATES.map((candidate) => {
+    log(`${candidate.name}: fitting`);
+    return candidate.fit(train, folds, options, log);
+  });
+  const candidates: CandidateReport[] = fits.map((fit) => ({
+    name: fit.name,
+    hyperparameters: fit.hyperparameters,
+    cvMae: fit.cvMae,
+    seconds: fit.seconds,
+    validation: priceMetrics(
+      validationRows.map((r) => ({ close: r.close, futureClose: r.futureClose, predicted: predict(fit.model, r.x) })),
+    ),
+  }));
+  let winnerIndex = 0;
+  candidates.forEach((c, i) => {
+    if (c.validation.mae < (candidates[winnerIndex]?.validation.mae ?? Infinity)) winnerIndex = i;
+  });
+  const winnerFit = fits[winnerIndex];
+  if (winnerFit === undefined) throw new Error('no candidates');
+  const model = winnerFit.model;
+  log(`selected ${winnerFit.name} on validation`);
+
+  const conformal = calibrate(
+    validationRows.map((r) => predict(model, r.x)),
+    validationRows.map((r) => r.y),
+    alpha,
+  );
+  const testPredictions = testRows.map((r) => {
+    const predicted = predict(model, r.x);
+    const interval = predictionInterval(predicted, conformal, r.close);
+    return { close: r.close, futureClose: r.futureClose, predicted, lower: interval.lower, upper: interval.upper };
+  });
+  const test = priceMetrics(testPredictions);
+  const modelErrors = testPredictions.map((p) => Math.abs(p.close * Math.exp(p.predicted) - p.futureClose));
+  const baselineErrors = testPredictions.map((p) => Math.abs(p.close - p.futureClose));
+  const first = trainRows[0];
+  return {
+    pair,
+    horizonMinutes,
+    rows: { train: trainRows.length, validation: validationRows.length, test: testRows.length },
+    periods: {
+      trainFrom: iso(first?.openTime ?? NaN),
+      validationStart: iso(split.validationStart),
+      testStart: iso(split.testStart),
+      end: iso(split.end),
+      embargoMinutes: split.embargoMs / MINUTE_MS,
+    },
+    candidates,
+    winner: winnerFit.name,
+    model,
+    conformal,
+    test,
+    testVsBaseline: pairedDifference(modelErrors, baselineErrors, Math.max(60, 4 * horizonMinutes)),
+  };
+}
+
+/** Loads each pair's candles, computes its indicators and evaluates every horizon. */
+export async function evaluate(options: EvaluateOptions = {}): Promise<EvaluateResult> {
+  const started = performance.now();
+  const log = options.log ?? ((line: string): void => void process.stderr.write(`${line}\n`));
+  const horizons = options.horizons ?? [1, 5, 15];
+  const settings = {
+    horizons,
+    testDays: options.testDays ?? 7,
+    validationDays: options.validationDays ?? 7,
+    alpha: options.alpha ?? 0.1,
+    folds: options.folds ?? 4,
+  };
+  const pairFiles = options.pairs ?? defaultPairFiles(options.dataDir);
+  const pairs: PairSummary[] = [];
+  const results: HorizonResult[] = [];
+  for (const { pair, file } of pairFiles) {
+    const loadStart = performance.now();
+    const minutes = await loadCandleCsv(file);
+    const candles = minutes.map((m) => ({
+      openTime: m.time,
+      open: m.open,
+      high: m.high,
+      low: m.low,
+      close: m.close,
+      volume: m.volume,
+    }));
+    const series = indicatorSeries(candles);
+    const last = candles[candles.length - 1];
+    const first = candles[0];
+    if (first === undefined || last === undefined) throw new Error(`${file} has no candles`);
+    const summary: PairSummary = {
+      pair,
+      file,
+      candles: candles.length,
+      flatCandles: minutes.filter((m) => m.count === 0).length,
+      gaps: gapStarts(candles.map((c) => c.openTime)).map(iso),
+      first: iso(first.openTime),
+      last: iso(last.openTime),
+    };
+    pairs.push(summary);
+    log(
+      `[${pair}] ${summary.candles} candles ${summary.first} → ${summary.last}, ${summary.flatCandles} without trades, ` +
+        `${summary.gaps.length} gaps; indicators in ${((performance.now() - loadStart) / 1000).toFixed(1)}s`,
+    );
+    for (const h of horizons) {
+      const t0 = performance.now();
+      const prefix = `[${pair} ${h}m]`;
+      results.push(
+        evaluateSeries(pair, series, h, {
+          ...options,
+          ...settings,
+          end: last.openTime + MINUTE_MS,
+          log: (line) => log(`${prefix} ${line}`),
+        }),
+      );
+      log(`${prefix} done in ${((performance.now() - t0) / 1000).toFixed(1)}s`);
+    }
+  }
+  return { settings, pairs, results, seconds: (performance.now() - started) / 1000 };
+}

@@ -1,0 +1,233 @@
+/**
+ * `tickcast evaluate`: runs evaluate.ts and prints its tables (stdout), progress on stderr.
+ *
+ *   npx tsx training/report.ts [--horizons 1,5,15] [--test-days 7] [--validation-days 7]
+ *     [--alpha 0.1] [--folds 4] [--data-dir DIR] [--json FILE]
+ *
+ * `--json FILE` also writes the whole result, including each selected model's parameters
+ * (the shapes of model-types.ts), for export and registration.
+ */
+import { writeFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+import { evaluate, type EvaluateOptions, type EvaluateResult, type HorizonResult } from './evaluate.ts';
+
+const usd = (v: number): string => (Number.isFinite(v) ? v.toFixed(2) : String(v));
+const pct = (v: number): string => (Number.isFinite(v) ? `${(100 * v).toFixed(1)}%` : 'n/a');
+const bp = (v: number | null): string => (v === null ? '–' : (v * 1e4).toFixed(3));
+
+/** A Markdown table with padded columns. */
+export function table(headers: readonly string[], rows: readonly (readonly string[])[]): string {
+  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: readonly string[]): string => `| ${cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join(' | ')} |`;
+  return [line(headers), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...rows.map(line)].join('\n');
+}
+
+/** Whether the selected model's TEST gain over persistence is larger than two standard errors. */
+export function verdict(r: HorizonResult): string {
+  if (r.winner === 'persistence') return 'is persistence';
+  const { mean, stdError } = r.testVsBaseline;
+  if (!Number.isFinite(stdError)) return mean < 0 ? 'better (no SE)' : 'not better';
+  if (mean + 2 * stdError < 0) return 'yes';
+  if (mean - 2 * stdError > 0) return 'no, worse';
+  return 'no (within 2 SE)';
+}
+
+function hyper(h: Readonly<Record<string, number>>): string {
+  const entries = Object.entries(h);
+  return entries.length === 0 ? '–' : entries.map(([k, v]) => `${k}=${v}`).join(' ');
+}
+
+export function formatReport(result: EvaluateResult): string {
+  const out: string[] = [];
+  const { settings } = result;
+  const coverage = `${Math.round(100 * (1 - settings.alpha))}%`;
+  out.push(
+    `# tickcast evaluate: close log-return models vs persistence`,
+    '',
+    `TEST = last ${settings.testDays} days of each file (held out: no fitting, tuning, selection or calibration); ` +
+      `VALIDATION = the ${settings.validationDays} days before (selection by price MAE + conformal calibration); ` +
+      `TRAIN = the rest (${settings.folds}-fold expanding-window CV for hyperparameters). Embargo of h minutes at each boundary.`,
+    '',
+  );
+  for (const p of result.pairs) {
+    out.push(
+      `- ${p.pair}: ${p.candles} one-minute candles ${p.first} → ${p.last}, ${p.flatCandles} without trades (flat), ` +
+        `gaps ending ${p.gaps.join(', ') || 'none'}`,
+    );
+  }
+  const periods = new Map(result.results.map((r) => [r.pair, r.periods]));
+  for (const [pair, per] of periods) {
+    out.push(
+      `- ${pair}: TRAIN from ${per.trainFrom}, VALIDATION ${per.validationStart}, TEST ${per.testStart} → ${per.end}`,
+    );
+  }
+  out.push('', `## TEST (selected model, fitted on TRAIN only)`, '');
+  out.push(
+    table(
+      [
+        'pair',
+        'h',
+        'selected',
+        'n',
+        'MAE $',
+        'persistence MAE $',
+        'ratio',
+        'Δ MAE ± 2SE $',
+        'beats persistence',
+        'RMSE $',
+        'dir. acc',
+        'majority dir.',
+        'flat',
+        `${coverage} coverage`,
+        'mean width $',
+      ],
+      result.results.map((r) => [
+        r.pair,
+        `${r.horizonMinutes}m`,
+        r.winner,
+        String(r.test.n),
+        usd(r.test.mae),
+        usd(r.test.baselineMae),
+        r.test.maeRatio.toFixed(4),
+        `${r.testVsBaseline.mean >= 0 ? '+' : ''}${r.testVsBaseline.mean.toFixed(3)} ± ${(2 * r.testVsBaseline.stdError).toFixed(3)}`,
+        verdict(r),
+        usd(r.test.rmse),
+        r.test.zeroPredictionShare === 1 ? 'n/a' : pct(r.test.directionalAccuracy),
+        pct(r.test.majorityShare),
+        pct(r.test.flatShare),
+        pct(r.test.intervalCoverage),
+        usd(r.test.meanIntervalWidth),
+      ]),
+    ),
+  );
+  out.push('', '## VALIDATION (all candidates; selection by lowest MAE $)', '');
+  out.push(
+    table(
+      [
+        'pair',
+        'h',
+        'candidate',
+        'hyperparameters (CV)',
+        'CV MAE bp',
+        'val MAE $',
+        'val ratio',
+        'val dir. acc',
+        'fit s',
+        '',
+      ],
+      result.results.flatMap((r) =>
+        r.candidates.map((c) => [
+          r.pair,
+          `${r.horizonMinutes}m`,
+          c.name,
+          hyper(c.hyperparameters),
+          bp(c.cvMae),
+          usd(c.validation.mae),
+          c.validation.maeRatio.toFixed(4),
+          c.validation.zeroPredictionShare === 1 ? 'n/a' : pct(c.validation.directionalAccuracy),
+          c.seconds.toFixed(1),
+          c.name === r.winner ? 'selected' : '',
+        ]),
+      ),
+    ),
+  );
+  out.push(
+    '',
+    'Definitions:',
+    '- MAE $ = mean |close_t·exp(ŷ) − close_{t+h}|; persistence predicts close_{t+h} = close_t; ratio < 1 beats it.',
+    '- Δ MAE = mean over TEST of |model error| − |persistence error| (USD), ± two standard errors from consecutive blocks of max(60, 4h) rows.',
+    '  "beats persistence" = yes only when Δ + 2SE < 0.',
+    '- dir. acc = correct sign / rows whose close moved (unchanged closes excluded; a 0 prediction counts as a miss);',
+    '  n/a for persistence. majority dir. = share of the more frequent direction among those rows (hindsight).',
+    '  flat = share of TEST rows whose close did not change over h.',
+    `- coverage = share of TEST closes inside the split-conformal ${coverage} interval calibrated on VALIDATION residuals.`,
+    '- CV MAE bp = mean expanding-window CV MAE of the log return inside TRAIN, in basis points.',
+    `- Refit policy: none; TEST measures the model fitted on TRAIN, exactly as selected and calibrated.`,
+    '',
+    `Total ${result.seconds.toFixed(1)}s.`,
+  );
+  return out.join('\n');
+}
+
+function numberList(value: string, name: string): number[] {
+  const list = value.split(',').map((s) => Number(s.trim()));
+  if (list.length === 0 || list.some((n) => !(Number.isInteger(n) && n > 0))) {
+    throw new Error(`--${name} must be positive whole numbers separated by commas, got "${value}"`);
+  }
+  return list;
+}
+
+function positive(value: string | undefined, name: string): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!(Number.isFinite(n) && n > 0)) throw new Error(`--${name} must be a positive number, got "${value}"`);
+  return n;
+}
+
+/** Parses the flags, runs the evaluation, prints the report; resolves to the exit code. */
+export async function main(argv: readonly string[] = process.argv.slice(2)): Promise<number> {
+  let options: EvaluateOptions;
+  let jsonFile: string | undefined;
+  try {
+    const { values } = parseArgs({
+      args: [...argv],
+      options: {
+        horizons: { type: 'string' },
+        'test-days': { type: 'string' },
+        'validation-days': { type: 'string' },
+        alpha: { type: 'string' },
+        folds: { type: 'string' },
+        'data-dir': { type: 'string' },
+        json: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      strict: true,
+    });
+    if (values.help === true) {
+      process.stdout.write(
+        'usage: evaluate [--horizons 1,5,15] [--test-days 7] [--validation-days 7] [--alpha 0.1] [--folds 4] [--data-dir DIR] [--json FILE]\n',
+      );
+      return 0;
+    }
+    const alpha = positive(values.alpha, 'alpha');
+    if (alpha !== undefined && alpha >= 1) throw new Error('--alpha must be below 1');
+    const folds = positive(values.folds, 'folds');
+    if (folds !== undefined && !Number.isInteger(folds)) throw new Error('--folds must be a whole number');
+    const testDays = positive(values['test-days'], 'test-days');
+    const validationDays = positive(values['validation-days'], 'validation-days');
+    options = {
+      ...(values.horizons === undefined ? {} : { horizons: numberList(values.horizons, 'horizons') }),
+      ...(testDays === undefined ? {} : { testDays }),
+      ...(validationDays === undefined ? {} : { validationDays }),
+      ...(alpha === undefined ? {} : { alpha }),
+      ...(folds === undefined ? {} : { folds }),
+      ...(values['data-dir'] === undefined ? {} : { dataDir: resolve(values['data-dir']) }),
+    };
+    jsonFile = values.json;
+  } catch (error) {
+    process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n`);
+    return 2;
+  }
+  const result = await evaluate(options);
+  process.stdout.write(`${formatReport(result)}\n`);
+  if (jsonFile !== undefined) {
+    await writeFile(jsonFile, `${JSON.stringify(result, null, 2)}\n`);
+    process.stderr.write(`wrote ${jsonFile}\n`);
+  }
+  return 0;
+}
+
+const entry = process.argv[1];
+if (entry !== undefined && import.meta.url === pathToFileURL(entry).href) {
+  main().then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (error: unknown) => {
+      process.stderr.write(`${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+      process.exitCode = 1;
+    },
+  );
+}

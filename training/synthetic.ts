@@ -1,0 +1,71 @@
+/**
+ * Deterministic synthetic data for the training tests: a seeded generator and one-minute
+ * candles whose log returns follow an AR(1) process (φ = 0 gives a random walk).
+ */
+import type { IndicatorInput } from '../streams/indicators/engine.ts';
+
+/** mulberry32: a small seeded PRNG, uniform in [0, 1). */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Standard normal draws (Box–Muller) from a uniform generator. */
+export function normal(random: () => number): () => number {
+  return () => {
+    const u = 1 - random();
+    const v = random();
+    return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v);
+  };
+}
+
+export interface SyntheticCandleOptions {
+  readonly count: number;
+  readonly seed?: number;
+  /** Open time of the first candle, epoch ms; default 2023-01-01. */
+  readonly start?: number;
+  readonly startPrice?: number;
+  /** Per-minute log-return standard deviation of the innovations; default 5e-4. */
+  readonly volatility?: number;
+  /** AR(1) coefficient of the one-minute log returns; default 0. */
+  readonly phi?: number;
+  /** Candle indices before which `gapMinutes` minutes are missing. */
+  readonly gapsBefore?: readonly number[];
+  readonly gapMinutes?: number;
+}
+
+export function syntheticCandles(options: SyntheticCandleOptions): IndicatorInput[] {
+  const random = seededRandom(options.seed ?? 1);
+  const gauss = normal(random);
+  const volatility = options.volatility ?? 5e-4;
+  const phi = options.phi ?? 0;
+  const gaps = new Set(options.gapsBefore ?? []);
+  let time = options.start ?? Date.UTC(2023, 0, 1);
+  let close = options.startPrice ?? 30_000;
+  let previousReturn = 0;
+  const out: IndicatorInput[] = [];
+  for (let i = 0; i < options.count; i += 1) {
+    if (gaps.has(i)) time += (options.gapMinutes ?? 120) * 60_000;
+    const r = phi * previousReturn + volatility * gauss();
+    previousReturn = r;
+    const open = close;
+    close = open * Math.exp(r);
+    const wick = Math.abs(volatility * gauss()) * open;
+    out.push({
+      openTime: time,
+      open,
+      high: Math.max(open, close) + wick,
+      low: Math.min(open, close) - wick,
+      close,
+      volume: 1 + random(),
+    });
+    time += 60_000;
+  }
+  return out;
+}
