@@ -21,6 +21,11 @@ import { createGateway } from '../gateway/server.ts';
 import { gatewayConfigFromEnv } from '../gateway/config.ts';
 import { generateApiKey } from '../gateway/auth.ts';
 import { apiBanner, startApi } from './api.ts';
+import { main as evaluateMain } from '../training/report.ts';
+import { trainAndRegister } from '../training/train.ts';
+import { indicatorSeries } from '../training/dataset.ts';
+import { openRegistry } from '../registry/index.ts';
+import { loadCandleCsv } from '../streams/sources/candle-csv.ts';
 import type { Bus } from '../streams/bus/bus.ts';
 import type { MarketSink } from '../streams/sources/source.ts';
 import { KrakenRestClient } from '../streams/sources/kraken-rest.ts';
@@ -327,6 +332,60 @@ program
       'scrypt',
     );
     process.stdout.write(`key (give to the client, shown once): ${key}\nGATEWAY_API_KEYS entry: ${entry}\n`);
+  });
+
+program
+  .command('evaluate')
+  .description(
+    'train and evaluate the models on ../shared/data candles; prints holdout metrics vs persistence (--help for options)',
+  )
+  .helpOption(false)
+  .allowUnknownOption()
+  .allowExcessArguments()
+  .action(async (_flags: unknown, command: Command) => {
+    process.exitCode = await evaluateMain(command.args);
+  });
+
+program
+  .command('train')
+  .description(
+    'train one pair and horizon, register it in the model registry, promote it only if it beats persistence and the champion',
+  )
+  .requiredOption('--pair <pair>', 'pair, e.g. BTC/USD')
+  .requiredOption('--horizon <minutes>', 'horizon in minutes', positiveNumber)
+  .requiredOption('--data <file>', 'Kraken 1-minute candle CSV of the pair (e.g. from `tickcast backfill ohlc`)')
+  .option('--test-days <days>', 'held-out final stretch', positiveNumber, 7)
+  .option('--validation-days <days>', 'selection and calibration stretch before it', positiveNumber, 7)
+  .action(async (flags: { pair: string; horizon: number; data: string; testDays: number; validationDays: number }) => {
+    const { config, logger } = setup();
+    const registry = openRegistry({ mlflowTrackingUri: config.MLFLOW_TRACKING_URI, dataDir: config.TICKCAST_DATA_DIR });
+    const candles = (await loadCandleCsv(flags.data)).map((m) => ({
+      openTime: m.time,
+      open: m.open,
+      high: m.high,
+      low: m.low,
+      close: m.close,
+      volume: m.volume,
+    }));
+    const outcome = await trainAndRegister({
+      registry,
+      pair: flags.pair,
+      horizonMinutes: flags.horizon,
+      series: indicatorSeries(candles),
+      settings: { testDays: flags.testDays, validationDays: flags.validationDays },
+      log: (line) => process.stderr.write(`[train ${flags.pair} ${flags.horizon}m] ${line}\n`),
+    });
+    const t = outcome.result.test;
+    process.stdout.write(
+      [
+        `${outcome.modelName} v${outcome.version} -> ${outcome.alias} (${outcome.reason})`,
+        `  registry: ${registry.kind}${outcome.runUrl ? ` ${outcome.runUrl}` : ''}`,
+        `  holdout rows ${t.n}: MAE ${t.mae.toFixed(4)} USD, persistence ${t.baselineMae.toFixed(4)} USD, ratio ${t.maeRatio.toFixed(4)}`,
+        `  directional accuracy ${(100 * t.directionalAccuracy).toFixed(1)}% (over moving rows; zero predictions count as misses), 90% interval coverage ${(100 * t.intervalCoverage).toFixed(1)}%`,
+        '',
+      ].join('\n'),
+    );
+    logger.info({ model: outcome.modelName, version: outcome.version, alias: outcome.alias }, 'training finished');
   });
 
 program

@@ -1,0 +1,159 @@
+/**
+ * `tickcast train`: trains one pair and horizon (training/evaluate.ts' selection), logs
+ * the run to the registry (params, holdout metrics, the ONNX graph, the feature list and
+ * the evaluation report), registers a version, and decides its alias:
+ *
+ * - champion only if it beats the persistence baseline AND the current champion on the
+ *   same holdout (the current champion's ONNX graph is run on this run's TEST rows);
+ * - otherwise challenger, with the reason logged as the run's `promotion` tag.
+ */
+import type { ModelRegistry } from '../registry/registry.ts';
+import {
+  CHALLENGER_ALIAS,
+  CHAMPION_ALIAS,
+  INTERVAL_METRIC,
+  modelName,
+  ONNX_ARTIFACT,
+} from '../streams/predictor/model-names.ts';
+import { buildDataset, MINUTE_MS, type Row, type SeriesPoint } from './dataset.ts';
+import { evaluateSeries, type HorizonResult, type SeriesEvaluationOptions } from './evaluate.ts';
+import { toOnnx } from './onnx/export.ts';
+import { loadOnnxModel } from './onnx/session.ts';
+import { chronologicalSplit } from './splits.ts';
+
+export interface TrainRequest {
+  readonly registry: ModelRegistry;
+  readonly pair: string;
+  readonly horizonMinutes: number;
+  readonly series: readonly SeriesPoint[];
+  /** Split and candidate settings (defaults: 7 test days, 7 validation days, evaluate's search grids). */
+  readonly settings?: SeriesEvaluationOptions;
+  readonly log?: (line: string) => void;
+}
+
+export interface TrainOutcome {
+  readonly modelName: string;
+  readonly version: string;
+  readonly alias: typeof CHAMPION_ALIAS | typeof CHALLENGER_ALIAS;
+  readonly reason: string;
+  readonly result: HorizonResult;
+  /** The previous champion's MAE on this run's TEST rows, when there was one it could run. */
+  readonly championMae: number | null;
+  readonly runUrl: string | null;
+}
+
+export async function trainAndRegister(request: TrainRequest): Promise<TrainOutcome> {
+  const { registry, pair, horizonMinutes, series } = request;
+  const log = request.log ?? ((): void => {});
+  const name = modelName(pair, horizonMinutes);
+  const settings = request.settings ?? {};
+  const result = evaluateSeries(pair, series, horizonMinutes, { ...settings, log });
+  const testRows = holdoutRows(series, horizonMinutes, settings);
+
+  const onnx = toOnnx(result.model, { horizonMinutes, pair }, { inputType: 'float64' });
+
+  // Both versions are scored through their ONNX graphs on the same rows, so equal models tie exactly.
+  const champion = await registry.getVersionByAlias(name, CHAMPION_ALIAS);
+  const championBytes = champion?.runId ? await registry.downloadArtifact(champion.runId, ONNX_ARTIFACT) : null;
+  const championMae = championBytes ? await onnxMae(championBytes, result.model.featureNames, testRows) : null;
+  const candidateMae = championMae === null ? null : await onnxMae(onnx, result.model.featureNames, testRows);
+
+  const beatsBaseline = result.test.mae < result.test.baselineMae;
+  const beatsChampion = championMae === null || (candidateMae !== null && candidateMae < championMae);
+  const promote = beatsBaseline && beatsChampion;
+  const reason = promote
+    ? `beats persistence (${fmt(result.test.mae)} < ${fmt(result.test.baselineMae)} USD MAE)` +
+      (championMae === null
+        ? ' and there is no comparable champion'
+        : ` and champion v${champion?.version} (${fmt(championMae)})`)
+    : !beatsBaseline
+      ? `does not beat persistence on the holdout (${fmt(result.test.mae)} vs ${fmt(result.test.baselineMae)} USD MAE)`
+      : `does not beat champion v${champion?.version} on the same holdout (${fmt(candidateMae ?? NaN)} vs ${fmt(championMae ?? NaN)})`;
+
+  const experiment = await registry.ensureExperiment(name);
+  const run = await registry.createRun(experiment.id, {
+    tags: { pair, horizon_minutes: String(horizonMinutes), winner: result.winner, promotion: reason },
+  });
+  const winner = result.candidates.find((c) => c.name === result.winner);
+  await registry.logParams(run.runId, {
+    candidate: result.winner,
+    feature_count: result.model.featureNames.length,
+    ...Object.fromEntries(Object.entries(winner?.hyperparameters ?? {}).map(([k, v]) => [`hp_${k}`, v])),
+    train_from: result.periods.trainFrom,
+    validation_start: result.periods.validationStart,
+    test_start: result.periods.testStart,
+    test_end: result.periods.end,
+  });
+  await registry.logMetrics(run.runId, {
+    mae: result.test.mae,
+    rmse: result.test.rmse,
+    baseline_mae: result.test.baselineMae,
+    mae_ratio: result.test.maeRatio,
+    directional_accuracy: result.test.directionalAccuracy,
+    interval_coverage: result.test.intervalCoverage,
+    [INTERVAL_METRIC]: result.conformal.q,
+    ...(championMae === null ? {} : { champion_mae_same_holdout: championMae }),
+  });
+  await registry.uploadArtifact(run.runId, ONNX_ARTIFACT, onnx);
+  await registry.uploadArtifact(run.runId, 'model/features.json', json(result.model.featureNames));
+  await registry.uploadArtifact(run.runId, 'evaluation.json', json({ ...result, model: undefined }));
+  await registry.finishRun(run.runId);
+
+  if (!(await registry.getModel(name))) {
+    await registry.createRegisteredModel(name, { description: `${pair} close, ${horizonMinutes} minutes ahead` });
+  }
+  const version = await registry.createVersion(name, run.runId, 'model', { tags: { promotion: reason } });
+  const alias = promote ? CHAMPION_ALIAS : CHALLENGER_ALIAS;
+  await registry.setAlias(name, alias, version.version);
+  log(`${name} v${version.version} -> ${alias}: ${reason}`);
+  return {
+    modelName: name,
+    version: version.version,
+    alias,
+    reason,
+    result,
+    championMae,
+    runUrl: registry.runUrl(run.runId, experiment.id),
+  };
+}
+
+/** The TEST rows evaluateSeries scored, rebuilt with the same split. */
+function holdoutRows(series: readonly SeriesPoint[], horizonMinutes: number, settings: SeriesEvaluationOptions): Row[] {
+  const dataset = buildDataset(series, horizonMinutes);
+  const last = series[series.length - 1];
+  if (!last) return [];
+  const split = chronologicalSplit(
+    dataset.rows.map((r) => r.openTime),
+    {
+      horizonMinutes,
+      end: last.openTime + MINUTE_MS,
+      ...(settings.testDays === undefined ? {} : { testDays: settings.testDays }),
+      ...(settings.validationDays === undefined ? {} : { validationDays: settings.validationDays }),
+    },
+  );
+  return split.test.flatMap((i) => dataset.rows[i] ?? []);
+}
+
+/** MAE in USD of an ONNX graph on `rows`; null when its features differ (not comparable). */
+async function onnxMae(
+  bytes: Uint8Array,
+  featureNames: readonly string[],
+  rows: readonly Row[],
+): Promise<number | null> {
+  if (rows.length === 0) return null;
+  const model = await loadOnnxModel(bytes);
+  try {
+    if (model.featureNames.join() !== featureNames.join()) return null;
+    const predicted = await model.predict(rows.map((r) => [...r.x]));
+    let sum = 0;
+    rows.forEach((r, i) => {
+      sum += Math.abs(r.close * Math.exp(predicted[i] ?? Number.NaN) - r.futureClose);
+    });
+    return sum / rows.length;
+  } finally {
+    await model.close();
+  }
+}
+
+const fmt = (x: number): string => x.toFixed(4);
+const json = (value: unknown): Uint8Array => new TextEncoder().encode(JSON.stringify(value, null, 2));
