@@ -1,0 +1,443 @@
+/**
+ * The predictions store on Elasticsearch.
+ *
+ * Layout: one index per month of madeAt (`tickcast-predictions-2023.04`), created on first
+ * write from the `tickcast-predictions` index template, and one `tickcast-model-performance`
+ * index from its own template. Time-based indices rather than a data stream: a data stream
+ * only accepts `create` and its documents cannot be updated through the stream name, while
+ * outcomes are updates of the stored prediction. The month of a prediction is part of its
+ * id (`pair|{h}m|{ISO madeAt}`, see `predictionId`), so an outcome finds its index without
+ * a lookup.
+ *
+ * Writes are bulk requests in chunks. Predictions are `create`d with `_id` = prediction id,
+ * so a re-delivered prediction comes back 409 and counts as written: the stored document,
+ * which may already carry an outcome, is never replaced. Item failures are retried only
+ * when the item's status says it may pass later (429, 502, 503, 504), with capped
+ * exponential backoff; any other item failure is a non-retriable TickcastError naming the
+ * ids. Whole requests are retried the same way here (the transport's own retries are
+ * turned off per request, so attempts and delays are this module's alone). The client's
+ * bulk helper is not used: it retries 429 items only, at a fixed interval.
+ */
+import { Client, type estypes } from '@elastic/elasticsearch';
+import { predictionSchema, type Prediction } from '../../schema/events.ts';
+import { TickcastError, type ErrorCode } from '../../lib/errors.ts';
+import type { Logger } from '../../lib/logger.ts';
+import { backoffDelay, sleep as wait, type BackoffPolicy } from '../sources/backoff.ts';
+import { bulkItems, invalidStored, requestSeconds, retries } from './metrics.ts';
+import {
+  chunks,
+  lastOutcomePerId,
+  lastPerKey,
+  madeAtOfPredictionId,
+  performanceKey,
+  type ModelPerformanceRow,
+  type PredictionOutcome,
+  type PredictionStore,
+} from './store.ts';
+import { checkOutcomes, checkPerformanceRows, checkPredictions } from './validate.ts';
+
+const BACKEND = 'elasticsearch';
+
+/** The client's options (its ESM typings do not export the ClientOptions name). */
+export type ClientOptions = ConstructorParameters<typeof Client>[0];
+
+/** Item and request statuses worth sending again: the cluster is busy or a node is away. */
+const RETRIABLE_STATUSES = new Set([429, 502, 503, 504]);
+
+/** How many ids an error message names before it says "and N more" (the log has them all). */
+const IDS_IN_MESSAGE = 20;
+
+export const DEFAULT_BACKOFF: BackoffPolicy = { initialDelayMs: 200, maxDelayMs: 10_000, multiplier: 2, jitter: 0.5 };
+
+export interface ElasticsearchStoreOptions {
+  readonly client: Client;
+  readonly logger: Logger;
+  /** Index and template names start with it: `${prefix}-predictions-YYYY.MM`. Default 'tickcast'. */
+  readonly prefix?: string;
+  /** Documents per bulk request. Default 500. */
+  readonly chunkSize?: number;
+  /** Attempts per request and per bulk item, the first included. Default 6. */
+  readonly maxAttempts?: number;
+  readonly backoff?: BackoffPolicy;
+  /** Waits between attempts; tests pass one that records and returns at once. */
+  readonly sleep?: (ms: number) => Promise<void>;
+  /** close() closes the client: true when the store created it (see openElasticsearchStore). */
+  readonly ownsClient?: boolean;
+}
+
+/** The index of the month (UTC) of madeAt. */
+export function predictionIndexName(prefix: string, madeAt: number): string {
+  const date = new Date(madeAt);
+  return `${prefix}-predictions-${date.getUTCFullYear()}.${String(date.getUTCMonth() + 1).padStart(2, '0')}`;
+}
+
+const DATE = { type: 'date', format: 'strict_date_optional_time||epoch_millis' } as const;
+const DOUBLE = { type: 'double' } as const;
+const KEYWORD = { type: 'keyword' } as const;
+const INTEGER = { type: 'integer' } as const;
+
+/**
+ * Every field of a Prediction, plus the outcome. `dynamic: strict` rejects a document with
+ * any other field, so a typo cannot grow the mapping. Dates are stored as the epoch
+ * milliseconds of the event (the source keeps them as numbers).
+ */
+export const PREDICTION_PROPERTIES = {
+  v: { type: 'short' },
+  id: KEYWORD,
+  pair: KEYWORD,
+  horizonMinutes: INTEGER,
+  madeAt: DATE,
+  targetTime: DATE,
+  basePrice: DOUBLE,
+  predictedLogReturn: DOUBLE,
+  predictedPrice: DOUBLE,
+  lowerBound: DOUBLE,
+  upperBound: DOUBLE,
+  modelName: KEYWORD,
+  modelVersion: KEYWORD,
+  actualPrice: DOUBLE,
+  error: DOUBLE,
+} as const;
+
+export const PERFORMANCE_PROPERTIES = {
+  modelName: KEYWORD,
+  modelVersion: KEYWORD,
+  pair: KEYWORD,
+  horizonMinutes: INTEGER,
+  count: INTEGER,
+  mae: DOUBLE,
+  rmse: DOUBLE,
+  mape: DOUBLE,
+  directionalAccuracy: DOUBLE,
+  intervalCoverage: DOUBLE,
+  updatedAt: DATE,
+} as const;
+
+export function predictionsTemplate(prefix: string): estypes.IndicesPutIndexTemplateRequest {
+  return {
+    name: `${prefix}-predictions`,
+    index_patterns: [`${prefix}-predictions-*`],
+    priority: 200,
+    version: 1,
+    _meta: { managed_by: 'tickcast' },
+    template: {
+      settings: { number_of_shards: 1 },
+      mappings: { dynamic: 'strict', properties: PREDICTION_PROPERTIES },
+    },
+  };
+}
+
+export function performanceTemplate(prefix: string): estypes.IndicesPutIndexTemplateRequest {
+  return {
+    name: `${prefix}-model-performance`,
+    index_patterns: [`${prefix}-model-performance`],
+    priority: 200,
+    version: 1,
+    _meta: { managed_by: 'tickcast' },
+    template: {
+      settings: { number_of_shards: 1 },
+      mappings: { dynamic: 'strict', properties: PERFORMANCE_PROPERTIES },
+    },
+  };
+}
+
+/** The search behind pendingDue: due, no actual yet, oldest target first. */
+export function pendingDueQuery(prefix: string, now: number, limit: number): estypes.SearchRequest {
+  return {
+    index: `${prefix}-predictions-*`,
+    size: limit,
+    track_total_hits: false,
+    query: {
+      bool: {
+        filter: [{ range: { targetTime: { lte: now, format: 'epoch_millis' } } }],
+        must_not: [{ exists: { field: 'actualPrice' } }],
+      },
+    },
+    sort: [{ targetTime: { order: 'asc' } }, { id: { order: 'asc' } }],
+  };
+}
+
+type BulkOp = 'create' | 'update' | 'index';
+
+interface BulkItem {
+  readonly id: string;
+  readonly action: estypes.BulkOperationContainer;
+  readonly source: unknown;
+}
+
+interface ItemFailure {
+  readonly id: string;
+  readonly status: number;
+  readonly type: string;
+  readonly reason: string;
+}
+
+interface Failure {
+  readonly code: ErrorCode;
+  readonly retriable: boolean;
+  readonly status: number | null;
+  readonly detail: string;
+}
+
+/** What an error of the client means here; null for errors that are not the client's (bugs: rethrown as they are). */
+export function classifyClientError(error: unknown): Failure | null {
+  if (!(error instanceof Error)) return null;
+  switch (error.name) {
+    case 'ResponseError': {
+      const meta = (error as { meta?: { statusCode?: number; body?: unknown } }).meta;
+      const status = meta?.statusCode ?? null;
+      const detail = `status ${status ?? '?'}: ${describeErrorBody(meta?.body) ?? error.message}`;
+      if (status === 429) return { code: 'RATE_LIMITED', retriable: true, status, detail };
+      if (status !== null && RETRIABLE_STATUSES.has(status))
+        return { code: 'UPSTREAM_UNAVAILABLE', retriable: true, status, detail };
+      return { code: 'UPSTREAM_REJECTED', retriable: false, status, detail };
+    }
+    case 'ConnectionError':
+    case 'TimeoutError':
+    case 'NoLivingConnectionsError':
+      return { code: 'UPSTREAM_UNAVAILABLE', retriable: true, status: null, detail: `${error.name}: ${error.message}` };
+    case 'ProductNotSupportedError':
+      // The server answered but is not Elasticsearch (e.g. OpenSearch): no retry will change that.
+      return { code: 'CONFIG_INVALID', retriable: false, status: null, detail: error.message };
+    case 'DeserializationError':
+    case 'SerializationError':
+    case 'RequestAbortedError':
+      return { code: 'UPSTREAM_REJECTED', retriable: false, status: null, detail: `${error.name}: ${error.message}` };
+    default:
+      return null;
+  }
+}
+
+function describeErrorBody(body: unknown): string | null {
+  if (typeof body !== 'object' || body === null) return typeof body === 'string' && body !== '' ? body : null;
+  const error = (body as { error?: unknown }).error;
+  if (typeof error === 'string') return error;
+  if (typeof error === 'object' && error !== null) {
+    const { type, reason } = error as { type?: unknown; reason?: unknown };
+    return `${String(type ?? 'error')}: ${String(reason ?? '')}`;
+  }
+  return null;
+}
+
+function namedIds(failures: readonly ItemFailure[]): string {
+  const shown = failures.slice(0, IDS_IN_MESSAGE).map((f) => `${f.id} (${f.status} ${f.type}: ${f.reason})`);
+  const more = failures.length - shown.length;
+  return shown.join('; ') + (more > 0 ? `; and ${more} more` : '');
+}
+
+export class ElasticsearchPredictionStore implements PredictionStore {
+  private readonly client: Client;
+  private readonly log: Logger;
+  private readonly prefix: string;
+  private readonly chunkSize: number;
+  private readonly maxAttempts: number;
+  private readonly backoff: BackoffPolicy;
+  private readonly sleep: (ms: number) => Promise<void>;
+  private readonly ownsClient: boolean;
+
+  constructor(options: ElasticsearchStoreOptions) {
+    this.client = options.client;
+    this.log = options.logger.child({ component: 'predictions-store', backend: BACKEND });
+    this.prefix = options.prefix ?? 'tickcast';
+    this.chunkSize = options.chunkSize ?? 500;
+    this.maxAttempts = options.maxAttempts ?? 6;
+    this.backoff = options.backoff ?? DEFAULT_BACKOFF;
+    this.sleep = options.sleep ?? ((ms) => wait(ms));
+    this.ownsClient = options.ownsClient ?? false;
+    if (!Number.isInteger(this.chunkSize) || this.chunkSize < 1)
+      throw new TickcastError('CONFIG_INVALID', `chunkSize must be a positive integer, got ${this.chunkSize}`);
+    if (!Number.isInteger(this.maxAttempts) || this.maxAttempts < 1)
+      throw new TickcastError('CONFIG_INVALID', `maxAttempts must be a positive integer, got ${this.maxAttempts}`);
+  }
+
+  get performanceIndex(): string {
+    return `${this.prefix}-model-performance`;
+  }
+
+  async ensureSchema(): Promise<void> {
+    for (const template of [predictionsTemplate(this.prefix), performanceTemplate(this.prefix)]) {
+      await this.call('put_index_template', (options) => this.client.indices.putIndexTemplate(template, options));
+    }
+  }
+
+  async writePredictions(predictions: readonly Prediction[]): Promise<void> {
+    checkPredictions(predictions);
+    const items = predictions.map<BulkItem>((p) => ({
+      id: p.id,
+      action: { create: { _index: predictionIndexName(this.prefix, p.madeAt), _id: p.id } },
+      source: p,
+    }));
+    await this.bulk('create', items, { refresh: false, conflictIsSuccess: true });
+  }
+
+  async recordOutcomes(outcomes: readonly PredictionOutcome[]): Promise<void> {
+    checkOutcomes(outcomes);
+    const unroutable = outcomes.filter((o) => madeAtOfPredictionId(o.id) === null).map((o) => o.id);
+    if (unroutable.length > 0)
+      throw new TickcastError(
+        'INVALID_EVENT',
+        `outcome ids are not prediction ids (pair|{h}m|{ISO madeAt}), so their index is unknown: ${unroutable.join(', ')}`,
+      );
+    const items = lastOutcomePerId(outcomes).map<BulkItem>((o) => ({
+      id: o.id,
+      action: {
+        update: {
+          _index: predictionIndexName(this.prefix, madeAtOfPredictionId(o.id) ?? 0),
+          _id: o.id,
+          retry_on_conflict: 3,
+        },
+      },
+      source: { doc: { actualPrice: o.actualPrice, error: o.error } },
+    }));
+    // wait_for: once this returns, pendingDue no longer sees these predictions (search is
+    // near-real-time), so the monitor does not join them a second time.
+    await this.bulk('update', items, { refresh: 'wait_for', conflictIsSuccess: false });
+  }
+
+  async writePerformance(rows: readonly ModelPerformanceRow[]): Promise<void> {
+    checkPerformanceRows(rows);
+    const items = lastPerKey(rows).map<BulkItem>((row) => ({
+      id: performanceKey(row),
+      action: { index: { _index: this.performanceIndex, _id: performanceKey(row) } },
+      source: row,
+    }));
+    await this.bulk('index', items, { refresh: false, conflictIsSuccess: false });
+  }
+
+  async pendingDue(now: number, limit: number): Promise<Prediction[]> {
+    if (!Number.isInteger(limit) || limit < 1 || limit > 10_000)
+      throw new TickcastError('CONFIG_INVALID', `pendingDue limit must be an integer in 1..10000, got ${limit}`);
+    const response = await this.call('search', (options) =>
+      this.client.search<unknown>(pendingDueQuery(this.prefix, now, limit), options),
+    );
+    const result: Prediction[] = [];
+    for (const hit of response.hits.hits) {
+      const parsed = predictionSchema.safeParse(hit._source);
+      if (parsed.success) result.push(parsed.data);
+      else {
+        invalidStored.inc({ backend: BACKEND });
+        this.log.warn({ id: hit._id, index: hit._index, issues: parsed.error.issues }, 'stored prediction skipped');
+      }
+    }
+    return result;
+  }
+
+  async close(): Promise<void> {
+    if (this.ownsClient) await this.client.close();
+  }
+
+  /**
+   * One request with this module's retries: a retriable failure (429, 502-504, connection,
+   * timeout) is sent again after a capped exponential backoff, up to maxAttempts in all;
+   * anything else becomes a non-retriable TickcastError at once.
+   */
+  private async call<T>(op: string, send: (options: { maxRetries: number }) => Promise<T>): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      const stop = requestSeconds.startTimer({ backend: BACKEND, op });
+      try {
+        const result = await send({ maxRetries: 0 });
+        stop({ result: 'ok' });
+        return result;
+      } catch (error) {
+        const failure = classifyClientError(error);
+        stop({ result: failure === null ? 'error' : failure.retriable ? 'retriable' : 'rejected' });
+        if (failure === null) throw error;
+        if (!failure.retriable)
+          throw new TickcastError(failure.code, `elasticsearch ${op} failed: ${failure.detail}`, { cause: error });
+        if (attempt + 1 >= this.maxAttempts)
+          throw new TickcastError(
+            failure.code,
+            `elasticsearch ${op} failed after ${attempt + 1} attempts: ${failure.detail}`,
+            { cause: error },
+          );
+        const delay = backoffDelay(attempt, this.backoff);
+        retries.inc({ backend: BACKEND, op, scope: 'request' });
+        this.log.warn({ op, attempt: attempt + 1, delayMs: delay, failure: failure.detail }, 'retrying request');
+        await this.sleep(delay);
+      }
+    }
+  }
+
+  private async bulk(
+    op: BulkOp,
+    items: readonly BulkItem[],
+    options: { refresh: 'wait_for' | false; conflictIsSuccess: boolean },
+  ): Promise<void> {
+    const rejected: ItemFailure[] = [];
+    const exhausted: ItemFailure[] = [];
+    for (const chunk of chunks(items, this.chunkSize)) {
+      let pending = chunk;
+      for (let attempt = 0; pending.length > 0; attempt++) {
+        const operations = pending.flatMap((item) => [item.action, item.source]);
+        const request: estypes.BulkRequest = options.refresh
+          ? { operations, refresh: options.refresh }
+          : { operations };
+        const response = await this.call('bulk', (transport) => this.client.bulk(request, transport));
+        if (response.items.length !== pending.length)
+          throw new TickcastError(
+            'UPSTREAM_REJECTED',
+            `elasticsearch bulk answered ${response.items.length} items for ${pending.length} sent`,
+          );
+        const retry: BulkItem[] = [];
+        const retryFailures: ItemFailure[] = [];
+        let ok = 0;
+        let duplicate = 0;
+        response.items.forEach((entry, index) => {
+          const item = pending[index] as BulkItem;
+          const result = entry[op] ?? Object.values(entry)[0];
+          const status = result?.status ?? 0;
+          if (status >= 200 && status < 300) ok++;
+          else if (status === 409 && options.conflictIsSuccess) duplicate++;
+          else {
+            const failure: ItemFailure = {
+              id: item.id,
+              status,
+              type: result?.error?.type ?? 'unknown',
+              reason: result?.error?.reason ?? 'no reason given',
+            };
+            if (RETRIABLE_STATUSES.has(status)) {
+              retry.push(item);
+              retryFailures.push(failure);
+            } else rejected.push(failure);
+          }
+        });
+        bulkItems.inc({ backend: BACKEND, op, outcome: 'ok' }, ok);
+        bulkItems.inc({ backend: BACKEND, op, outcome: 'duplicate' }, duplicate);
+        if (retry.length === 0) break;
+        if (attempt + 1 >= this.maxAttempts) {
+          exhausted.push(...retryFailures);
+          break;
+        }
+        const delay = backoffDelay(attempt, this.backoff);
+        bulkItems.inc({ backend: BACKEND, op, outcome: 'retried' }, retry.length);
+        retries.inc({ backend: BACKEND, op, scope: 'items' });
+        this.log.warn({ op, items: retry.length, attempt: attempt + 1, delayMs: delay }, 'retrying bulk items');
+        await this.sleep(delay);
+        pending = retry;
+      }
+    }
+    bulkItems.inc({ backend: BACKEND, op, outcome: 'failed' }, rejected.length + exhausted.length);
+    if (rejected.length === 0 && exhausted.length === 0) return;
+    this.log.error({ op, rejected, exhausted }, 'bulk items failed');
+    if (rejected.length > 0) {
+      // A record that fails for itself would fail forever: non-retriable, whatever else happened.
+      const alsoExhausted = exhausted.length > 0 ? `; retries exhausted for ${namedIds(exhausted)}` : '';
+      throw new TickcastError(
+        'UPSTREAM_REJECTED',
+        `elasticsearch rejected ${rejected.length} ${op} item(s): ${namedIds(rejected)}${alsoExhausted}`,
+      );
+    }
+    throw new TickcastError(
+      exhausted.some((f) => f.status === 429) ? 'RATE_LIMITED' : 'UPSTREAM_UNAVAILABLE',
+      `elasticsearch ${op} item(s) still failing after ${this.maxAttempts} attempts: ${namedIds(exhausted)}`,
+    );
+  }
+}
+
+/** A store on its own client (closed by close()). */
+export function openElasticsearchStore(
+  clientOptions: ClientOptions,
+  options: Omit<ElasticsearchStoreOptions, 'client' | 'ownsClient'>,
+): ElasticsearchPredictionStore {
+  return new ElasticsearchPredictionStore({ ...options, client: new Client(clientOptions), ownsClient: true });
+}
