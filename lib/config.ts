@@ -60,6 +60,17 @@ export const configSchema = z.object({
   SUBGRAPH_MODELS_URL: optionalUrl,
   SUBGRAPH_PREDICTIONS_URL: optionalUrl,
   GATEWAY_PORT: z.coerce.number().int().min(0).max(65_535).default(4000),
+  /** Horizons the predictor serves (minutes); each needs a registered model tickcast-<pair>-<h>m. */
+  PREDICTION_HORIZONS: list(z.string().regex(/^[1-9]\d*$/, 'horizon must be whole minutes')).default(['1', '5', '15']),
+  /** How often the predictor checks the registry's champion alias. */
+  CHAMPION_POLL_MS: z.coerce.number().int().min(100).default(10_000),
+  /** Elasticsearch for predictions and monitoring. Unset: the predictions tables in the feature store. */
+  ELASTICSEARCH_URL: optionalUrl,
+  /** Outcomes per rolling error window of the error monitor. */
+  MONITOR_WINDOW: z.coerce.number().int().positive().default(500),
+  /** Alert when rolling MAE exceeds the version's training MAE by this factor. */
+  MONITOR_ALERT_FACTOR: z.coerce.number().positive().default(1.5),
+  MONITOR_MIN_OUTCOMES: z.coerce.number().int().positive().default(30),
   /** Port for /metrics, /health and /ready; 0 picks a free one. */
   METRICS_PORT: z.coerce.number().int().min(0).max(65_535).default(9464),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

@@ -15,8 +15,24 @@ import { openDatabase, type Database } from './store/database.ts';
 import { migrate } from './store/migrate.ts';
 import { startStoreWriter } from './store/writer.ts';
 import { join } from 'node:path';
+import { openRegistry } from '../registry/index.ts';
+import type { ModelRegistry } from '../registry/registry.ts';
+import { Champions } from './predictor/champions.ts';
+import { predictorProcessor } from './predictor/processor.ts';
+import { errorMonitorProcessor } from './monitor/processor.ts';
+import { startPredictionsWriter } from './predictions-store/writer.ts';
+import { openElasticsearchStore } from './predictions-store/elasticsearch.ts';
+import { PostgresPredictionStore } from './predictions-store/postgres.ts';
+import type { PredictionStore } from './predictions-store/store.ts';
 
-export const PROCESSORS = ['candles', 'indicators', 'store-writer'] as const;
+export const PROCESSORS = [
+  'candles',
+  'indicators',
+  'store-writer',
+  'predictor',
+  'monitor',
+  'predictions-writer',
+] as const;
 export type ProcessorName = (typeof PROCESSORS)[number];
 
 export async function createBus(config: Config, logger: Logger): Promise<Bus> {
@@ -68,5 +84,61 @@ export async function startProcessor(
     case 'store-writer':
       if (!database) throw new Error('the store writer needs the feature store');
       return startStoreWriter(bus, database.pool, logger);
+    case 'predictor': {
+      const horizons = config.PREDICTION_HORIZONS.map(Number);
+      const champions = new Champions(
+        registryOf(config),
+        { pairs: config.PAIRS, horizons, pollMs: config.CHAMPION_POLL_MS },
+        logger.child({ processor: 'predictor' }),
+      );
+      await champions.start();
+      return alsoStopping(await bus.runStateful(predictorProcessor(champions, horizons)), () => champions.stop());
+    }
+    case 'monitor': {
+      const registry = registryOf(config);
+      const trainingMae = new Map<string, Promise<number | null>>();
+      return bus.runStateful(
+        errorMonitorProcessor({
+          window: config.MONITOR_WINDOW,
+          closesRetentionMs: 6 * 3_600_000,
+          alertFactor: config.MONITOR_ALERT_FACTOR,
+          minOutcomes: config.MONITOR_MIN_OUTCOMES,
+          trainingMae: (name, version) => {
+            const key = `${name}@${version}`;
+            let mae = trainingMae.get(key);
+            if (!mae) {
+              mae = registry.getVersion(name, version).then((v) => v?.metrics['mae'] ?? null);
+              trainingMae.set(key, mae);
+            }
+            return mae;
+          },
+        }),
+      );
+    }
+    case 'predictions-writer': {
+      const store = predictionStoreOf(config, database, logger);
+      return alsoStopping(await startPredictionsWriter(bus, store, logger), () => store.close());
+    }
   }
+}
+
+function registryOf(config: Config): ModelRegistry {
+  return openRegistry({ mlflowTrackingUri: config.MLFLOW_TRACKING_URI, dataDir: config.TICKCAST_DATA_DIR });
+}
+
+function predictionStoreOf(config: Config, database: Database | undefined, logger: Logger): PredictionStore {
+  if (config.ELASTICSEARCH_URL) return openElasticsearchStore({ node: config.ELASTICSEARCH_URL }, { logger });
+  if (!database) throw new Error('the predictions writer needs the feature store (or ELASTICSEARCH_URL)');
+  return new PostgresPredictionStore({ pool: database.pool, logger });
+}
+
+/** A task whose stop also releases what was started for it. */
+function alsoStopping(task: RunningTask, release: () => Promise<void>): RunningTask {
+  return {
+    done: task.done,
+    stop: async () => {
+      await task.stop();
+      await release();
+    },
+  };
 }

@@ -1,0 +1,194 @@
+/**
+ * Models end to end on real Kafka, PostgreSQL and MLflow: a champion trained and
+ * registered, the predictor serving it from the live pipeline (trades → candles →
+ * indicators → predictions), the error monitor filling in actuals and rolling error,
+ * and a new champion promoted mid-stream with no prediction lost or duplicated.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { TOPICS } from '../../schema/topics.ts';
+import type { Bus, RunningTask } from '../../streams/bus/bus.ts';
+import { createBus, startProcessor, PROCESSORS } from '../../streams/runtime.ts';
+import { replayCandles } from '../../streams/sources/candle-replay.ts';
+import type { OhlcMinute } from '../../streams/sources/candle-csv.ts';
+import { MlflowRegistry } from '../../registry/mlflow.ts';
+import { indicatorSeries } from '../../training/dataset.ts';
+import { syntheticCandles } from '../../training/synthetic.ts';
+import { trainAndRegister, type TrainOutcome } from '../../training/train.ts';
+import { isolate, testLogger, waitFor, type Isolation } from '../support/services.ts';
+import { startApi } from '../../cli/api.ts';
+
+const suffix = Date.now().toString(36).toUpperCase().slice(-5);
+const PAIR = `P${suffix}/USD`;
+const settings = { testDays: 1, validationDays: 1, folds: 3, treeDepths: [2], treeMaxRounds: 40, treeMinLeaf: 50 };
+
+// Four days to train on, then two hours the pipeline sees live, all with a learnable AR(1) signal.
+const candles = syntheticCandles({ count: 4 * 1440 + 120, seed: 21, phi: 0.5, volatility: 5e-4 });
+const history = candles.slice(0, 4 * 1440);
+const live = candles.slice(4 * 1440);
+const asMinutes = (cs: typeof candles): OhlcMinute[] =>
+  cs.map((c) => ({
+    time: c.openTime,
+    open: Math.round(c.open * 10) / 10,
+    high: Math.round(c.high * 10) / 10,
+    low: Math.round(c.low * 10) / 10,
+    close: Math.round(c.close * 10) / 10,
+    vwap: Math.round(c.close * 10) / 10,
+    volume: Math.round(c.volume * 1e8) / 1e8,
+    count: 5,
+  }));
+
+describe('predictions from the live pipeline', () => {
+  let iso: Isolation;
+  let bus: Bus;
+  const tasks: RunningTask[] = [];
+  let first: TrainOutcome;
+  let second: TrainOutcome;
+  let registry: MlflowRegistry;
+
+  before(async () => {
+    const mlflow = process.env['MLFLOW_TRACKING_URI'];
+    if (!mlflow) throw new Error('needs MLflow: run through `npm test` or `scripts/with-services`');
+    registry = new MlflowRegistry({ trackingUri: mlflow });
+    first = await trainAndRegister({
+      registry,
+      pair: PAIR,
+      horizonMinutes: 1,
+      series: indicatorSeries(history),
+      settings,
+    });
+    assert.equal(first.alias, 'champion', first.reason);
+    // A second version (trained the same way) to promote by hand mid-stream.
+    second = await trainAndRegister({
+      registry,
+      pair: PAIR,
+      horizonMinutes: 1,
+      series: indicatorSeries(history),
+      settings,
+    });
+
+    iso = await isolate('predict', {
+      MLFLOW_TRACKING_URI: mlflow,
+      PAIRS: PAIR,
+      PREDICTION_HORIZONS: '1',
+      CHAMPION_POLL_MS: '200',
+      CANDLE_INTERVALS: '1m',
+      MONITOR_MIN_OUTCOMES: '5',
+    });
+    bus = await createBus(iso.config, testLogger);
+    const database = {
+      pool: iso.pool,
+      kind: 'postgres' as const,
+      url: iso.env['DATABASE_URL']!,
+      close: async () => {},
+    };
+    for (const name of PROCESSORS)
+      tasks.push(await startProcessor(name, { config: iso.config, logger: testLogger, bus, database }));
+
+    const publish = (events: Parameters<Parameters<typeof replayCandles>[1]>[0]) =>
+      bus.publish(events.map((value) => ({ topic: TOPICS.marketEvents.name, key: value.pair, value })));
+    // Warm-up history for the indicators (the last 90 minutes of the training days), then live minutes in two halves.
+    await replayCandles(asMinutes(history.slice(-90)), publish, { pair: PAIR, speed: 0 });
+    await replayCandles(asMinutes(live.slice(0, 60)), publish, { pair: PAIR, speed: 0 });
+    await waitFor(
+      'predictions by the first champion',
+      async () => (await count(`model_version = '${first.version}'`)) >= 20,
+      120_000,
+    );
+    await registry.setAlias(first.modelName, 'champion', second.version);
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    await replayCandles(asMinutes(live.slice(60)), publish, { pair: PAIR, speed: 0 });
+    await waitFor(
+      'predictions by the new champion',
+      async () => (await count(`model_version = '${second.version}'`)) >= 20,
+      120_000,
+    );
+    await waitFor('actuals filled in', async () => (await count('actual_price IS NOT NULL')) >= 100, 120_000);
+    await new Promise((resolve) => setTimeout(resolve, 2_000));
+  });
+
+  async function count(where: string): Promise<number> {
+    const { rows } = await iso.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM predictions WHERE ${where}`);
+    return rows[0]?.n ?? 0;
+  }
+
+  after(async () => {
+    for (const task of tasks.reverse()) await task.stop();
+    await bus?.close();
+    await iso?.close();
+  });
+
+  it('predicts every minute exactly once across the champion swap', async () => {
+    const { rows } = await iso.pool.query<{ made_at: Date; n: number; versions: string[] }>(
+      `SELECT made_at, count(*)::int AS n, array_agg(DISTINCT model_version) AS versions
+         FROM predictions GROUP BY made_at ORDER BY made_at`,
+    );
+    assert.ok(
+      rows.every((r) => r.n === 1),
+      'one prediction per minute',
+    );
+    const minutes = rows.map((r) => r.made_at.getTime());
+    for (let i = 1; i < minutes.length; i++) assert.equal(minutes[i]! - minutes[i - 1]!, 60_000, 'no minute skipped');
+    const versions = rows.map((r) => r.versions[0]);
+    const swap = versions.indexOf(second.version);
+    assert.ok(swap > 0, 'the new champion took over mid-stream');
+    assert.ok(versions.slice(0, swap).every((v) => v === first.version));
+    assert.ok(
+      versions.slice(swap).every((v) => v === second.version),
+      'no flip-flop after the swap',
+    );
+  });
+
+  it('fills in the actual close and the error once the target time passed', async () => {
+    const { rows } = await iso.pool.query(
+      `SELECT p.actual_price, p.error, p.predicted_price, c.close
+         FROM predictions p JOIN candles c ON c.pair = p.pair AND c.interval = '1m' AND c.close_time = p.target_time
+        WHERE p.actual_price IS NOT NULL`,
+    );
+    assert.ok(rows.length >= 100);
+    for (const r of rows) {
+      assert.equal(r.actual_price, Number(r.close));
+      assert.ok(Math.abs(r.error - (r.actual_price - r.predicted_price)) < 1e-9);
+    }
+  });
+
+  it('serves the newest prediction and its model version through the gateway', async () => {
+    const api = await startApi({ ...iso.config, GATEWAY_PORT: 0, GATEWAY_HOST: '127.0.0.1' }, iso.pool, testLogger);
+    try {
+      const res = await fetch(api.gateway.url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-api-key': api.sessionKey ?? '' },
+        body: JSON.stringify({
+          query: `query($pair: ID!) { market(pair: $pair) { latestPrediction(horizonMinutes: 1) {
+            id predictedPrice actualPrice modelVersion { version metrics { mae baselineMae } } } } }`,
+          variables: { pair: PAIR },
+        }),
+      });
+      const body = (await res.json()) as {
+        errors?: unknown;
+        data: {
+          market: { latestPrediction: { id: string; modelVersion: { version: string; metrics: { mae: number } } } };
+        };
+      };
+      assert.equal(body.errors, undefined, JSON.stringify(body.errors));
+      const latest = body.data.market.latestPrediction;
+      const newest = await iso.pool.query<{ id: string }>('SELECT id FROM predictions ORDER BY made_at DESC LIMIT 1');
+      assert.equal(latest.id, newest.rows[0]?.id);
+      assert.equal(latest.modelVersion.version, second.version);
+      assert.equal(latest.modelVersion.metrics.mae, second.result.test.mae);
+    } finally {
+      await api.gateway.stop();
+      for (const subgraph of api.subgraphs) await subgraph.stop();
+    }
+  });
+
+  it('keeps rolling performance per model version', async () => {
+    const { rows } = await iso.pool.query(
+      `SELECT model_version, count, mae, directional_accuracy, interval_coverage FROM model_performance ORDER BY model_version`,
+    );
+    assert.deepEqual(rows.map((r) => r.model_version).sort(), [first.version, second.version].sort());
+    for (const r of rows) {
+      assert.ok(r.count >= 5 && r.mae > 0 && r.interval_coverage > 0.5, JSON.stringify(r));
+    }
+  });
+});
