@@ -4,6 +4,7 @@
  */
 const BENCHES: Record<string, () => Promise<void>> = {
   streams: async () => (await import('./streams.ts')).run(),
+  inference: async () => (await import('./inference.ts')).run(),
   gateway: async () => (await import('./gateway.ts')).run(),
 };
 

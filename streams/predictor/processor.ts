@@ -11,7 +11,12 @@ import { counter } from '../../lib/metrics.ts';
 import { featureVector } from '../../training/features.ts';
 import type { OutboundRecord, StatefulProcessor } from '../bus/bus.ts';
 import { decodeValue } from '../bus/codec.ts';
-import type { Champions } from './champions.ts';
+import type { Champion } from './champions.ts';
+
+/** Where the predictor finds the model serving a (pair, horizon); `Champions` follows the registry. */
+export interface ChampionSource {
+  get(pair: string, horizonMinutes: number): Champion | undefined;
+}
 
 const predictions = counter('tickcast_predictor_predictions_total', 'Predictions published', [
   'pair',
@@ -29,7 +34,7 @@ const predictorStateSchema = z.object({ lastOpenTime: z.number().nullable() });
 type PredictorState = z.infer<typeof predictorStateSchema>;
 
 export function predictorProcessor(
-  champions: Champions,
+  champions: ChampionSource,
   horizons: readonly number[],
 ): StatefulProcessor<PredictorState> {
   return {
