@@ -21,11 +21,11 @@ import { createGateway } from '../gateway/server.ts';
 import { gatewayConfigFromEnv } from '../gateway/config.ts';
 import { generateApiKey } from '../gateway/auth.ts';
 import { apiBanner, startApi } from './api.ts';
+import { trainInitialModels } from './bootstrap.ts';
 import { main as evaluateMain } from '../training/report.ts';
 import { trainAndRegister } from '../training/train.ts';
-import { indicatorSeries } from '../training/dataset.ts';
+import { historyFromFile, historyFromStore } from '../training/history.ts';
 import { openRegistry } from '../registry/index.ts';
-import { loadCandleCsv } from '../streams/sources/candle-csv.ts';
 import type { Bus } from '../streams/bus/bus.ts';
 import type { MarketSink } from '../streams/sources/source.ts';
 import { KrakenRestClient } from '../streams/sources/kraken-rest.ts';
@@ -148,6 +148,9 @@ withSourceFlags(
   const sourceDone = source
     .start(busSink(bus), abort.signal)
     .then(() => logger.info({ source: source.name }, 'source finished'));
+  void trainInitialModels(config, flags.pair, flags.replay, logger).catch((error: unknown) =>
+    logger.error({ err: error }, 'initial training failed; run `tickcast train` by hand'),
+  );
   // A finished replay leaves the pipeline running (its results stay queryable); a failure stops everything.
   await lifecycle.runUntilSignal(
     Promise.race([sourceDone.then(() => new Promise(() => undefined)), ...tasks.map((t) => t.done)]),
@@ -354,25 +357,31 @@ program
   )
   .requiredOption('--pair <pair>', 'pair, e.g. BTC/USD')
   .requiredOption('--horizon <minutes>', 'horizon in minutes', positiveNumber)
-  .requiredOption('--data <file>', 'Kraken 1-minute candle CSV of the pair (e.g. from `tickcast backfill ohlc`)')
+  .option('--data <file>', 'train from a Kraken 1-minute candle CSV instead of the feature store')
   .option('--test-days <days>', 'held-out final stretch', positiveNumber, 7)
   .option('--validation-days <days>', 'selection and calibration stretch before it', positiveNumber, 7)
-  .action(async (flags: { pair: string; horizon: number; data: string; testDays: number; validationDays: number }) => {
+  .action(async (flags: { pair: string; horizon: number; data?: string; testDays: number; validationDays: number }) => {
     const { config, logger } = setup();
     const registry = openRegistry({ mlflowTrackingUri: config.MLFLOW_TRACKING_URI, dataDir: config.TICKCAST_DATA_DIR });
-    const candles = (await loadCandleCsv(flags.data)).map((m) => ({
-      openTime: m.time,
-      open: m.open,
-      high: m.high,
-      low: m.low,
-      close: m.close,
-      volume: m.volume,
-    }));
+    let series;
+    if (flags.data) {
+      series = await historyFromFile(flags.data);
+    } else {
+      const database = await openFeatureStore(config, logger);
+      series = await historyFromStore(database.pool, flags.pair).finally(() => database.close());
+    }
+    if (series.length === 0) {
+      logger.error(
+        { pair: flags.pair },
+        'no one-minute candles for this pair: backfill or replay history first, or pass --data FILE',
+      );
+      process.exit(2);
+    }
     const outcome = await trainAndRegister({
       registry,
       pair: flags.pair,
       horizonMinutes: flags.horizon,
-      series: indicatorSeries(candles),
+      series,
       settings: { testDays: flags.testDays, validationDays: flags.validationDays },
       log: (line) => process.stderr.write(`[train ${flags.pair} ${flags.horizon}m] ${line}\n`),
     });

@@ -3,8 +3,9 @@
  * the run to the registry (params, holdout metrics, the ONNX graph, the feature list and
  * the evaluation report), registers a version, and decides its alias:
  *
- * - champion only if it beats the persistence baseline AND the current champion on the
- *   same holdout (the current champion's ONNX graph is run on this run's TEST rows);
+ * - champion only if it beats the persistence baseline beyond noise (two block standard
+ *   errors of the paired MAE difference) AND the current champion on the same holdout
+ *   (the current champion's ONNX graph is run on this run's TEST rows);
  * - otherwise challenger, with the reason logged as the run's `promotion` tag.
  */
 import type { ModelRegistry } from '../registry/registry.ts';
@@ -58,7 +59,10 @@ export async function trainAndRegister(request: TrainRequest): Promise<TrainOutc
   const championMae = championBytes ? await onnxMae(championBytes, result.model.featureNames, testRows) : null;
   const candidateMae = championMae === null ? null : await onnxMae(onnx, result.model.featureNames, testRows);
 
-  const beatsBaseline = result.test.mae < result.test.baselineMae;
+  // Beating persistence means by more than noise: the paired MAE difference on the
+  // holdout must stay below zero at two block standard errors (as `tickcast evaluate` reports).
+  const gain = result.testVsBaseline;
+  const beatsBaseline = gain.mean + 2 * gain.stdError < 0;
   const beatsChampion = championMae === null || (candidateMae !== null && candidateMae < championMae);
   const promote = beatsBaseline && beatsChampion;
   const reason = promote
@@ -67,7 +71,8 @@ export async function trainAndRegister(request: TrainRequest): Promise<TrainOutc
         ? ' and there is no comparable champion'
         : ` and champion v${champion?.version} (${fmt(championMae)})`)
     : !beatsBaseline
-      ? `does not beat persistence on the holdout (${fmt(result.test.mae)} vs ${fmt(result.test.baselineMae)} USD MAE)`
+      ? `does not beat persistence on the holdout beyond noise (${fmt(result.test.mae)} vs ${fmt(result.test.baselineMae)} USD MAE, ` +
+        `difference ${fmt(gain.mean)} ± ${fmt(2 * gain.stdError)})`
       : `does not beat champion v${champion?.version} on the same holdout (${fmt(candidateMae ?? NaN)} vs ${fmt(championMae ?? NaN)})`;
 
   const experiment = await registry.ensureExperiment(name);

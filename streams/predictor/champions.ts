@@ -1,6 +1,6 @@
 /**
- * Keeps the champion model of every (pair, horizon) loaded and follows the registry's
- * `champion` alias: a poll finds a moved alias, loads the new version's ONNX graph, and
+ * Keeps the champion model of every (pair, horizon) loaded (the challenger while there is
+ * no champion) and follows the registry's aliases: a poll finds a moved alias, loads the new version's ONNX graph, and
  * swaps it in between two predictions. The old session is closed one poll later, once no
  * prediction can still be running on it.
  */
@@ -8,7 +8,7 @@ import type { Logger } from '../../lib/logger.ts';
 import { counter, gauge } from '../../lib/metrics.ts';
 import type { ModelRegistry } from '../../registry/registry.ts';
 import { loadOnnxModel, type OnnxModel } from '../../training/onnx/session.ts';
-import { CHAMPION_ALIAS, INTERVAL_METRIC, modelName, ONNX_ARTIFACT } from './model-names.ts';
+import { CHALLENGER_ALIAS, CHAMPION_ALIAS, INTERVAL_METRIC, modelName, ONNX_ARTIFACT } from './model-names.ts';
 
 const swaps = counter('tickcast_predictor_model_swaps_total', 'Champion models loaded', ['model']);
 const loadFailures = counter('tickcast_predictor_model_load_failures_total', 'Champion versions that failed to load', [
@@ -84,7 +84,12 @@ export class Champions {
   }
 
   private async refresh(name: string): Promise<void> {
-    const version = await this.registry.getVersionByAlias(name, CHAMPION_ALIAS);
+    // Until a version has earned `champion`, the newest `challenger` serves: a model that
+    // did not beat persistence predicts (close to) the current price, which is the honest
+    // forecast, and every prediction names the version that made it.
+    const version =
+      (await this.registry.getVersionByAlias(name, CHAMPION_ALIAS)) ??
+      (await this.registry.getVersionByAlias(name, CHALLENGER_ALIAS));
     const serving = this.current.get(name);
     if (!version || version.version === serving?.version) return;
     if (!version.runId) throw new Error(`${name} v${version.version} has no run to load its ONNX graph from`);
@@ -101,6 +106,7 @@ export class Champions {
     if (serving) this.retired.push(serving);
     swaps.inc({ model: name });
     championVersion.set({ model: name }, Number(version.version));
-    this.logger.info({ model: name, version: version.version, previous: serving?.version }, 'champion loaded');
+    const alias = version.aliases.includes(CHAMPION_ALIAS) ? CHAMPION_ALIAS : CHALLENGER_ALIAS;
+    this.logger.info({ model: name, version: version.version, alias, previous: serving?.version }, `${alias} loaded`);
   }
 }

@@ -96,6 +96,22 @@ describe('tickcast start (embedded default)', () => {
     assert.equal(await stopGracefully(service), 0);
   });
 
+  it('trains a first model from the replayed history when the registry is empty, and predictions flow', async () => {
+    const closed = await freePort();
+    const { service, port } = await embeddedStart(['--replay', requireData(BTC_CANDLES), '--speed', '120'], {
+      KRAKEN_WS_URL: `ws://127.0.0.1:${closed}`,
+      PREDICTION_HORIZONS: '5',
+      CHAMPION_POLL_MS: '1000',
+    });
+    const predicted = 'tickcast_predictor_predictions_total{pair="BTC/USD",horizon="5",model_version="1"}';
+    await waitFor('the first predictions', async () => (await scrape(port, predicted)) > 0, 180_000, 1_000);
+    assert.match(
+      service.output(),
+      /"model":"tickcast-btc-usd-5m","version":"1","alias":"(challenger|champion)".*"initial model trained"/,
+    );
+    assert.equal(await stopGracefully(service), 0);
+  });
+
   it('without a replay, falls back to the SIMULATED market and labels it', async () => {
     const closed = await freePort();
     const { service } = await embeddedStart([], { KRAKEN_WS_URL: `ws://127.0.0.1:${closed}` });
