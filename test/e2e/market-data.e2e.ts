@@ -12,6 +12,7 @@ import { createBus, startProcessor, PROCESSORS } from '../../streams/runtime.ts'
 import { BTC_CANDLES, FULL_DAY } from '../support/data.ts';
 import { countRows, loadDay, loadInputMinutes, minuteMismatches, rollupMismatches } from '../support/market-data.ts';
 import { isolate, testLogger, waitFor, type Isolation } from '../support/services.ts';
+import { historyFromStore } from '../../training/history.ts';
 
 const PAIR = 'BTC/USD';
 const EXPECTED = { '1m': 1440, '5m': 288, '15m': 96, '1h': 24 } as const;
@@ -89,6 +90,16 @@ describe('market data pipeline on Kafka and PostgreSQL', () => {
       assert.deepEqual(await rollupMismatches(iso.pool, PAIR, interval), []);
     });
   }
+
+  it('training reads the same history back from the feature store', async () => {
+    const series = await historyFromStore(iso.pool, PAIR);
+    assert.equal(series.length, 1440);
+    const rows = await loadDay(BTC_CANDLES, FULL_DAY);
+    assert.deepEqual(
+      series.map((p) => [p.openTime, p.close]),
+      rows.map((r) => [r.time, r.close]),
+    );
+  });
 
   it('indicators are warm by the end of the day and finite', async () => {
     const { rows } = await iso.pool.query(`SELECT * FROM latest_features WHERE pair = $1 AND interval = '1m'`, [PAIR]);
