@@ -148,9 +148,8 @@ withSourceFlags(
   const sourceDone = source
     .start(busSink(bus), abort.signal)
     .then(() => logger.info({ source: source.name }, 'source finished'));
-  void trainInitialModels(config, flags.pair, flags.replay, logger).catch((error: unknown) =>
-    logger.error({ err: error }, 'initial training failed; run `tickcast train` by hand'),
-  );
+  const training = await trainInitialModels(config, flags.pair, flags.replay, logger);
+  lifecycle.add('initial training', () => training.stop());
   // A finished replay leaves the pipeline running (its results stay queryable); a failure stops everything.
   await lifecycle.runUntilSignal(
     Promise.race([sourceDone.then(() => new Promise(() => undefined)), ...tasks.map((t) => t.done)]),

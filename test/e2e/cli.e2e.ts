@@ -107,7 +107,7 @@ describe('tickcast start (embedded default)', () => {
     await waitFor('the first predictions', async () => (await scrape(port, predicted)) > 0, 180_000, 1_000);
     assert.match(
       service.output(),
-      /"model":"tickcast-btc-usd-5m","version":"1","alias":"(challenger|champion)".*"initial model trained"/,
+      /"summary":"tickcast-btc-usd-5m v1 -> (challenger|champion) [^"]*","msg":"initial model trained"/,
     );
     assert.equal(await stopGracefully(service), 0);
   });
