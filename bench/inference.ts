@@ -12,8 +12,8 @@ import type { IndicatorSet } from '../schema/events.ts';
 import { encodeValue } from '../streams/bus/codec.ts';
 import type { InboundRecord } from '../streams/bus/bus.ts';
 import { predictorProcessor } from '../streams/predictor/processor.ts';
-import { loadCandleCsv } from '../streams/sources/candle-csv.ts';
-import { buildDataset, indicatorSeries } from '../training/dataset.ts';
+import { buildDataset } from '../training/dataset.ts';
+import { historyFromFile } from '../training/history.ts';
 import { featureVector } from '../training/features.ts';
 import { fitTrees } from '../training/models/trees.ts';
 import { toOnnx } from '../training/onnx/export.ts';
@@ -24,15 +24,7 @@ const PAIR = 'BTC/USD';
 const N = Number(process.env['BENCH_PREDICTIONS'] ?? 20_000);
 
 export async function run(): Promise<void> {
-  const candles = (await loadCandleCsv(requireData(BTC_CANDLES))).map((m) => ({
-    openTime: m.time,
-    open: m.open,
-    high: m.high,
-    low: m.low,
-    close: m.close,
-    volume: m.volume,
-  }));
-  const series = indicatorSeries(candles);
+  const series = await historyFromFile(requireData(BTC_CANDLES));
   const dataset = buildDataset(series, 5);
   const rows = dataset.rows.slice(0, 20_000);
   const model = fitTrees(

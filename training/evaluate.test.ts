@@ -4,6 +4,7 @@ import { loadCandleCsv } from '../streams/sources/candle-csv.ts';
 import { BTC_CANDLES, requireData } from '../test/support/data.ts';
 import { buildDataset, indicatorSeries, MINUTE_MS } from './dataset.ts';
 import { evaluateSeries, type EvaluateResult, type HorizonResult } from './evaluate.ts';
+import { indicatorInputs } from './history.ts';
 import { priceMetrics } from './metrics.ts';
 import { formatReport, main, verdict } from './report.ts';
 import { chronologicalSplit, DAY_MS } from './splits.ts';
@@ -75,16 +76,7 @@ describe('real BTC/USD candles', () => {
     const last = minutes[minutes.length - 1];
     assert.ok(last !== undefined);
     const end = last.time + MINUTE_MS;
-    const series = indicatorSeries(
-      minutes.map((m) => ({
-        openTime: m.time,
-        open: m.open,
-        high: m.high,
-        low: m.low,
-        close: m.close,
-        volume: m.volume,
-      })),
-    );
+    const series = indicatorSeries(indicatorInputs(minutes));
     const dataset = buildDataset(series, 5);
     const split = chronologicalSplit(
       dataset.rows.map((r) => r.openTime),

@@ -33,6 +33,7 @@ import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadCandleCsv } from '../streams/sources/candle-csv.ts';
 import { calibrate, predictionInterval, type ConformalCalibration } from './conformal.ts';
+import { indicatorInputs } from './history.ts';
 import { buildDataset, gapStarts, indicatorSeries, MINUTE_MS, type Row, type SeriesPoint } from './dataset.ts';
 import { pairedDifference, priceMetrics, type PairedDifference, type PriceMetrics } from './metrics.ts';
 import type { TrainedModel } from './model-types.ts';
@@ -260,14 +261,7 @@ export async function evaluate(options: EvaluateOptions = {}): Promise<EvaluateR
   for (const { pair, file } of pairFiles) {
     const loadStart = performance.now();
     const minutes = await loadCandleCsv(file);
-    const candles = minutes.map((m) => ({
-      openTime: m.time,
-      open: m.open,
-      high: m.high,
-      low: m.low,
-      close: m.close,
-      volume: m.volume,
-    }));
+    const candles = indicatorInputs(minutes);
     const series = indicatorSeries(candles);
     const last = candles[candles.length - 1];
     const first = candles[0];

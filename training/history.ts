@@ -5,7 +5,7 @@
  */
 import type pg from 'pg';
 import type { IndicatorInput } from '../streams/indicators/engine.ts';
-import { loadCandleCsv } from '../streams/sources/candle-csv.ts';
+import { loadCandleCsv, type OhlcMinute } from '../streams/sources/candle-csv.ts';
 import { indicatorSeries, type SeriesPoint } from './dataset.ts';
 
 export async function historyFromStore(pool: pg.Pool, pair: string): Promise<SeriesPoint[]> {
@@ -21,15 +21,17 @@ export async function historyFromStore(pool: pg.Pool, pair: string): Promise<Ser
 }
 
 export async function historyFromFile(path: string): Promise<SeriesPoint[]> {
-  const minutes = await loadCandleCsv(path);
-  return indicatorSeries(
-    minutes.map((m) => ({
-      openTime: m.time,
-      open: m.open,
-      high: m.high,
-      low: m.low,
-      close: m.close,
-      volume: m.volume,
-    })),
-  );
+  return indicatorSeries(indicatorInputs(await loadCandleCsv(path)));
+}
+
+/** Kraken export minutes as the indicator engine's candles. */
+export function indicatorInputs(minutes: readonly OhlcMinute[]): IndicatorInput[] {
+  return minutes.map((m) => ({
+    openTime: m.time,
+    open: m.open,
+    high: m.high,
+    low: m.low,
+    close: m.close,
+    volume: m.volume,
+  }));
 }
