@@ -152,6 +152,16 @@ export function evaluateSeries(
   horizonMinutes: number,
   options: SeriesEvaluationOptions = {},
 ): HorizonResult {
+  return evaluateSeriesWithHoldout(pair, series, horizonMinutes, options).result;
+}
+
+/** `evaluateSeries`, also returning the TEST rows it scored (training re-scores the champion on them). */
+export function evaluateSeriesWithHoldout(
+  pair: string,
+  series: readonly SeriesPoint[],
+  horizonMinutes: number,
+  options: SeriesEvaluationOptions = {},
+): { readonly result: HorizonResult; readonly testRows: readonly Row[] } {
   const log = options.log ?? ((): void => {});
   const alpha = options.alpha ?? 0.1;
   const lastPoint = series[series.length - 1];
@@ -223,7 +233,7 @@ export function evaluateSeries(
   const modelErrors = testPredictions.map((p) => Math.abs(p.close * Math.exp(p.predicted) - p.futureClose));
   const baselineErrors = testPredictions.map((p) => Math.abs(p.close - p.futureClose));
   const first = trainRows[0];
-  return {
+  const result: HorizonResult = {
     pair,
     horizonMinutes,
     rows: { train: trainRows.length, validation: validationRows.length, test: testRows.length },
@@ -241,6 +251,7 @@ export function evaluateSeries(
     test,
     testVsBaseline: pairedDifference(modelErrors, baselineErrors, Math.max(60, 4 * horizonMinutes)),
   };
+  return { result, testRows };
 }
 
 /** Loads each pair's candles, computes its indicators and evaluates every horizon. */

@@ -16,11 +16,10 @@ import {
   modelName,
   ONNX_ARTIFACT,
 } from '../streams/predictor/model-names.ts';
-import { buildDataset, MINUTE_MS, type Row, type SeriesPoint } from './dataset.ts';
-import { evaluateSeries, type HorizonResult, type SeriesEvaluationOptions } from './evaluate.ts';
+import type { Row, SeriesPoint } from './dataset.ts';
+import { evaluateSeriesWithHoldout, type HorizonResult, type SeriesEvaluationOptions } from './evaluate.ts';
 import { toOnnx } from './onnx/export.ts';
 import { loadOnnxModel } from './onnx/session.ts';
-import { chronologicalSplit } from './splits.ts';
 
 export interface TrainRequest {
   readonly registry: ModelRegistry;
@@ -48,8 +47,7 @@ export async function trainAndRegister(request: TrainRequest): Promise<TrainOutc
   const log = request.log ?? ((): void => {});
   const name = modelName(pair, horizonMinutes);
   const settings = request.settings ?? {};
-  const result = evaluateSeries(pair, series, horizonMinutes, { ...settings, log });
-  const testRows = holdoutRows(series, horizonMinutes, settings);
+  const { result, testRows } = evaluateSeriesWithHoldout(pair, series, horizonMinutes, { ...settings, log });
 
   const onnx = toOnnx(result.model, { horizonMinutes, pair }, { inputType: 'float64' });
 
@@ -120,23 +118,6 @@ export async function trainAndRegister(request: TrainRequest): Promise<TrainOutc
     championMae,
     runUrl: registry.runUrl(run.runId, experiment.id),
   };
-}
-
-/** The TEST rows evaluateSeries scored, rebuilt with the same split. */
-function holdoutRows(series: readonly SeriesPoint[], horizonMinutes: number, settings: SeriesEvaluationOptions): Row[] {
-  const dataset = buildDataset(series, horizonMinutes);
-  const last = series[series.length - 1];
-  if (!last) return [];
-  const split = chronologicalSplit(
-    dataset.rows.map((r) => r.openTime),
-    {
-      horizonMinutes,
-      end: last.openTime + MINUTE_MS,
-      ...(settings.testDays === undefined ? {} : { testDays: settings.testDays }),
-      ...(settings.validationDays === undefined ? {} : { validationDays: settings.validationDays }),
-    },
-  );
-  return split.test.flatMap((i) => dataset.rows[i] ?? []);
 }
 
 /** MAE in USD of an ONNX graph on `rows`; null when its features differ (not comparable). */
