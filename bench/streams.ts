@@ -15,6 +15,7 @@ import { createBus, startProcessor } from '../streams/runtime.ts';
 import { loadCandleCsv } from '../streams/sources/candle-csv.ts';
 import { replayCandles } from '../streams/sources/candle-replay.ts';
 import { BTC_CANDLES, requireData } from '../test/support/data.ts';
+import { deleteTopics } from '../test/support/services.ts';
 import { applyClock, applyTrade } from '../streams/candles/aggregator.ts';
 import { initialCandleState } from '../streams/candles/window-state.ts';
 
@@ -65,7 +66,7 @@ export async function run(): Promise<void> {
   await candles.stop();
   await indicators.stop();
   await bus.close();
-  await deleteTopics(kafka, `${id}.`);
+  await deleteTopics(brokers.split(','), `${id}.`);
 
   const bareRate = trades / bareSeconds;
   const pipelineRate = trades / pipelineSeconds;
@@ -122,12 +123,4 @@ function countRecords(kafka: Kafka, groupId: string, topic: string, expected: nu
     await consumer.disconnect();
   })();
   return { done };
-}
-
-async function deleteTopics(kafka: Kafka, prefix: string): Promise<void> {
-  const admin = kafka.admin();
-  await admin.connect();
-  const topics = (await admin.listTopics()).filter((t) => t.startsWith(prefix));
-  await admin.deleteTopics({ topics });
-  await admin.disconnect();
 }

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { calibrate, conformalQuantile, predictionInterval } from './conformal.ts';
-import { normal, seededRandom } from './synthetic.ts';
+import { normal } from './synthetic.ts';
+import { seededRandom } from '../lib/random.ts';
 
 describe('split conformal', () => {
   it('takes the ⌈(1 − α)(n + 1)⌉-th smallest absolute residual', () => {

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { IndicatorInput } from '../streams/indicators/engine.ts';
 import { buildDataset, gapStarts, indicatorSeries, logReturn, MINUTE_MS, type Row } from './dataset.ts';
-import { seededRandom, syntheticCandles } from './synthetic.ts';
+import { syntheticCandles } from './synthetic.ts';
+import { seededRandom } from '../lib/random.ts';
 
 const H = 5;
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { meanAbsoluteError, pairedDifference, priceMetrics } from './metrics.ts';
-import { seededRandom } from './synthetic.ts';
+import { seededRandom } from '../lib/random.ts';
 
 describe('priceMetrics', () => {
   it('persistence (ŷ = 0) has MAE equal to the mean |Δclose|, ratio 1', () => {

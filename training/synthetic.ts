@@ -3,18 +3,7 @@
  * candles whose log returns follow an AR(1) process (φ = 0 gives a random walk).
  */
 import type { IndicatorInput } from '../streams/indicators/engine.ts';
-
-/** mulberry32: a small seeded PRNG, uniform in [0, 1). */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom } from '../lib/random.ts';
 
 /** Standard normal draws (Box–Muller) from a uniform generator. */
 export function normal(random: () => number): () => number {

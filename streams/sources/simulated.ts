@@ -5,6 +5,7 @@
  */
 import type { MarketEvent, Trade } from '../../schema/events.ts';
 import type { MarketSink, TradeSource } from './source.ts';
+import { seededRandom } from '../../lib/random.ts';
 
 export interface SimulatedMarketOptions {
   readonly pairs: readonly string[];
@@ -20,25 +21,13 @@ export interface SimulatedMarketOptions {
 
 const DEFAULT_PRICES: Record<string, number> = { 'BTC/USD': 28_000, 'ETH/USD': 1_900 };
 
-/** mulberry32: small, fast, seedable; quality is ample for a demo walk. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 export class SimulatedMarket implements TradeSource {
   readonly name = 'simulated' as const;
 
   constructor(private readonly options: SimulatedMarketOptions) {}
 
   async start(sink: MarketSink, signal: AbortSignal): Promise<void> {
-    const random = rng(this.options.seed);
+    const random = seededRandom(this.options.seed);
     const gaussian = (): number => Math.sqrt(-2 * Math.log(random() || 1e-12)) * Math.cos(2 * Math.PI * random());
     const prices = new Map(
       this.options.pairs.map((p) => [p, this.options.startPrices?.[p] ?? DEFAULT_PRICES[p] ?? 100]),

@@ -70,7 +70,8 @@ export async function isolate(label: string, extraEnv: Record<string, string> = 
   };
 }
 
-async function deleteTopics(brokers: string[], prefix: string): Promise<void> {
+/** Deletes every topic whose name starts with `prefix` (one test's or benchmark's namespace). */
+export async function deleteTopics(brokers: string[], prefix: string): Promise<void> {
   const admin = new Kafka({ brokers, clientId: 'tickcast-test-cleanup', logLevel: logLevel.NOTHING }).admin();
   await admin.connect();
   try {

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { predict } from '../predict.ts';
 import { expandingWindowFolds } from '../splits.ts';
-import { normal, seededRandom } from '../synthetic.ts';
+import { normal } from '../synthetic.ts';
+import { seededRandom } from '../../lib/random.ts';
 import type { TrainingSet } from './common.ts';
 import { choleskySolve, fitRidge, tuneRidge } from './ridge.ts';
 

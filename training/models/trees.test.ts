@@ -3,7 +3,8 @@ import { describe, it } from 'node:test';
 import type { TreeEnsembleModel, TreeNode } from '../model-types.ts';
 import { predict, standardize } from '../predict.ts';
 import { expandingWindowFolds } from '../splits.ts';
-import { normal, seededRandom } from '../synthetic.ts';
+import { normal } from '../synthetic.ts';
+import { seededRandom } from '../../lib/random.ts';
 import type { TrainingSet } from './common.ts';
 import { binOf, fitTrees, fitTreesWithCurves, quantileEdges, tuneTrees } from './trees.ts';
 

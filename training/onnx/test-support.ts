@@ -4,6 +4,7 @@
  */
 import { createIndicatorState, updateIndicators } from '../../streams/indicators/engine.ts';
 import { loadCandleCsv } from '../../streams/sources/candle-csv.ts';
+import { seededRandom } from '../../lib/random.ts';
 import { FEATURE_NAMES, featureVector } from '../features.ts';
 import type { LinearModel, Standardizer, TreeEnsembleModel, TreeNode } from '../model-types.ts';
 
@@ -51,18 +52,6 @@ export function loadRealRows(horizonMinutes = 5): Promise<RealRows> {
     return { featureNames: FEATURE_NAMES, x, y };
   })();
   return cached;
-}
-
-/** Deterministic uniform [0, 1). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 function gaussian(random: () => number): number {
@@ -136,7 +125,7 @@ export interface RandomTreesOptions {
  * nodes of each tree are stored in shuffled order (root first) to exercise the index mapping.
  */
 export function randomTrees(rows: RealRows, options: RandomTreesOptions): TreeEnsembleModel {
-  const random = mulberry32(options.seed);
+  const random = seededRandom(options.seed);
   const standardizer = fitStandardizer(rows.x);
   const z = rows.x.map((row) => standardizeRow(standardizer, row));
   const f = rows.featureNames.length;
