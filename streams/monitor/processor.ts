@@ -17,6 +17,7 @@ import {
   monitorStateSchema,
   type MonitorConfig,
   type MonitorState,
+  type Resolved,
 } from './rolling.ts';
 
 const outcomes = counter('tickcast_monitor_outcomes_total', 'Predictions joined with their actual close', [
@@ -41,16 +42,14 @@ export function errorMonitorProcessor(options: ErrorMonitorOptions): StatefulPro
     stateSchema: monitorStateSchema,
     initialState: initialMonitorState,
     async process(state, record) {
-      const resolved =
-        record.topic === TOPICS.predictions.name
-          ? (() => {
-              const prediction = decodeValue(predictionSchema, record);
-              return addPrediction(state, prediction, options, prediction.madeAt);
-            })()
-          : (() => {
-              const candle = decodeValue(candleSchema, record);
-              return addCandle(state, candle, options, candle.closeTime);
-            })();
+      let resolved: Resolved;
+      if (record.topic === TOPICS.predictions.name) {
+        const prediction = decodeValue(predictionSchema, record);
+        resolved = addPrediction(state, prediction, options, prediction.madeAt);
+      } else {
+        const candle = decodeValue(candleSchema, record);
+        resolved = addCandle(state, candle, options, candle.closeTime);
+      }
       const out: OutboundRecord[] = resolved.outcomes.map((o) => {
         outcomes.inc({ pair: o.pair, horizon: String(o.horizonMinutes) });
         return { topic: TOPICS.predictionOutcomes.name, key: o.pair, value: o };

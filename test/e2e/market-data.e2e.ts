@@ -8,10 +8,10 @@ import { TOPICS } from '../../schema/topics.ts';
 import { INDICATOR_NAMES } from '../../schema/indicators.ts';
 import type { Bus, RunningTask } from '../../streams/bus/bus.ts';
 import { replayCandles } from '../../streams/sources/candle-replay.ts';
-import { createBus, startProcessor, PROCESSORS } from '../../streams/runtime.ts';
 import { BTC_CANDLES, FULL_DAY } from '../support/data.ts';
 import { countRows, loadDay, loadInputMinutes, minuteMismatches, rollupMismatches } from '../support/market-data.ts';
-import { isolate, testLogger, waitFor, type Isolation } from '../support/services.ts';
+import { isolate, waitFor, type Isolation } from '../support/services.ts';
+import { startAllProcessors } from '../support/pipeline.ts';
 import { historyFromStore } from '../../training/history.ts';
 
 const PAIR = 'BTC/USD';
@@ -20,19 +20,11 @@ const EXPECTED = { '1m': 1440, '5m': 288, '15m': 96, '1h': 24 } as const;
 describe('market data pipeline on Kafka and PostgreSQL', () => {
   let iso: Isolation;
   let bus: Bus;
-  const tasks: RunningTask[] = [];
+  let tasks: RunningTask[] = [];
 
   before(async () => {
     iso = await isolate('day');
-    bus = await createBus(iso.config, testLogger);
-    const database = {
-      pool: iso.pool,
-      kind: 'postgres' as const,
-      url: iso.env['DATABASE_URL']!,
-      close: async () => {},
-    };
-    for (const name of PROCESSORS)
-      tasks.push(await startProcessor(name, { config: iso.config, logger: testLogger, bus, database }));
+    ({ bus, tasks } = await startAllProcessors(iso));
     const rows = await loadDay(BTC_CANDLES, FULL_DAY);
     assert.equal(rows.length, 1440);
     await loadInputMinutes(iso.pool, rows);

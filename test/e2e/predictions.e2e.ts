@@ -8,7 +8,6 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { TOPICS } from '../../schema/topics.ts';
 import type { Bus, RunningTask } from '../../streams/bus/bus.ts';
-import { createBus, startProcessor, PROCESSORS } from '../../streams/runtime.ts';
 import { replayCandles } from '../../streams/sources/candle-replay.ts';
 import type { OhlcMinute } from '../../streams/sources/candle-csv.ts';
 import { MlflowRegistry } from '../../registry/mlflow.ts';
@@ -16,6 +15,7 @@ import { indicatorSeries } from '../../training/dataset.ts';
 import { syntheticCandles } from '../../training/synthetic.ts';
 import { trainAndRegister, type TrainOutcome } from '../../training/train.ts';
 import { isolate, testLogger, waitFor, type Isolation } from '../support/services.ts';
+import { startAllProcessors } from '../support/pipeline.ts';
 import { startApi } from '../../cli/api.ts';
 
 const suffix = Date.now().toString(36).toUpperCase().slice(-5);
@@ -41,7 +41,7 @@ const asMinutes = (cs: typeof candles): OhlcMinute[] =>
 describe('predictions from the live pipeline', () => {
   let iso: Isolation;
   let bus: Bus;
-  const tasks: RunningTask[] = [];
+  let tasks: RunningTask[] = [];
   let first: TrainOutcome;
   let second: TrainOutcome;
   let registry: MlflowRegistry;
@@ -75,15 +75,7 @@ describe('predictions from the live pipeline', () => {
       CANDLE_INTERVALS: '1m',
       MONITOR_MIN_OUTCOMES: '5',
     });
-    bus = await createBus(iso.config, testLogger);
-    const database = {
-      pool: iso.pool,
-      kind: 'postgres' as const,
-      url: iso.env['DATABASE_URL']!,
-      close: async () => {},
-    };
-    for (const name of PROCESSORS)
-      tasks.push(await startProcessor(name, { config: iso.config, logger: testLogger, bus, database }));
+    ({ bus, tasks } = await startAllProcessors(iso));
 
     const publish = (events: Parameters<Parameters<typeof replayCandles>[1]>[0]) =>
       bus.publish(events.map((value) => ({ topic: TOPICS.marketEvents.name, key: value.pair, value })));
