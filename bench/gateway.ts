@@ -47,6 +47,7 @@ import { insertTrades, upsertCandles, upsertIndicators } from '../streams/store/
 import { subgraphDefinition } from '../subgraphs/catalog.ts';
 import { startSubgraph, type RunningSubgraph } from '../subgraphs/server.ts';
 import { BTC_CANDLES, FULL_DAY, requireData } from '../test/support/data.ts';
+import { MemoryBus } from '../streams/bus/memory.ts';
 
 const PAIR = 'BTC/USD';
 const HORIZON = 5;
@@ -674,6 +675,7 @@ async function serveSubgraphs(): Promise<void> {
   for (const name of SUBGRAPHS) {
     const subgraph = await startSubgraph(subgraphDefinition(name, config), {
       pool: database.pool,
+      bus: new MemoryBus(),
       logger,
       port: 0,
       host: '127.0.0.1',

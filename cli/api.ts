@@ -11,6 +11,7 @@ import { generateApiKey, parseApiKeyEntries } from '../gateway/auth.ts';
 import { gatewayConfigFromEnv, type GatewayConfig } from '../gateway/config.ts';
 import { createGateway, type RunningGateway } from '../gateway/server.ts';
 import { SUBGRAPHS, type SubgraphName } from '../schema/subgraphs.ts';
+import type { Bus } from '../streams/bus/bus.ts';
 import { subgraphDefinition } from '../subgraphs/catalog.ts';
 import { startSubgraph, type RunningSubgraph } from '../subgraphs/server.ts';
 
@@ -21,12 +22,14 @@ export interface RunningApi {
   readonly sessionKey: string | undefined;
 }
 
-export async function startApi(config: Config, pool: pg.Pool, logger: Logger): Promise<RunningApi> {
+export async function startApi(config: Config, deps: { pool: pg.Pool; bus: Bus; logger: Logger }): Promise<RunningApi> {
+  const { pool, bus, logger } = deps;
   const subgraphs: RunningSubgraph[] = [];
   const urls = {} as Record<SubgraphName, string>;
   for (const name of SUBGRAPHS) {
     const subgraph = await startSubgraph(subgraphDefinition(name, config), {
       pool,
+      bus,
       logger,
       port: 0,
       host: '127.0.0.1',

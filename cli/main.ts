@@ -129,7 +129,7 @@ withSourceFlags(
   const source = await chooseSource(config, sourceOptions(flags), logger);
   const abort = new AbortController();
   lifecycle.add(`source ${source.name}`, async () => abort.abort());
-  const api = await startApi(config, database.pool, logger);
+  const api = await startApi(config, { pool: database.pool, bus, logger });
   for (const subgraph of api.subgraphs) lifecycle.add(`subgraph ${subgraph.url}`, () => subgraph.stop());
   lifecycle.add('gateway', () => api.gateway.stop());
   const ops = await startOpsServer(config.METRICS_PORT, () => api.gateway.ready());
@@ -295,8 +295,12 @@ program
     const lifecycle = new Lifecycle(logger);
     const database = await openFeatureStore(config, logger);
     lifecycle.add('feature store', () => database.close());
+    if (!config.KAFKA_BROKERS) logger.warn('no KAFKA_BROKERS: subscriptions of this subgraph will receive no events');
+    const bus = await createBus(config, logger);
+    lifecycle.add('bus', () => bus.close());
     const subgraph = await startSubgraph(subgraphDefinition(name, config), {
       pool: database.pool,
+      bus,
       logger,
       port: config.SUBGRAPH_PORT ?? DEFAULT_SUBGRAPH_PORTS[name],
     });

@@ -63,8 +63,21 @@ export interface GatewayConfig {
   readonly landingPage: boolean;
   /** Automatic persisted queries in Apollo Server's bounded in-memory cache; `false` turns them off. */
   readonly persistedQueries: { readonly ttlSeconds: number | null } | false;
+  readonly subscriptions: SubscriptionsConfig;
   /** Usage reporting to Apollo Studio: only when both are set. */
   readonly apollo?: { readonly key: string; readonly graphRef: string };
+}
+
+export interface SubscriptionsConfig {
+  /** Open subscriptions per principal id, over all its connections. */
+  readonly perKey: number;
+  /** Events a subscriber may have waiting before it is disconnected. */
+  readonly clientBuffer: number;
+  /** How long a subgraph may be unreachable before subscribers get an error event. */
+  readonly graceMs: number;
+  readonly maxBackoffMs: number;
+  /** Time allowed between the WebSocket upgrade and connection_init. */
+  readonly initTimeoutMs: number;
 }
 
 const subgraphUrlVariable = <N extends SubgraphName>(name: N) =>
@@ -140,6 +153,13 @@ export async function gatewayConfigFromEnv(env: GatewayEnv): Promise<GatewayConf
     corsOrigins: env.GATEWAY_CORS_ORIGINS,
     introspection: env.GATEWAY_INTROSPECTION,
     landingPage: env.GATEWAY_LANDING_PAGE,
+    subscriptions: {
+      perKey: env.GATEWAY_SUBSCRIPTIONS_PER_KEY,
+      clientBuffer: env.GATEWAY_SUBSCRIPTION_BUFFER,
+      graceMs: env.GATEWAY_SUBSCRIPTION_GRACE_MS,
+      maxBackoffMs: env.GATEWAY_SUBSCRIPTION_MAX_BACKOFF_MS,
+      initTimeoutMs: env.GATEWAY_WS_INIT_TIMEOUT_MS,
+    },
     persistedQueries: env.GATEWAY_APQ
       ? { ttlSeconds: env.GATEWAY_APQ_TTL_SECONDS === 0 ? null : env.GATEWAY_APQ_TTL_SECONDS }
       : false,

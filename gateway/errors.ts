@@ -24,6 +24,11 @@ export const GATEWAY_ERROR_CODES = {
   TOO_MANY_ALIASES: { status: 400, reason: 'too_many_aliases', summary: 'the operation uses too many aliases' },
   QUERY_TOO_COSTLY: { status: 400, reason: 'query_too_costly', summary: 'the estimated cost exceeds the budget' },
   BAD_REQUEST: { status: 400, reason: 'bad_request', summary: 'the HTTP request is malformed' },
+  TOO_MANY_SUBSCRIPTIONS: {
+    status: 429,
+    reason: 'too_many_subscriptions',
+    summary: 'the key already holds GATEWAY_SUBSCRIPTIONS_PER_KEY open subscriptions',
+  },
   SUBGRAPH_UNAVAILABLE: { status: null, reason: 'subgraph_unavailable', summary: 'a subgraph timed out or failed' },
 } as const;
 

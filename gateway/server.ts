@@ -16,7 +16,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { readFile } from 'node:fs/promises';
 import { ApolloGateway, IntrospectAndCompose } from '@apollo/gateway';
-import { ApolloServer, HeaderMap, type ApolloServerPlugin, type HTTPGraphQLResponse } from '@apollo/server';
+import { ApolloServer, type ApolloServerPlugin } from '@apollo/server';
 import {
   ApolloServerPluginLandingPageDisabled,
   ApolloServerPluginSchemaReportingDisabled,
@@ -25,7 +25,8 @@ import {
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
 import { ApolloServerPluginLandingPageLocalDefault } from '@apollo/server/plugin/landingPage/default';
 import { ApolloServerPluginUsageReporting } from '@apollo/server/plugin/usageReporting';
-import type { GraphQLError } from 'graphql';
+import { print, type ExecutionResult, type GraphQLError } from 'graphql';
+import { headerMap, PayloadTooLarge, readBody, writeApolloResponse } from '../lib/apollo-http.ts';
 import { ConfigError } from '../lib/config.ts';
 import type { Logger } from '../lib/logger.ts';
 import { SUBGRAPHS, type SubgraphName } from '../schema/subgraphs.ts';
@@ -37,6 +38,8 @@ import { checkLimits } from './limits.ts';
 import { gatewayMetrics, type Outcome } from './metrics.ts';
 import { RateLimiter } from './rate-limit.ts';
 import { SubgraphDataSource } from './subgraphs.ts';
+import { SubscriptionPlanner } from './subscriptions/planner.ts';
+import { startSubscriptionServer } from './subscriptions/server.ts';
 
 export interface GatewayDeps {
   readonly logger: Logger;
@@ -125,29 +128,6 @@ function apolloLogger(logger: Logger) {
   };
 }
 
-class PayloadTooLarge extends Error {}
-
-/**
- * The request body as text, refusing more than `limit` bytes. An oversized body is drained
- * (not buffered) so the client reads the 413 instead of a reset connection.
- */
-function readBody(req: IncomingMessage, limit: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const declared = Number(req.headers['content-length'] ?? 0);
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let tooLarge = declared > limit;
-    req.on('data', (chunk: Buffer) => {
-      if (tooLarge) return;
-      size += chunk.length;
-      if (size > limit) tooLarge = true;
-      else chunks.push(chunk);
-    });
-    req.on('end', () => (tooLarge ? reject(new PayloadTooLarge()) : resolve(Buffer.concat(chunks).toString('utf8'))));
-    req.on('error', reject);
-  });
-}
-
 function writeError(
   res: ServerResponse,
   status: number,
@@ -179,17 +159,6 @@ function applyCors(req: IncomingMessage, res: ServerResponse, origins: readonly 
   }
 }
 
-async function writeApolloResponse(res: ServerResponse, response: HTTPGraphQLResponse): Promise<void> {
-  for (const [key, value] of response.headers) res.setHeader(key, value);
-  res.statusCode = response.status ?? 200;
-  if (response.body.kind === 'complete') {
-    res.end(response.body.string);
-    return;
-  }
-  for await (const chunk of response.body.asyncIterator) res.write(chunk);
-  res.end();
-}
-
 export async function createGateway(config: GatewayConfig, deps: GatewayDeps): Promise<RunningGateway> {
   const logger = deps.logger.child({ component: 'gateway' });
   const authenticator: Authenticator = createAuthenticator(config.auth, logger);
@@ -207,6 +176,7 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps): P
     },
   });
 
+  const formatError = createErrorMasker(logger);
   const httpServer = createServer();
   // A slow client cannot hold a connection open forever (Node's default is 5 minutes).
   httpServer.requestTimeout = 30_000;
@@ -216,7 +186,7 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps): P
     introspection: config.introspection,
     hideSchemaDetailsFromClientErrors: !config.introspection,
     includeStacktraceInErrorResponses: false,
-    formatError: createErrorMasker(logger),
+    formatError,
     parseOptions: { maxTokens: config.limits.maxTokens },
     // Apollo Server's bounded in-memory LRU; APQ entries live in it under their own prefix.
     cache: 'bounded',
@@ -280,10 +250,7 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps): P
         return 'error';
       }
     }
-    const headers = new HeaderMap();
-    for (const [key, value] of Object.entries(req.headers)) {
-      if (value !== undefined) headers.set(key, Array.isArray(value) ? value.join(', ') : value);
-    }
+    const headers = headerMap(req);
     const state: GatewayContext['state'] = {};
     const response = await apollo.executeHTTPGraphQLRequest({
       httpGraphQLRequest: { method: req.method, headers, search, body },
@@ -325,8 +292,38 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps): P
       else res.destroy();
     });
   });
-  // Later: graphql-ws attaches here (httpServer 'upgrade' on GRAPHQL_PATH) and reuses
-  // authenticator, limiter, authorize and checkLimits from connection_init / subscribe.
+  let planner: SubscriptionPlanner | undefined;
+  const subscriptionServices = Object.fromEntries(
+    SUBGRAPHS.map((name) => [
+      name,
+      new SubgraphDataSource({ name, url: config.subgraphs[name].url, timeoutMs: config.subgraphs[name].timeoutMs }),
+    ]),
+  );
+  gateway.onSchemaLoadOrUpdate(({ coreSupergraphSdl }) => {
+    planner = new SubscriptionPlanner(coreSupergraphSdl, subscriptionServices, logger);
+  });
+  const subscriptions = startSubscriptionServer({
+    httpServer,
+    path: GRAPHQL_PATH,
+    config,
+    authenticator,
+    limiter,
+    logger,
+    planner: () => planner,
+    formatError,
+    execute: async (args, contextValue) => {
+      const response = await apollo.executeOperation(
+        {
+          query: print(args.document),
+          ...(args.operationName ? { operationName: args.operationName } : {}),
+          ...(args.variableValues ? { variables: args.variableValues as Record<string, unknown> } : {}),
+        },
+        { contextValue },
+      );
+      if (response.body.kind !== 'single') throw new Error('incremental delivery is not supported over WebSocket');
+      return response.body.singleResult as ExecutionResult;
+    },
+  });
 
   await new Promise<void>((resolve, reject) => {
     httpServer.once('error', reject);
@@ -362,6 +359,7 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps): P
       stopping ??= (async () => {
         ready = false;
         gatewayMetrics.ready.set(0);
+        await subscriptions.stop();
         await apollo.stop();
       })();
       return stopping;

@@ -111,6 +111,16 @@ export const configSchema = z.object({
   GATEWAY_APQ: bool.default(true),
   /** 0 keeps entries until the bounded cache evicts them. */
   GATEWAY_APQ_TTL_SECONDS: z.coerce.number().int().min(0).default(86_400),
+  /** Open subscriptions one API key (or JWT subject) may hold at once, over all its connections. */
+  GATEWAY_SUBSCRIPTIONS_PER_KEY: positiveInt.default(100),
+  /** Events a subscriber may have waiting before it is disconnected as a slow consumer. */
+  GATEWAY_SUBSCRIPTION_BUFFER: positiveInt.default(1_000),
+  /** How long a subgraph's subscription socket may be down before subscribers get an error event. */
+  GATEWAY_SUBSCRIPTION_GRACE_MS: positiveInt.default(5_000),
+  /** Longest wait between reconnects to a subgraph's subscriptions. */
+  GATEWAY_SUBSCRIPTION_MAX_BACKOFF_MS: positiveInt.default(5_000),
+  /** A graphql-ws client must send connection_init within this time. */
+  GATEWAY_WS_INIT_TIMEOUT_MS: positiveInt.default(5_000),
   APOLLO_KEY: z.string().optional(),
   APOLLO_GRAPH_REF: z.string().optional(),
 });

@@ -4,10 +4,13 @@
  */
 import type pg from 'pg';
 import type { Logger } from '../lib/logger.ts';
+import type { LiveFeed } from './live.ts';
 
 export interface SubgraphContext {
   readonly pool: pg.Pool;
   readonly logger: Logger;
+  /** Live bus events for subscription resolvers. */
+  readonly live: LiveFeed;
   /** Per-request DataLoaders, created by the subgraph's own `createLoaders`. */
   readonly loaders: Record<string, unknown>;
   /** Scopes the gateway verified for the caller (header x-tickcast-scopes), e.g. ["read", "admin"]. */

@@ -36,6 +36,13 @@ export interface ConsumeOptions {
   readonly fromBeginning: boolean;
   /** Called per batch; offsets are committed only after it resolves (at-least-once). */
   readonly handler: (records: readonly InboundRecord[]) => Promise<void>;
+  /**
+   * A live feed for this process alone (e.g. GraphQL subscriptions): a consumer group of its
+   * own (`groupId` plus a random suffix), so every replica of a service sees every record;
+   * it starts at the end of the topics, commits nothing, and `consume` resolves once it
+   * has joined. `fromBeginning` is ignored.
+   */
+  readonly live?: boolean;
 }
 
 /**

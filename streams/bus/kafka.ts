@@ -171,9 +171,15 @@ export class KafkaBus implements Bus {
   }
 
   async consume(options: ConsumeOptions): Promise<RunningTask> {
-    const consumer = this.kafka.consumer({ groupId: this.group(options.groupId), allowAutoTopicCreation: false });
+    const live = options.live === true;
+    const groupId = this.group(live ? `${options.groupId}-${randomUUID()}` : options.groupId);
+    const consumer = this.kafka.consumer({ groupId, allowAutoTopicCreation: false });
+    const joined = new Promise<void>((resolve) => consumer.on(consumer.events.GROUP_JOIN, () => resolve()));
     await consumer.connect();
-    await consumer.subscribe({ topics: options.topics.map(this.physical), fromBeginning: options.fromBeginning });
+    await consumer.subscribe({
+      topics: options.topics.map(this.physical),
+      fromBeginning: !live && options.fromBeginning,
+    });
     await consumer.run({
       autoCommit: false,
       eachBatchAutoResolve: false,
@@ -182,10 +188,12 @@ export class KafkaBus implements Bus {
         await options.handler(batch.messages.map((m) => toInbound(this.logical(batch.topic), batch.partition, m)));
         const last = batch.lastOffset();
         resolveOffset(last);
-        await consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: next(last) }]);
+        if (!live)
+          await consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: next(last) }]);
         await heartbeat();
       },
     });
+    if (live) await joined;
     return this.track(consumer, []);
   }
 

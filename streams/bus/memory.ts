@@ -5,6 +5,7 @@
  * guarantees (per key) they get from Kafka. Nothing survives the process: that is
  * the embedded default's contract, and why processors need no changelog here.
  */
+import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { TopicSpec } from '../../schema/topics.ts';
 import { applyBatch } from './batch.ts';
@@ -54,6 +55,7 @@ export class MemoryBus implements Bus {
   }
 
   async consume(options: ConsumeOptions): Promise<RunningTask> {
+    if (options.live) return this.loop(`${options.groupId}-${randomUUID()}`, options.topics, false, options.handler);
     return this.loop(options.groupId, options.topics, options.fromBeginning, options.handler);
   }
 

@@ -1,5 +1,7 @@
 /** Resolvers of the features subgraph (schema/graphql/features.graphql). */
-import { INDICATOR_NAMES, type IndicatorName } from '../../schema/indicators.ts';
+import type { IndicatorSet as BusIndicatorSet } from '../../schema/events.ts';
+import { INDICATOR_NAMES, type IndicatorName, type IndicatorValues } from '../../schema/indicators.ts';
+import { TOPICS } from '../../schema/topics.ts';
 import { checkCount, checkInterval, DateTime, fromDateTime, toDateTime } from '../inputs.ts';
 import type { IndicatorName as IndicatorNameEnum, IndicatorSet, Resolvers } from './generated/resolvers.ts';
 import { loaders } from './loaders.ts';
@@ -20,8 +22,29 @@ const indicatorSet = (row: IndicatorRow): IndicatorSet => ({
   values: INDICATOR_NAMES.map((name) => ({ name, value: row.values[name] })),
 });
 
+/** A bus indicator set in the shape of a stored row: every indicator named, missing ones null. */
+const rowFromEvent = (event: BusIndicatorSet): IndicatorRow => ({
+  pair: event.pair,
+  interval: event.interval,
+  openTime: event.openTime,
+  close: event.close,
+  values: Object.fromEntries(INDICATOR_NAMES.map((name) => [name, event.values[name] ?? null])) as IndicatorValues,
+});
+
 export const resolvers: Resolvers = {
   DateTime,
+  Subscription: {
+    indicatorsUpdated: {
+      subscribe: (_parent, args, context) => {
+        const interval = checkInterval(args.interval);
+        return context.live.subscribe(
+          [TOPICS.indicators],
+          (event) => event.pair === args.pair && event.interval === interval,
+        );
+      },
+      resolve: (event: BusIndicatorSet) => indicatorSet(rowFromEvent(event)),
+    },
+  },
   Market: {
     // This subgraph only adds fields to markets; whether a pair is a market is the markets subgraph's call.
     __resolveReference: (reference) => reference,

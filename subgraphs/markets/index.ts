@@ -1,4 +1,5 @@
 /** The markets subgraph: markets, their trades, candles and 24-hour ticker. */
+import { TOPICS } from '../../schema/topics.ts';
 import type { SubgraphDefinition } from '../server.ts';
 import { createLoaders } from './loaders.ts';
 import { resolvers } from './resolvers.ts';
@@ -12,6 +13,7 @@ export function marketsSubgraph(options: MarketsOptions): SubgraphDefinition {
   const pairs = [...new Set(options.pairs)];
   return {
     name: 'markets',
+    liveTopics: [TOPICS.marketEvents, TOPICS.candles, TOPICS.candlesLive],
     resolvers,
     createLoaders: (pool) => createLoaders(pool, pairs),
   };

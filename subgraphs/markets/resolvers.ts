@@ -2,6 +2,8 @@
 import type { Candle, CandleConnection, Market, Resolvers, Side, Ticker, Trade } from './generated/resolvers.ts';
 import { checkCount, checkInterval, DateTime, fromDateTime, toDateTime } from '../inputs.ts';
 import { decodeCursor, encodeCursor } from './inputs.ts';
+import type { Candle as BusCandle, Trade as BusTrade } from '../../schema/events.ts';
+import { TOPICS } from '../../schema/topics.ts';
 import { loaders } from './loaders.ts';
 import type { CandlePage, CandleRow, TickerRow, TradeRow } from './store.ts';
 
@@ -42,7 +44,7 @@ const ticker = (row: TickerRow): Ticker => ({
   asOf: toDateTime(row.asOf),
 });
 
-const candle = (row: CandleRow): Candle => ({
+const candle = (row: CandleRow, final = true): Candle => ({
   pair: row.pair,
   interval: row.interval,
   openTime: toDateTime(row.openTime),
@@ -55,6 +57,7 @@ const candle = (row: CandleRow): Candle => ({
   vwap: row.vwap,
   tradeCount: row.tradeCount,
   flat: row.flat,
+  final,
 });
 
 function connection(page: CandlePage): CandleConnection {
@@ -64,6 +67,23 @@ function connection(page: CandlePage): CandleConnection {
 
 export const resolvers: Resolvers = {
   DateTime,
+  Subscription: {
+    tradeExecuted: {
+      subscribe: (_parent, { pair }, context) =>
+        context.live.subscribe([TOPICS.marketEvents], (event) => event.kind === 'trade' && event.pair === pair),
+      resolve: (event: BusTrade) => trade({ ...event, tradeId: String(event.tradeId) }),
+    },
+    candleUpdated: {
+      subscribe: (_parent, args, context) => {
+        const interval = checkInterval(args.interval);
+        return context.live.subscribe(
+          [TOPICS.candles, TOPICS.candlesLive],
+          (event) => event.pair === args.pair && event.interval === interval,
+        );
+      },
+      resolve: (event: BusCandle) => candle(event, event.final),
+    },
+  },
   Query: {
     markets: async (_parent, _args, context) => (await loaders(context).markets()).map(market),
     market: async (_parent, { pair }, context) => ((await loaders(context).known.load(pair)) ? market(pair) : null),

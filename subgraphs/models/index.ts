@@ -18,6 +18,7 @@ export function modelsSubgraph(
   const logger = options.logger ?? rootLogger.child({ subgraph: 'models' });
   return {
     name: 'models',
+    liveTopics: [],
     resolvers,
     createLoaders: () => createLoaders(registry, logger),
   };

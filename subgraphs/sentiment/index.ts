@@ -5,6 +5,7 @@ import { resolvers } from './resolvers.ts';
 
 export const sentimentSubgraph: SubgraphDefinition = {
   name: 'sentiment',
+  liveTopics: [],
   resolvers,
   createLoaders,
 };

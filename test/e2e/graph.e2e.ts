@@ -17,6 +17,7 @@ import type { MarketOverviewQuery, MarketOverviewQueryVariables } from '../gener
 import { BTC_CANDLES, FULL_DAY } from '../support/data.ts';
 import { loadDay } from '../support/market-data.ts';
 import { isolate, testLogger, type Isolation } from '../support/services.ts';
+import { MemoryBus } from '../../streams/bus/memory.ts';
 
 const PAIR = 'BTC/USD';
 const QUERY = readFile(new URL('../operations/market-overview.graphql', import.meta.url), 'utf8');
@@ -87,7 +88,7 @@ describe('the federated graph over real stores', () => {
       [PAIR, new Date(madeAt), new Date(madeAt + 300_000), model.name, model.version],
     );
 
-    api = await startApi(iso.config, iso.pool, testLogger);
+    api = await startApi(iso.config, { pool: iso.pool, bus: new MemoryBus(), logger: testLogger });
     const variables: MarketOverviewQueryVariables = { pair: PAIR, interval: '1m', first: 5, horizon: 5 };
     const res = await fetch(api.gateway.url, {
       method: 'POST',

@@ -17,6 +17,7 @@ import { trainAndRegister, type TrainOutcome } from '../../training/train.ts';
 import { isolate, testLogger, waitFor, type Isolation } from '../support/services.ts';
 import { startAllProcessors } from '../support/pipeline.ts';
 import { startApi } from '../../cli/api.ts';
+import { MemoryBus } from '../../streams/bus/memory.ts';
 
 const suffix = Date.now().toString(36).toUpperCase().slice(-5);
 const PAIR = `P${suffix}/USD`;
@@ -145,7 +146,10 @@ describe('predictions from the live pipeline', () => {
   });
 
   it('serves the newest prediction and its model version through the gateway', async () => {
-    const api = await startApi({ ...iso.config, GATEWAY_PORT: 0, GATEWAY_HOST: '127.0.0.1' }, iso.pool, testLogger);
+    const api = await startApi(
+      { ...iso.config, GATEWAY_PORT: 0, GATEWAY_HOST: '127.0.0.1' },
+      { pool: iso.pool, bus: new MemoryBus(), logger: testLogger },
+    );
     try {
       const res = await fetch(api.gateway.url, {
         method: 'POST',

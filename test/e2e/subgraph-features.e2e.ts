@@ -12,6 +12,7 @@ import { upsertIndicators } from '../../streams/store/feature-store.ts';
 import { featuresSubgraph } from '../../subgraphs/features/index.ts';
 import { startSubgraph, type RunningSubgraph } from '../../subgraphs/server.ts';
 import { isolate, testLogger, type Isolation } from '../support/services.ts';
+import { MemoryBus } from '../../streams/bus/memory.ts';
 
 const MINUTE = 60_000;
 const START = Date.UTC(2023, 3, 4, 0, 0);
@@ -100,6 +101,7 @@ describe('features subgraph', () => {
     await upsertIndicators(iso.pool, [...btc1m, ...btc5m]);
     server = await startSubgraph(featuresSubgraph(), {
       pool: iso.pool,
+      bus: new MemoryBus(),
       logger: testLogger,
       port: 0,
       host: '127.0.0.1',
@@ -219,6 +221,7 @@ describe('features subgraph batching', () => {
     counted = countingPool(iso.env['DATABASE_URL']!);
     server = await startSubgraph(featuresSubgraph(), {
       pool: counted.pool,
+      bus: new MemoryBus(),
       logger: testLogger,
       port: 0,
       host: '127.0.0.1',

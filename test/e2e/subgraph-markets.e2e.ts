@@ -11,6 +11,7 @@ import { upsertCandles } from '../../streams/store/feature-store.ts';
 import { marketsSubgraph } from '../../subgraphs/markets/index.ts';
 import { startSubgraph, type RunningSubgraph } from '../../subgraphs/server.ts';
 import { isolate, testLogger, type Isolation } from '../support/services.ts';
+import { MemoryBus } from '../../streams/bus/memory.ts';
 
 const MINUTE = 60_000;
 const DAY = 24 * 60 * MINUTE;
@@ -175,6 +176,7 @@ describe('markets subgraph', () => {
     await insertTrades(iso.pool, [...btcTrades, solTrade]);
     server = await startSubgraph(marketsSubgraph({ pairs: ['BTC/USD', 'ETH/USD'] }), {
       pool: iso.pool,
+      bus: new MemoryBus(),
       logger: testLogger,
       port: 0,
       host: '127.0.0.1',
@@ -425,6 +427,7 @@ describe('markets subgraph batching', () => {
     // No configured pairs: resolving the representations has to look at candles too.
     server = await startSubgraph(marketsSubgraph({ pairs: [] }), {
       pool: counted.pool,
+      bus: new MemoryBus(),
       logger: testLogger,
       port: 0,
       host: '127.0.0.1',

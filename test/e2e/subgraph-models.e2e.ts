@@ -13,6 +13,7 @@ import { modelsSubgraph } from '../../subgraphs/models/index.ts';
 import { startSubgraph, type RunningSubgraph } from '../../subgraphs/server.ts';
 import { freePort } from '../support/ports.ts';
 import { testLogger } from '../support/services.ts';
+import { MemoryBus } from '../../streams/bus/memory.ts';
 
 interface GraphQLResponse {
   data?: Record<string, unknown> | null;
@@ -143,6 +144,7 @@ describe('models subgraph on MLflow', () => {
     await mlflow.createRegisteredModel(empty);
 
     const subgraph = await startSubgraph(modelsSubgraph(registry, { logger: testLogger }), {
+      bus: new MemoryBus(),
       pool,
       logger: testLogger,
       port: 0,
@@ -378,7 +380,7 @@ describe('models subgraph on MLflow', () => {
       modelsSubgraph(new MlflowRegistry({ trackingUri: `http://127.0.0.1:${closed}`, timeoutMs: 2_000 }), {
         logger: testLogger.child({}, { level: 'error' }),
       }),
-      { pool, logger: testLogger, port: 0, host: '127.0.0.1' },
+      { pool, bus: new MemoryBus(), logger: testLogger, port: 0, host: '127.0.0.1' },
     );
     running.push(offline);
     assert.deepEqual(await errorCodes(offline.url, '{ models { name } }'), ['UPSTREAM_UNAVAILABLE']);

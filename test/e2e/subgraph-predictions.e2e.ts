@@ -9,6 +9,7 @@ import type pg from 'pg';
 import { startSubgraph, type RunningSubgraph } from '../../subgraphs/server.ts';
 import { predictionsSubgraph } from '../../subgraphs/predictions/index.ts';
 import { isolate, testLogger, type Isolation } from '../support/services.ts';
+import { MemoryBus } from '../../streams/bus/memory.ts';
 
 interface GraphQLResponse<T> {
   data?: T | null;
@@ -218,6 +219,7 @@ describe('predictions subgraph', () => {
     queries = recordQueries(iso.pool);
     server = await startSubgraph(predictionsSubgraph, {
       pool: iso.pool,
+      bus: new MemoryBus(),
       logger: testLogger,
       port: 0,
       host: '127.0.0.1',

@@ -9,6 +9,7 @@ import type pg from 'pg';
 import { startSubgraph, type RunningSubgraph } from '../../subgraphs/server.ts';
 import { sentimentSubgraph } from '../../subgraphs/sentiment/index.ts';
 import { isolate, testLogger, type Isolation } from '../support/services.ts';
+import { MemoryBus } from '../../streams/bus/memory.ts';
 
 interface GraphQLResponse<T> {
   data?: T | null;
@@ -225,7 +226,13 @@ describe('sentiment subgraph', () => {
       [CAP_ROWS, CAP_COIN],
     );
     queries = recordQueries(iso.pool);
-    server = await startSubgraph(sentimentSubgraph, { pool: iso.pool, logger: testLogger, port: 0, host: '127.0.0.1' });
+    server = await startSubgraph(sentimentSubgraph, {
+      pool: iso.pool,
+      bus: new MemoryBus(),
+      logger: testLogger,
+      port: 0,
+      host: '127.0.0.1',
+    });
   });
 
   after(async () => {

@@ -20,6 +20,8 @@ export type Candle = {
   __typename?: 'Candle';
   close: Scalars['Float']['output'];
   closeTime: Scalars['DateTime']['output'];
+  /** False for in-progress updates of a window that is still open (only in candleUpdated); stored candles are final. */
+  final: Scalars['Boolean']['output'];
   /** No trade in the window: the candle carries the previous close. */
   flat: Scalars['Boolean']['output'];
   high: Scalars['Float']['output'];
@@ -186,6 +188,22 @@ export type Model = {
   description?: Maybe<Scalars['String']['output']>;
   name: Scalars['ID']['output'];
   versions: Array<ModelVersion>;
+};
+
+/** Raised by the model monitor when a version's rolling error drifts past its training error. */
+export type ModelAlert = {
+  __typename?: 'ModelAlert';
+  /** rollingMae / trainingMae. */
+  factor: Scalars['Float']['output'];
+  horizonMinutes: Scalars['Int']['output'];
+  market: Market;
+  modelVersion: ModelVersion;
+  pair: Scalars['String']['output'];
+  raisedAt: Scalars['DateTime']['output'];
+  /** What to do about it, e.g. retrain. */
+  recommendation: Scalars['String']['output'];
+  rollingMae: Scalars['Float']['output'];
+  trainingMae: Scalars['Float']['output'];
 };
 
 export type ModelAlias = {
@@ -382,6 +400,48 @@ export type SentimentWindow =
 export type Side =
   | 'BUY'
   | 'SELL';
+
+export type Subscription = {
+  __typename?: 'Subscription';
+  /** In-progress updates of the open window (final: false), then the closed candle (final: true). */
+  candleUpdated: Candle;
+  /** Indicator sets as each candle of the interval closes. */
+  indicatorsUpdated: IndicatorSet;
+  /** Model drift alerts, for every model unless filtered. */
+  modelAlert: ModelAlert;
+  /** Predictions as the predictor makes them, for every market and horizon unless filtered. */
+  predictionCreated: Prediction;
+  /** Every trade of the market as it is ingested. */
+  tradeExecuted: Trade;
+};
+
+
+export type SubscriptionCandleUpdatedArgs = {
+  interval?: Scalars['String']['input'];
+  pair: Scalars['ID']['input'];
+};
+
+
+export type SubscriptionIndicatorsUpdatedArgs = {
+  interval?: Scalars['String']['input'];
+  pair: Scalars['ID']['input'];
+};
+
+
+export type SubscriptionModelAlertArgs = {
+  modelName?: InputMaybe<Scalars['String']['input']>;
+};
+
+
+export type SubscriptionPredictionCreatedArgs = {
+  horizonMinutes?: InputMaybe<Scalars['Int']['input']>;
+  pair?: InputMaybe<Scalars['ID']['input']>;
+};
+
+
+export type SubscriptionTradeExecutedArgs = {
+  pair: Scalars['ID']['input'];
+};
 
 export type Ticker = {
   __typename?: 'Ticker';

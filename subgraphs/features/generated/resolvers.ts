@@ -88,6 +88,18 @@ export type MarketLatestFeaturesArgs = {
   interval?: Scalars['String']['input'];
 };
 
+export type Subscription = {
+  __typename?: 'Subscription';
+  /** Indicator sets as each candle of the interval closes. */
+  indicatorsUpdated: IndicatorSet;
+};
+
+
+export type SubscriptionIndicatorsUpdatedArgs = {
+  interval?: Scalars['String']['input'];
+  pair: Scalars['ID']['input'];
+};
+
 export type WithIndex<TObject> = TObject & Record<string, any>;
 export type ResolversObject<TObject> = WithIndex<TObject>;
 
@@ -192,6 +204,7 @@ export type ResolversTypes = ResolversObject<{
   Market: ResolverTypeWrapper<Market>;
   Int: ResolverTypeWrapper<Scalars['Int']['output']>;
   ID: ResolverTypeWrapper<Scalars['ID']['output']>;
+  Subscription: ResolverTypeWrapper<Record<PropertyKey, never>>;
   Boolean: ResolverTypeWrapper<Scalars['Boolean']['output']>;
 }>;
 
@@ -205,6 +218,7 @@ export type ResolversParentTypes = ResolversObject<{
   Market: Market | FederationReferenceTypes['Market'];
   Int: Scalars['Int']['output'];
   ID: Scalars['ID']['output'];
+  Subscription: Record<PropertyKey, never>;
   Boolean: Scalars['Boolean']['output'];
 }>;
 
@@ -233,10 +247,15 @@ export type MarketResolvers<ContextType = SubgraphContext, ParentType extends Re
   pair?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
 }>;
 
+export type SubscriptionResolvers<ContextType = SubgraphContext, ParentType extends ResolversParentTypes['Subscription'] = ResolversParentTypes['Subscription']> = ResolversObject<{
+  indicatorsUpdated?: SubscriptionResolver<ResolversTypes['IndicatorSet'], "indicatorsUpdated", ParentType, ContextType, RequireFields<SubscriptionIndicatorsUpdatedArgs, 'interval' | 'pair'>>;
+}>;
+
 export type Resolvers<ContextType = SubgraphContext> = ResolversObject<{
   DateTime?: GraphQLScalarType;
   IndicatorSet?: IndicatorSetResolvers<ContextType>;
   IndicatorValue?: IndicatorValueResolvers<ContextType>;
   Market?: MarketResolvers<ContextType>;
+  Subscription?: SubscriptionResolvers<ContextType>;
 }>;
 

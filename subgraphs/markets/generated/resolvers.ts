@@ -20,6 +20,8 @@ export type Candle = {
   __typename?: 'Candle';
   close: Scalars['Float']['output'];
   closeTime: Scalars['DateTime']['output'];
+  /** False for in-progress updates of a window that is still open (only in candleUpdated); stored candles are final. */
+  final: Scalars['Boolean']['output'];
   /** No trade in the window: the candle carries the previous close. */
   flat: Scalars['Boolean']['output'];
   high: Scalars['Float']['output'];
@@ -99,6 +101,25 @@ export type QueryMarketArgs = {
 export type Side =
   | 'BUY'
   | 'SELL';
+
+export type Subscription = {
+  __typename?: 'Subscription';
+  /** In-progress updates of the open window (final: false), then the closed candle (final: true). */
+  candleUpdated: Candle;
+  /** Every trade of the market as it is ingested. */
+  tradeExecuted: Trade;
+};
+
+
+export type SubscriptionCandleUpdatedArgs = {
+  interval?: Scalars['String']['input'];
+  pair: Scalars['ID']['input'];
+};
+
+
+export type SubscriptionTradeExecutedArgs = {
+  pair: Scalars['ID']['input'];
+};
 
 export type Ticker = {
   __typename?: 'Ticker';
@@ -230,6 +251,7 @@ export type ResolversTypes = ResolversObject<{
   PageInfo: ResolverTypeWrapper<PageInfo>;
   Query: ResolverTypeWrapper<Record<PropertyKey, never>>;
   Side: Side;
+  Subscription: ResolverTypeWrapper<Record<PropertyKey, never>>;
   Ticker: ResolverTypeWrapper<Ticker>;
   Trade: ResolverTypeWrapper<Trade>;
 }>;
@@ -248,6 +270,7 @@ export type ResolversParentTypes = ResolversObject<{
   ID: Scalars['ID']['output'];
   PageInfo: PageInfo;
   Query: Record<PropertyKey, never>;
+  Subscription: Record<PropertyKey, never>;
   Ticker: Ticker;
   Trade: Trade;
 }>;
@@ -255,6 +278,7 @@ export type ResolversParentTypes = ResolversObject<{
 export type CandleResolvers<ContextType = SubgraphContext, ParentType extends ResolversParentTypes['Candle'] = ResolversParentTypes['Candle']> = ResolversObject<{
   close?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
   closeTime?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  final?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
   flat?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
   high?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
   interval?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
@@ -302,6 +326,11 @@ export type QueryResolvers<ContextType = SubgraphContext, ParentType extends Res
   markets?: Resolver<Array<ResolversTypes['Market']>, ParentType, ContextType>;
 }>;
 
+export type SubscriptionResolvers<ContextType = SubgraphContext, ParentType extends ResolversParentTypes['Subscription'] = ResolversParentTypes['Subscription']> = ResolversObject<{
+  candleUpdated?: SubscriptionResolver<ResolversTypes['Candle'], "candleUpdated", ParentType, ContextType, RequireFields<SubscriptionCandleUpdatedArgs, 'interval' | 'pair'>>;
+  tradeExecuted?: SubscriptionResolver<ResolversTypes['Trade'], "tradeExecuted", ParentType, ContextType, RequireFields<SubscriptionTradeExecutedArgs, 'pair'>>;
+}>;
+
 export type TickerResolvers<ContextType = SubgraphContext, ParentType extends ResolversParentTypes['Ticker'] = ResolversParentTypes['Ticker']> = ResolversObject<{
   asOf?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
   change24h?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
@@ -329,6 +358,7 @@ export type Resolvers<ContextType = SubgraphContext> = ResolversObject<{
   Market?: MarketResolvers<ContextType>;
   PageInfo?: PageInfoResolvers<ContextType>;
   Query?: QueryResolvers<ContextType>;
+  Subscription?: SubscriptionResolvers<ContextType>;
   Ticker?: TickerResolvers<ContextType>;
   Trade?: TradeResolvers<ContextType>;
 }>;

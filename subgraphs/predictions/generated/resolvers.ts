@@ -34,6 +34,22 @@ export type MarketPredictionsArgs = {
   horizonMinutes?: InputMaybe<Scalars['Int']['input']>;
 };
 
+/** Raised by the model monitor when a version's rolling error drifts past its training error. */
+export type ModelAlert = {
+  __typename?: 'ModelAlert';
+  /** rollingMae / trainingMae. */
+  factor: Scalars['Float']['output'];
+  horizonMinutes: Scalars['Int']['output'];
+  market: Market;
+  modelVersion: ModelVersion;
+  pair: Scalars['String']['output'];
+  raisedAt: Scalars['DateTime']['output'];
+  /** What to do about it, e.g. retrain. */
+  recommendation: Scalars['String']['output'];
+  rollingMae: Scalars['Float']['output'];
+  trainingMae: Scalars['Float']['output'];
+};
+
 /** Rolling error of one model version on one market and horizon. */
 export type ModelPerformance = {
   __typename?: 'ModelPerformance';
@@ -91,6 +107,25 @@ export type QueryModelPerformanceArgs = {
 
 export type QueryPredictionArgs = {
   id: Scalars['ID']['input'];
+};
+
+export type Subscription = {
+  __typename?: 'Subscription';
+  /** Model drift alerts, for every model unless filtered. */
+  modelAlert: ModelAlert;
+  /** Predictions as the predictor makes them, for every market and horizon unless filtered. */
+  predictionCreated: Prediction;
+};
+
+
+export type SubscriptionModelAlertArgs = {
+  modelName?: InputMaybe<Scalars['String']['input']>;
+};
+
+
+export type SubscriptionPredictionCreatedArgs = {
+  horizonMinutes?: InputMaybe<Scalars['Int']['input']>;
+  pair?: InputMaybe<Scalars['ID']['input']>;
 };
 
 export type WithIndex<TObject> = TObject & Record<string, any>;
@@ -196,12 +231,14 @@ export type ResolversTypes = ResolversObject<{
   Market: ResolverTypeWrapper<Market>;
   Int: ResolverTypeWrapper<Scalars['Int']['output']>;
   ID: ResolverTypeWrapper<Scalars['ID']['output']>;
-  ModelPerformance: ResolverTypeWrapper<ModelPerformance>;
+  ModelAlert: ResolverTypeWrapper<ModelAlert>;
   Float: ResolverTypeWrapper<Scalars['Float']['output']>;
   String: ResolverTypeWrapper<Scalars['String']['output']>;
+  ModelPerformance: ResolverTypeWrapper<ModelPerformance>;
   ModelVersion: ResolverTypeWrapper<ModelVersion>;
   Prediction: ResolverTypeWrapper<Prediction>;
   Query: ResolverTypeWrapper<Record<PropertyKey, never>>;
+  Subscription: ResolverTypeWrapper<Record<PropertyKey, never>>;
   Boolean: ResolverTypeWrapper<Scalars['Boolean']['output']>;
 }>;
 
@@ -211,12 +248,14 @@ export type ResolversParentTypes = ResolversObject<{
   Market: Market | FederationReferenceTypes['Market'];
   Int: Scalars['Int']['output'];
   ID: Scalars['ID']['output'];
-  ModelPerformance: ModelPerformance;
+  ModelAlert: ModelAlert;
   Float: Scalars['Float']['output'];
   String: Scalars['String']['output'];
+  ModelPerformance: ModelPerformance;
   ModelVersion: ModelVersion;
   Prediction: Prediction | FederationReferenceTypes['Prediction'];
   Query: Record<PropertyKey, never>;
+  Subscription: Record<PropertyKey, never>;
   Boolean: Scalars['Boolean']['output'];
 }>;
 
@@ -229,6 +268,18 @@ export type MarketResolvers<ContextType = SubgraphContext, ParentType extends Re
   latestPrediction?: Resolver<Maybe<ResolversTypes['Prediction']>, ParentType, ContextType, RequireFields<MarketLatestPredictionArgs, 'horizonMinutes'>>;
   pair?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   predictions?: Resolver<Array<ResolversTypes['Prediction']>, ParentType, ContextType, RequireFields<MarketPredictionsArgs, 'first'>>;
+}>;
+
+export type ModelAlertResolvers<ContextType = SubgraphContext, ParentType extends ResolversParentTypes['ModelAlert'] = ResolversParentTypes['ModelAlert']> = ResolversObject<{
+  factor?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
+  horizonMinutes?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  market?: Resolver<ResolversTypes['Market'], ParentType, ContextType>;
+  modelVersion?: Resolver<ResolversTypes['ModelVersion'], ParentType, ContextType>;
+  pair?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  raisedAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  recommendation?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  rollingMae?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
+  trainingMae?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
 }>;
 
 export type ModelPerformanceResolvers<ContextType = SubgraphContext, ParentType extends ResolversParentTypes['ModelPerformance'] = ResolversParentTypes['ModelPerformance']> = ResolversObject<{
@@ -271,12 +322,19 @@ export type QueryResolvers<ContextType = SubgraphContext, ParentType extends Res
   prediction?: Resolver<Maybe<ResolversTypes['Prediction']>, ParentType, ContextType, RequireFields<QueryPredictionArgs, 'id'>>;
 }>;
 
+export type SubscriptionResolvers<ContextType = SubgraphContext, ParentType extends ResolversParentTypes['Subscription'] = ResolversParentTypes['Subscription']> = ResolversObject<{
+  modelAlert?: SubscriptionResolver<ResolversTypes['ModelAlert'], "modelAlert", ParentType, ContextType, Partial<SubscriptionModelAlertArgs>>;
+  predictionCreated?: SubscriptionResolver<ResolversTypes['Prediction'], "predictionCreated", ParentType, ContextType, Partial<SubscriptionPredictionCreatedArgs>>;
+}>;
+
 export type Resolvers<ContextType = SubgraphContext> = ResolversObject<{
   DateTime?: GraphQLScalarType;
   Market?: MarketResolvers<ContextType>;
+  ModelAlert?: ModelAlertResolvers<ContextType>;
   ModelPerformance?: ModelPerformanceResolvers<ContextType>;
   ModelVersion?: ModelVersionResolvers<ContextType>;
   Prediction?: PredictionResolvers<ContextType>;
   Query?: QueryResolvers<ContextType>;
+  Subscription?: SubscriptionResolvers<ContextType>;
 }>;
 

@@ -1,0 +1,260 @@
+/**
+ * Fan-out of federated subscriptions, three levels deep:
+ *
+ *   upstream stream   one per distinct primary operation + variables (subgraph, query, vars)
+ *   └ selection group one per distinct client operation + variables: `rest` runs once per event here
+ *     └ client        a bounded channel per subscriber; overflow disconnects that client only
+ *
+ * The upstream stream starts with its first client and ends when its last client leaves.
+ * Events are resolved in order per group (a chain of promises) and a group that falls more
+ * than `maxPendingEvents` behind fails its clients instead of queueing without limit.
+ */
+import type { ExecutionResult, FormattedExecutionResult } from 'graphql';
+import { Channel } from '../../lib/channel.ts';
+import type { Logger } from '../../lib/logger.ts';
+import { counter, gauge, histogram } from '../../lib/metrics.ts';
+import { gatewayError } from '../errors.ts';
+import type { SubscriptionPlan, UpstreamOperation } from './planner.ts';
+
+export const hubMetrics = {
+  clients: gauge('tickcast_gateway_subscriptions_active', 'Client subscriptions open on the gateway'),
+  upstreams: gauge('tickcast_gateway_subscription_upstreams_active', 'Subscriptions the gateway holds on subgraphs', [
+    'subgraph',
+  ]),
+  groups: gauge(
+    'tickcast_gateway_subscription_groups_active',
+    'Distinct client operations being resolved (entity fetches run once per event per group)',
+  ),
+  upstreamEvents: counter('tickcast_gateway_subscription_upstream_events_total', 'Events received from subgraphs', [
+    'subgraph',
+  ]),
+  delivered: counter('tickcast_gateway_subscription_events_total', 'Events handed to client subscriptions'),
+  resolveSeconds: histogram(
+    'tickcast_gateway_subscription_resolve_seconds',
+    'Time to resolve one event for one selection group (the `rest` of the plan)',
+    [],
+    [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+  ),
+  dropped: counter(
+    'tickcast_gateway_subscription_clients_dropped_total',
+    'Client subscriptions ended by the gateway, by reason',
+    ['reason'],
+  ),
+};
+
+export interface HubOptions {
+  /** Events a client may have waiting before it is disconnected as a slow consumer. */
+  readonly clientBuffer: number;
+  /** Events a selection group may have waiting for resolution before its clients are failed. */
+  readonly maxPendingEvents: number;
+  /** The context the per-event entity fetches run with (a read-only gateway principal). */
+  readonly context: unknown;
+  readonly logger: Logger;
+}
+
+/** How the hub reaches the subgraphs (upstream.ts in production, a fake in unit tests). */
+export interface Upstream {
+  subscribe(
+    operation: UpstreamOperation,
+    sink: {
+      next(value: FormattedExecutionResult): void;
+      error(error: unknown): void;
+      complete(): void;
+    },
+  ): () => void;
+}
+
+export interface ClientSubscription {
+  /** Distinct client operation: normalized document, operation name and variables. */
+  readonly selectionKey: string;
+  /** Plans the operation; called only when no group for `selectionKey` exists yet. */
+  plan(): SubscriptionPlan;
+  /** The client could not keep up; the transport should disconnect it. */
+  onSlowConsumer(): void;
+  /** The subscription ended, however it ended. */
+  onEnd?(): void;
+}
+
+interface Client {
+  readonly channel: Channel<ExecutionResult>;
+  readonly onSlowConsumer: () => void;
+}
+
+interface Group {
+  readonly key: string;
+  readonly plan: SubscriptionPlan;
+  readonly clients: Set<Client>;
+  tail: Promise<void>;
+  pending: number;
+}
+
+interface Stream {
+  readonly key: string;
+  readonly operation: UpstreamOperation;
+  readonly groups: Map<string, Group>;
+  stop: () => void;
+}
+
+const streamKey = (op: UpstreamOperation): string =>
+  JSON.stringify([op.subgraph, op.query, Object.entries(op.variables).sort(([a], [b]) => a.localeCompare(b))]);
+
+export class SubscriptionHub {
+  private readonly streams = new Map<string, Stream>();
+  /** selection key -> the stream its group lives in */
+  private readonly streamOfGroup = new Map<string, Stream>();
+
+  constructor(
+    private readonly upstream: Upstream,
+    private readonly options: HubOptions,
+  ) {}
+
+  /** Counts for tests and the ops endpoint. */
+  get stats(): { streams: number; groups: number; clients: number } {
+    let groups = 0;
+    let clients = 0;
+    for (const stream of this.streams.values()) {
+      groups += stream.groups.size;
+      for (const group of stream.groups.values()) clients += group.clients.size;
+    }
+    return { streams: this.streams.size, groups, clients };
+  }
+
+  subscribe(request: ClientSubscription): AsyncIterableIterator<ExecutionResult> {
+    const group = this.groupFor(request);
+    const client: Client = {
+      onSlowConsumer: request.onSlowConsumer,
+      channel: new Channel<ExecutionResult>(this.options.clientBuffer, () => {
+        this.leave(group, client);
+        request.onEnd?.();
+      }),
+    };
+    group.clients.add(client);
+    hubMetrics.clients.inc();
+    return client.channel;
+  }
+
+  /** Tells every client of `subgraph`'s streams that it is unreachable; their streams stay open for its return. */
+  subgraphUnavailable(subgraph: string): void {
+    const result: ExecutionResult = {
+      errors: [
+        gatewayError('SUBGRAPH_UNAVAILABLE', `subgraph "${subgraph}" is unavailable; reconnecting`, {
+          extensions: { serviceName: subgraph, reason: 'unreachable' },
+        }),
+      ],
+    };
+    for (const stream of this.streams.values()) {
+      if (stream.operation.subgraph !== subgraph) continue;
+      for (const group of stream.groups.values()) this.deliver(group, result);
+    }
+  }
+
+  /** Completes every client subscription (graceful shutdown) and ends the upstream streams. */
+  completeAll(): void {
+    for (const stream of [...this.streams.values()]) {
+      for (const group of [...stream.groups.values()]) for (const client of [...group.clients]) client.channel.close();
+    }
+  }
+
+  private groupFor(request: ClientSubscription): Group {
+    const existing = this.streamOfGroup.get(request.selectionKey)?.groups.get(request.selectionKey);
+    if (existing) return existing;
+    const plan = request.plan();
+    const stream = this.streamFor(plan.upstream);
+    const group: Group = { key: request.selectionKey, plan, clients: new Set(), tail: Promise.resolve(), pending: 0 };
+    stream.groups.set(group.key, group);
+    this.streamOfGroup.set(group.key, stream);
+    hubMetrics.groups.inc();
+    return group;
+  }
+
+  private streamFor(operation: UpstreamOperation): Stream {
+    const key = streamKey(operation);
+    const existing = this.streams.get(key);
+    if (existing) return existing;
+    const stream: Stream = { key, operation, groups: new Map(), stop: () => undefined };
+    this.streams.set(key, stream);
+    hubMetrics.upstreams.inc({ subgraph: operation.subgraph });
+    stream.stop = this.upstream.subscribe(operation, {
+      next: (event) => {
+        hubMetrics.upstreamEvents.inc({ subgraph: operation.subgraph });
+        for (const group of stream.groups.values()) this.resolve(group, event);
+      },
+      error: (error) => {
+        this.options.logger.warn({ err: error, subgraph: operation.subgraph }, 'upstream subscription failed');
+        const failure = gatewayError(
+          'SUBGRAPH_UNAVAILABLE',
+          `subgraph "${operation.subgraph}" ended the subscription`,
+          {
+            extensions: { serviceName: operation.subgraph, reason: 'upstream_error' },
+          },
+        );
+        this.endStream(stream, (client) => client.channel.fail(failure));
+      },
+      complete: () => this.endStream(stream, (client) => client.channel.close()),
+    });
+    return stream;
+  }
+
+  /** Resolves `event` for one group, in order after the group's previous events. */
+  private resolve(group: Group, event: FormattedExecutionResult): void {
+    if (group.pending >= this.options.maxPendingEvents) {
+      hubMetrics.dropped.inc({ reason: 'resolution_backlog' }, group.clients.size);
+      const failure = gatewayError('SUBGRAPH_UNAVAILABLE', 'entity resolution fell too far behind the event stream', {
+        extensions: { reason: 'resolution_backlog' },
+      });
+      for (const client of [...group.clients]) client.channel.fail(failure);
+      return;
+    }
+    group.pending++;
+    group.tail = group.tail.then(async () => {
+      const stopTimer = group.plan.federated ? hubMetrics.resolveSeconds.startTimer() : undefined;
+      let result: ExecutionResult;
+      try {
+        result = await group.plan.resolve(event, this.options.context);
+      } catch (error) {
+        this.options.logger.error({ err: error }, 'subscription event resolution failed');
+        result = { errors: [gatewayError('SUBGRAPH_UNAVAILABLE', 'the event could not be resolved')] };
+      } finally {
+        stopTimer?.();
+        group.pending--;
+      }
+      this.deliver(group, result);
+    });
+  }
+
+  private deliver(group: Group, result: ExecutionResult): void {
+    for (const client of [...group.clients]) {
+      if (client.channel.push(result)) {
+        hubMetrics.delivered.inc();
+      } else if (client.channel.isClosed) {
+        // push fails on an open-to-closed transition only when the buffer overflowed.
+        hubMetrics.dropped.inc({ reason: 'slow_consumer' });
+        client.onSlowConsumer();
+      }
+    }
+  }
+
+  private leave(group: Group, client: Client): void {
+    if (!group.clients.delete(client)) return;
+    hubMetrics.clients.dec();
+    if (group.clients.size > 0) return;
+    const stream = this.streamOfGroup.get(group.key);
+    this.streamOfGroup.delete(group.key);
+    hubMetrics.groups.dec();
+    if (!stream) return;
+    stream.groups.delete(group.key);
+    if (stream.groups.size === 0) this.stopStream(stream);
+  }
+
+  private endStream(stream: Stream, end: (client: Client) => void): void {
+    for (const group of [...stream.groups.values()]) for (const client of [...group.clients]) end(client);
+    this.stopStream(stream);
+  }
+
+  private stopStream(stream: Stream): void {
+    if (this.streams.get(stream.key) !== stream) return;
+    this.streams.delete(stream.key);
+    hubMetrics.upstreams.dec({ subgraph: stream.operation.subgraph });
+    stream.stop();
+  }
+}

@@ -1,0 +1,132 @@
+/**
+ * The gateway's graphql-ws connections to the subgraphs: one multiplexed socket per
+ * subgraph, opened on the first subscription and closed with the last (lazy), reconnected
+ * with capped exponential backoff and jitter, subscriptions re-sent after a reconnect
+ * (graphql-ws does that for operations still active). A subgraph that stays down longer
+ * than `graceMs` is reported through `onUnavailable`, its return through `onRecovered`.
+ */
+import { createClient, type Client, type Sink } from 'graphql-ws';
+import type { FormattedExecutionResult } from 'graphql';
+import WebSocket from 'ws';
+import type { Logger } from '../../lib/logger.ts';
+import { counter, gauge } from '../../lib/metrics.ts';
+import type { UpstreamOperation } from './planner.ts';
+
+const upstreamSockets = gauge(
+  'tickcast_gateway_subscription_upstream_connected',
+  '1 while the gateway holds an open graphql-ws socket to the subgraph',
+  ['subgraph'],
+);
+const upstreamReconnects = counter(
+  'tickcast_gateway_subscription_upstream_reconnects_total',
+  'graphql-ws connections to a subgraph re-established after a loss',
+  ['subgraph'],
+);
+
+export interface UpstreamOptions {
+  /** graphql-ws URL per subgraph name. */
+  readonly urls: Readonly<Record<string, string>>;
+  /** How long a subgraph may be unreachable before its subscribers are told. */
+  readonly graceMs: number;
+  /** Longest wait between reconnect attempts. */
+  readonly maxBackoffMs: number;
+  readonly logger: Logger;
+  onUnavailable(subgraph: string): void;
+  onRecovered(subgraph: string): void;
+}
+
+/** ws(s):// URL of a subgraph's http(s):// GraphQL URL (same path). */
+export function webSocketUrl(httpUrl: string): string {
+  return httpUrl.replace(/^http/i, 'ws');
+}
+
+/** Delay before reconnect attempt `retries` (0-based): doubling from 100 ms, capped, with full jitter on the upper half. */
+export function backoffMs(retries: number, maxMs: number, random: () => number = Math.random): number {
+  const ceiling = Math.min(maxMs, 100 * 2 ** Math.min(retries, 20));
+  return ceiling / 2 + random() * (ceiling / 2);
+}
+
+class SubgraphConnection {
+  readonly client: Client;
+  private downTimer: NodeJS.Timeout | undefined;
+  private reportedDown = false;
+  private everConnected = false;
+
+  constructor(
+    readonly subgraph: string,
+    url: string,
+    private readonly options: UpstreamOptions,
+  ) {
+    const log = options.logger.child({ subgraph });
+    this.client = createClient({
+      url,
+      webSocketImpl: WebSocket,
+      lazy: true,
+      lazyCloseTimeout: 0,
+      // The gateway checked the client's scopes; subgraph subscriptions need `read`.
+      connectionParams: { scopes: 'read' },
+      keepAlive: 10_000,
+      retryAttempts: Number.MAX_SAFE_INTEGER,
+      shouldRetry: () => true,
+      retryWait: (retries) => new Promise((resolve) => setTimeout(resolve, backoffMs(retries, options.maxBackoffMs))),
+    });
+    this.client.on('connected', () => {
+      upstreamSockets.set({ subgraph }, 1);
+      if (this.everConnected) upstreamReconnects.inc({ subgraph });
+      this.everConnected = true;
+      clearTimeout(this.downTimer);
+      this.downTimer = undefined;
+      if (this.reportedDown) {
+        this.reportedDown = false;
+        log.info('subgraph subscriptions reconnected');
+        options.onRecovered(subgraph);
+      }
+    });
+    this.client.on('closed', (event) => {
+      upstreamSockets.set({ subgraph }, 0);
+      const code = (event as { code?: number }).code;
+      // 1000 is the lazy close after the last subscription; anything else is a loss.
+      if (code === 1000 || this.downTimer) return;
+      log.warn({ code }, 'subgraph subscription socket lost; reconnecting');
+      this.downTimer = setTimeout(() => {
+        this.reportedDown = true;
+        options.onUnavailable(subgraph);
+      }, options.graceMs);
+    });
+  }
+
+  dispose(): void {
+    clearTimeout(this.downTimer);
+    void this.client.dispose();
+  }
+}
+
+export class UpstreamConnections {
+  private readonly connections = new Map<string, SubgraphConnection>();
+
+  constructor(private readonly options: UpstreamOptions) {}
+
+  /** Starts the operation on its subgraph; the returned function ends it (the socket closes with the last one). */
+  subscribe(operation: UpstreamOperation, sink: Sink<FormattedExecutionResult>): () => void {
+    return this.connection(operation.subgraph).client.subscribe(
+      { query: operation.query, variables: { ...operation.variables } },
+      sink,
+    );
+  }
+
+  dispose(): void {
+    for (const connection of this.connections.values()) connection.dispose();
+    this.connections.clear();
+  }
+
+  private connection(subgraph: string): SubgraphConnection {
+    let connection = this.connections.get(subgraph);
+    if (!connection) {
+      const url = this.options.urls[subgraph];
+      if (!url) throw new Error(`no URL configured for subgraph "${subgraph}"`);
+      connection = new SubgraphConnection(subgraph, webSocketUrl(url), this.options);
+      this.connections.set(subgraph, connection);
+    }
+    return connection;
+  }
+}
