@@ -41,7 +41,8 @@ interface Subscriber {
   readonly channel: Channel<unknown>;
 }
 
-export const LIVE_BUFFER = 1_000;
+/** Events one subscription may have waiting: room for a Kafka batch burst (the gateway reads them at once). */
+export const LIVE_BUFFER = 10_000;
 
 export async function startLiveFeed(options: {
   bus: Bus;
