@@ -143,7 +143,7 @@ export class KafkaBus implements Bus {
 
   async ensureTopics(topics: readonly TopicSpec[]): Promise<void> {
     await this.withAdmin(async (admin) => {
-      const existing = new Set(await admin.listTopics());
+      const existing = new Set(await listTopicsSettled(admin));
       const missing = topics.filter((t) => !existing.has(this.physical(t.name)));
       if (missing.length === 0) return;
       await admin.createTopics({
@@ -389,4 +389,19 @@ function next(offset: string): string {
 
 function countPublished(records: readonly OutboundRecord[]): void {
   for (const record of records) recordsPublished.inc({ topic: record.topic });
+}
+
+/**
+ * All topic names. Listing fails with UNKNOWN_TOPIC_OR_PARTITION while some client deletes a
+ * topic (its metadata is half gone); that settles within moments, so retry briefly.
+ */
+async function listTopicsSettled(admin: Admin): Promise<string[]> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await admin.listTopics();
+    } catch (error) {
+      if (attempt >= 10 || (error as { type?: string }).type !== 'UNKNOWN_TOPIC_OR_PARTITION') throw error;
+      await new Promise((resolve) => setTimeout(resolve, 100 * attempt));
+    }
+  }
 }

@@ -17,7 +17,10 @@ import { trainAndRegister, type TrainOutcome } from '../../training/train.ts';
 import { isolate, testLogger, waitFor, type Isolation } from '../support/services.ts';
 import { startAllProcessors } from '../support/pipeline.ts';
 import { startApi } from '../../cli/api.ts';
-import { MemoryBus } from '../../streams/bus/memory.ts';
+import { createClient, type Client } from 'graphql-ws';
+import WebSocket from 'ws';
+import type { RunningApi } from '../../cli/api.ts';
+import { metricValue } from '../../lib/metrics.ts';
 
 const suffix = Date.now().toString(36).toUpperCase().slice(-5);
 const PAIR = `P${suffix}/USD`;
@@ -39,6 +42,47 @@ const asMinutes = (cs: typeof candles): OhlcMinute[] =>
     count: 5,
   }));
 
+interface LivePrediction {
+  id: string;
+  pair: string;
+  predictedPrice: number;
+  lowerBound: number | null;
+  upperBound: number | null;
+  market: { lastTrade: { price: number } };
+  modelVersion: { version: string; metrics: { mae: number } };
+}
+
+interface LiveSubscriber {
+  readonly client: Client;
+  readonly events: { data: { predictionCreated: LivePrediction }; errors?: unknown }[];
+  readonly errors: unknown[];
+}
+
+/** A graphql-ws client of the gateway following every prediction of PAIR, with fields of three subgraphs. */
+function followPredictions(gatewayUrl: string, key: string): LiveSubscriber {
+  const client = createClient({
+    url: gatewayUrl.replace(/^http/, 'ws'),
+    webSocketImpl: WebSocket,
+    connectionParams: { 'x-api-key': key },
+  });
+  const subscriber: LiveSubscriber = { client, events: [], errors: [] };
+  client.subscribe(
+    {
+      query: `subscription($pair: ID) { predictionCreated(pair: $pair, horizonMinutes: 1) {
+        id pair predictedPrice lowerBound upperBound
+        market { lastTrade { price } }
+        modelVersion { version metrics { mae } } } }`,
+      variables: { pair: PAIR },
+    },
+    {
+      next: (event) => subscriber.events.push(event as LiveSubscriber['events'][number]),
+      error: (error) => subscriber.errors.push(error),
+      complete: () => {},
+    },
+  );
+  return subscriber;
+}
+
 describe('predictions from the live pipeline', () => {
   let iso: Isolation;
   let bus: Bus;
@@ -46,6 +90,8 @@ describe('predictions from the live pipeline', () => {
   let first: TrainOutcome;
   let second: TrainOutcome;
   let registry: MlflowRegistry;
+  let api: RunningApi;
+  let follower: LiveSubscriber;
 
   before(async () => {
     const mlflow = process.env['MLFLOW_TRACKING_URI'];
@@ -77,6 +123,17 @@ describe('predictions from the live pipeline', () => {
       MONITOR_MIN_OUTCOMES: '5',
     });
     ({ bus, tasks } = await startAllProcessors(iso));
+    // The whole API on the same Kafka bus; a client follows predictions through the gateway as the pipeline makes them.
+    api = await startApi(
+      { ...iso.config, GATEWAY_PORT: 0, GATEWAY_HOST: '127.0.0.1' },
+      { pool: iso.pool, bus, logger: testLogger },
+    );
+    follower = followPredictions(api.gateway.url, api.sessionKey ?? '');
+    await waitFor(
+      'the live subscription',
+      async () => (await metricValue('tickcast_gateway_subscriptions_active')) >= 1,
+      30_000,
+    );
 
     const publish = (events: Parameters<Parameters<typeof replayCandles>[1]>[0]) =>
       bus.publish(events.map((value) => ({ topic: TOPICS.marketEvents.name, key: value.pair, value })));
@@ -106,6 +163,9 @@ describe('predictions from the live pipeline', () => {
   }
 
   after(async () => {
+    await follower?.client.dispose();
+    await api?.gateway.stop();
+    for (const subgraph of api?.subgraphs ?? []) await subgraph.stop();
     for (const task of tasks.reverse()) await task.stop();
     await bus?.close();
     await iso?.close();
@@ -146,35 +206,73 @@ describe('predictions from the live pipeline', () => {
   });
 
   it('serves the newest prediction and its model version through the gateway', async () => {
-    const api = await startApi(
-      { ...iso.config, GATEWAY_PORT: 0, GATEWAY_HOST: '127.0.0.1' },
-      { pool: iso.pool, bus: new MemoryBus(), logger: testLogger },
-    );
-    try {
-      const res = await fetch(api.gateway.url, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', 'x-api-key': api.sessionKey ?? '' },
-        body: JSON.stringify({
-          query: `query($pair: ID!) { market(pair: $pair) { latestPrediction(horizonMinutes: 1) {
-            id predictedPrice actualPrice modelVersion { version metrics { mae baselineMae } } } } }`,
-          variables: { pair: PAIR },
-        }),
-      });
-      const body = (await res.json()) as {
-        errors?: unknown;
-        data: {
-          market: { latestPrediction: { id: string; modelVersion: { version: string; metrics: { mae: number } } } };
-        };
+    const res = await fetch(api.gateway.url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-api-key': api.sessionKey ?? '' },
+      body: JSON.stringify({
+        query: `query($pair: ID!) { market(pair: $pair) { latestPrediction(horizonMinutes: 1) {
+          id predictedPrice actualPrice modelVersion { version metrics { mae baselineMae } } } } }`,
+        variables: { pair: PAIR },
+      }),
+    });
+    const body = (await res.json()) as {
+      errors?: unknown;
+      data: {
+        market: { latestPrediction: { id: string; modelVersion: { version: string; metrics: { mae: number } } } };
       };
-      assert.equal(body.errors, undefined, JSON.stringify(body.errors));
-      const latest = body.data.market.latestPrediction;
-      const newest = await iso.pool.query<{ id: string }>('SELECT id FROM predictions ORDER BY made_at DESC LIMIT 1');
-      assert.equal(latest.id, newest.rows[0]?.id);
-      assert.equal(latest.modelVersion.version, second.version);
-      assert.equal(latest.modelVersion.metrics.mae, second.result.test.mae);
-    } finally {
-      await api.gateway.stop();
-      for (const subgraph of api.subgraphs) await subgraph.stop();
+    };
+    assert.equal(body.errors, undefined, JSON.stringify(body.errors));
+    const latest = body.data.market.latestPrediction;
+    const newest = await iso.pool.query<{ id: string }>('SELECT id FROM predictions ORDER BY made_at DESC LIMIT 1');
+    assert.equal(latest.id, newest.rows[0]?.id);
+    assert.equal(latest.modelVersion.version, second.version);
+    assert.equal(latest.modelVersion.metrics.mae, second.result.test.mae);
+  });
+
+  it('pushes every prediction live through the gateway, resolved across three subgraphs', async () => {
+    const { rows } = await iso.pool.query<{ id: string; predicted_price: number; model_version: string }>(
+      'SELECT id, predicted_price, model_version FROM predictions ORDER BY made_at',
+    );
+    // Each event waits for its markets and models (MLflow) fetches; let the tail of the stream arrive.
+    await waitFor('every prediction pushed', async () => follower.events.length >= rows.length, 60_000).catch(() => {});
+    assert.deepEqual(follower.errors, []);
+    assert.deepEqual(
+      follower.events.map((e) => e.errors),
+      follower.events.map(() => undefined),
+      'no event carried errors',
+    );
+    const received = follower.events.map((e) => e.data.predictionCreated);
+    assert.deepEqual(
+      received.map((p) => p.id),
+      rows.map((r) => r.id),
+      'every stored prediction arrived once, in order',
+    );
+    const trades = await iso.pool.query<{ price: number }>(
+      'SELECT DISTINCT price::float8 AS price FROM trades WHERE pair = $1',
+      [PAIR],
+    );
+    const tradePrices = new Set(trades.rows.map((t) => t.price));
+    const maeOf = new Map([
+      [first.version, first.result.test.mae],
+      [second.version, second.result.test.mae],
+    ]);
+    for (const [i, p] of received.entries()) {
+      const row = rows[i]!;
+      assert.equal(p.pair, PAIR);
+      assert.equal(p.predictedPrice, row.predicted_price, 'prediction fields (predictions subgraph)');
+      assert.ok(
+        p.lowerBound !== null &&
+          p.upperBound !== null &&
+          p.lowerBound < p.predictedPrice &&
+          p.predictedPrice < p.upperBound,
+      );
+      assert.ok(tradePrices.has(p.market.lastTrade.price), 'market.lastTrade (markets subgraph) is a stored trade');
+      assert.equal(p.modelVersion.version, row.model_version);
+      assert.equal(
+        p.modelVersion.metrics.mae,
+        maeOf.get(row.model_version),
+        'modelVersion.metrics (models subgraph, MLflow)',
+      );
     }
   });
 
