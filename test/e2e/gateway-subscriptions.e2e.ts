@@ -202,6 +202,24 @@ describe('gateway subscriptions: fan-out, slow consumers and subgraph restarts',
     assert.equal(closed, 4403);
   });
 
+  it('applies the query limits to subscriptions and runs queries over the same socket', async () => {
+    const aliases = Array.from({ length: 40 }, (_, i) => `a${i}: id`).join(' ');
+    const abusive = subscribe(gateway.url, key, `subscription { predictionCreated { ${aliases} } }`);
+    const query = subscribe(gateway.url, key, '{ markets { pair base } }');
+    try {
+      await waitFor('the abusive subscription refused', async () => abusive.errors.length > 0, 10_000);
+      assert.equal(
+        (abusive.errors[0] as { extensions?: { code?: string } }[])[0]?.extensions?.code,
+        'TOO_MANY_ALIASES',
+      );
+      await waitFor('the query answered', async () => query.completed, 10_000);
+      assert.deepEqual(query.events, [{ data: { markets: [{ pair: PAIR, base: PAIR.split('/')[0] }] } }]);
+      assert.equal(await upstreamSubscriptions(), 0, 'nothing reached the subgraph');
+    } finally {
+      await Promise.all([abusive.close(), query.close()]);
+    }
+  });
+
   it('serves 100 clients from one upstream subscription, resolving the markets fields for each', async () => {
     const clients = Array.from({ length: 100 }, () => subscribe(gateway.url, key, PREDICTIONS, { pair: PAIR }));
     try {
