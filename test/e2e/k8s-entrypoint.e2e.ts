@@ -72,7 +72,8 @@ before(async () => {
     Object.assign(env, {
       KAFKA_BROKERS: isolation.env['KAFKA_BROKERS'],
       KAFKA_TOPIC_PREFIX: isolation.env['KAFKA_TOPIC_PREFIX'],
-      TICKCAST_GROUP_PREFIX: isolation.env['TICKCAST_GROUP_PREFIX'],
+      // The isolation's prefix first; a Deployment's own (a second consumer group) stays.
+      TICKCAST_GROUP_PREFIX: `${isolation.env['TICKCAST_GROUP_PREFIX']}${env['TICKCAST_GROUP_PREFIX'] ?? ''}`,
       DATABASE_URL: isolation.env['DATABASE_URL'],
       MLFLOW_TRACKING_URI: mlflow,
       KRAKEN_WS_URL: kraken.url,
