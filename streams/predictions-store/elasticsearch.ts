@@ -41,6 +41,9 @@ const BACKEND = 'elasticsearch';
 /** The client's options (its ESM typings do not export the ClientOptions name). */
 export type ClientOptions = ConstructorParameters<typeof Client>[0];
 
+/** What index and template names start with unless the store is given another prefix. */
+export const DEFAULT_INDEX_PREFIX = 'tickcast';
+
 /** Item and request statuses worth sending again: the cluster is busy or a node is away. */
 const RETRIABLE_STATUSES = new Set([429, 502, 503, 504]);
 
@@ -52,7 +55,7 @@ export const DEFAULT_BACKOFF: BackoffPolicy = { initialDelayMs: 200, maxDelayMs:
 export interface ElasticsearchStoreOptions {
   readonly client: Client;
   readonly logger: Logger;
-  /** Index and template names start with it: `${prefix}-predictions-YYYY.MM`. Default 'tickcast'. */
+  /** Index and template names start with it: `${prefix}-predictions-YYYY.MM`. Default DEFAULT_INDEX_PREFIX. */
   readonly prefix?: string;
   /** Documents per bulk request. Default 500. */
   readonly chunkSize?: number;
@@ -238,7 +241,7 @@ export class ElasticsearchPredictionStore implements PredictionStore {
   constructor(options: ElasticsearchStoreOptions) {
     this.client = options.client;
     this.log = options.logger.child({ component: 'predictions-store', backend: BACKEND });
-    this.prefix = options.prefix ?? 'tickcast';
+    this.prefix = options.prefix ?? DEFAULT_INDEX_PREFIX;
     this.chunkSize = options.chunkSize ?? 500;
     this.maxAttempts = options.maxAttempts ?? 6;
     this.backoff = options.backoff ?? DEFAULT_BACKOFF;
