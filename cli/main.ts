@@ -171,7 +171,10 @@ program
     const lifecycle = new Lifecycle(logger);
     const bus = await createBus(config, logger);
     lifecycle.add('bus', () => bus.close());
-    const needsStore = name === 'store-writer' || (name === 'predictions-writer' && !config.ELASTICSEARCH_URL);
+    const needsStore =
+      name === 'store-writer' ||
+      name === 'sentiment-writer' ||
+      (name === 'predictions-writer' && !config.ELASTICSEARCH_URL);
     const database = needsStore ? await openFeatureStore(config, logger) : undefined;
     if (database) lifecycle.add('feature store', () => database.close());
     const task = await startProcessor(name, { config, logger, bus, database });
