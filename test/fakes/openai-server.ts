@@ -89,12 +89,13 @@ export class FakeOpenAiServer {
   ) {}
 
   static async start(options: { port?: number; key?: string } = {}): Promise<FakeOpenAiServer> {
-    let instance: FakeOpenAiServer | undefined;
-    const server = createServer((req, res) => void instance?.handle(req, res));
+    // The handler needs the instance, the instance needs the listening server's port.
+    const holder: { instance?: FakeOpenAiServer } = {};
+    const server = createServer((req, res) => void holder.instance?.handle(req, res));
     await new Promise<void>((resolve) => server.listen(options.port ?? 0, '127.0.0.1', resolve));
     const port = (server.address() as AddressInfo).port;
-    instance = new FakeOpenAiServer(server, `http://127.0.0.1:${port}/v1`, options.key ?? 'test-key');
-    return instance;
+    holder.instance = new FakeOpenAiServer(server, `http://127.0.0.1:${port}/v1`, options.key ?? 'test-key');
+    return holder.instance;
   }
 
   close(): Promise<void> {
