@@ -31,6 +31,8 @@ import type { MarketSink } from '../streams/sources/source.ts';
 import { KrakenRestClient } from '../streams/sources/kraken-rest.ts';
 import { toKrakenCsv } from '../streams/sources/candle-csv.ts';
 import { writeFile } from 'node:fs/promises';
+import { newsSink, newsSourcesFromConfig, type NewsSourceChoice } from '../streams/news/from-config.ts';
+import { evaluateOfflineScorer } from '../streams/sentiment/evaluate.ts';
 import { join } from 'node:path';
 
 function checkpointFile(config: Config, kind: string, pair: string): string {
@@ -148,6 +150,13 @@ withSourceFlags(
   const sourceDone = source
     .start(busSink(bus), abort.signal)
     .then(() => logger.info({ source: source.name }, 'source finished'));
+  // News is auxiliary: a news source that fails is logged and the rest keeps running.
+  for (const news of newsSourcesFromConfig(config, logger)) {
+    news
+      .start(newsSink(bus), abort.signal)
+      .then(() => logger.info({ source: news.name }, 'news source finished'))
+      .catch((error: unknown) => logger.error({ source: news.name, err: error }, 'news source stopped'));
+  }
   const training = await trainInitialModels(config, flags.pair, flags.replay, logger);
   lifecycle.add('initial training', () => training.stop());
   // A finished replay leaves the pipeline running (its results stay queryable); a failure stops everything.
@@ -416,6 +425,45 @@ program
     const { config, logger } = setup();
     const bus = await createBus(config, logger);
     await bus.close();
+  });
+
+program
+  .command('news')
+  .description('publish news items to the bus (sentiment extractor input)')
+  .addOption(
+    new Option('--source <source>', 'auto: configured live sources, else the headline dataset replay')
+      .choices(['auto', 'cryptopanic', 'rss', 'replay'])
+      .default('auto'),
+  )
+  .option('--file <file>', 'headline dataset to replay (default NEWS_REPLAY_FILE)')
+  .option('--limit <n>', 'replay at most this many headlines, oldest first', positiveNumber)
+  .action(async (flags: { source: NewsSourceChoice; file?: string; limit?: number }) => {
+    const { config, logger } = setup();
+    const sources = newsSourcesFromConfig(config, logger, flags.source, {
+      ...(flags.file === undefined ? {} : { path: flags.file }),
+      ...(flags.limit === undefined ? {} : { limit: flags.limit }),
+    });
+    if (sources.length === 0) process.exit(2);
+    const lifecycle = new Lifecycle(logger);
+    const bus = await createBus(config, logger);
+    lifecycle.add('bus', () => bus.close());
+    const abort = new AbortController();
+    lifecycle.add('news sources', async () => abort.abort());
+    const ops = await startOpsServer(config.METRICS_PORT, () => true);
+    lifecycle.add('ops server', () => ops.close());
+    logger.info({ sources: sources.map((s) => s.name) }, 'publishing news');
+    await lifecycle.runUntilSignal(Promise.all(sources.map((s) => s.start(newsSink(bus), abort.signal))));
+  });
+
+program
+  .command('sentiment')
+  .description('news sentiment tools')
+  .command('eval')
+  .description("score the real headlines with the offline scorer and compare with the dataset's sentiment column")
+  .option('--file <file>', 'headline dataset (default NEWS_REPLAY_FILE)')
+  .action(async (flags: { file?: string }) => {
+    const { config } = setup();
+    process.stdout.write(`${await evaluateOfflineScorer(flags.file ?? config.NEWS_REPLAY_FILE)}\n`);
   });
 
 await program.parseAsync(process.argv);
