@@ -33,6 +33,9 @@ import { toKrakenCsv } from '../streams/sources/candle-csv.ts';
 import { writeFile } from 'node:fs/promises';
 import { newsSink, newsSourcesFromConfig, type NewsSourceChoice } from '../streams/news/from-config.ts';
 import { evaluateOfflineScorer } from '../streams/sentiment/evaluate.ts';
+import { coinOfPair } from '../streams/sentiment/coins.ts';
+import { sentimentDatasetOptions, sentimentFromStore } from '../training/sentiment.ts';
+import type { DatasetOptions } from '../training/dataset.ts';
 import { join } from 'node:path';
 
 function checkpointFile(config: Config, kind: string, pair: string): string {
@@ -371,43 +374,73 @@ program
   .option('--data <file>', 'train from a Kraken 1-minute candle CSV instead of the feature store')
   .option('--test-days <days>', 'held-out final stretch', positiveNumber, 7)
   .option('--validation-days <days>', 'selection and calibration stretch before it', positiveNumber, 7)
-  .action(async (flags: { pair: string; horizon: number; data?: string; testDays: number; validationDays: number }) => {
-    const { config, logger } = setup();
-    const registry = openRegistry({ mlflowTrackingUri: config.MLFLOW_TRACKING_URI, dataDir: config.TICKCAST_DATA_DIR });
-    let series;
-    if (flags.data) {
-      series = await historyFromFile(flags.data);
-    } else {
-      const database = await openFeatureStore(config, logger);
-      series = await historyFromStore(database.pool, flags.pair).finally(() => database.close());
-    }
-    if (series.length === 0) {
-      logger.error(
-        { pair: flags.pair },
-        'no one-minute candles for this pair: backfill or replay history first, or pass --data FILE',
+  .option(
+    '--sentiment',
+    "add the coin's news sentiment features from the feature store when it has any (the predictor does not serve them yet)",
+  )
+  .action(
+    async (flags: {
+      pair: string;
+      horizon: number;
+      data?: string;
+      testDays: number;
+      validationDays: number;
+      sentiment?: boolean;
+    }) => {
+      const { config, logger } = setup();
+      const registry = openRegistry({
+        mlflowTrackingUri: config.MLFLOW_TRACKING_URI,
+        dataDir: config.TICKCAST_DATA_DIR,
+      });
+      let series;
+      if (flags.data) {
+        series = await historyFromFile(flags.data);
+      } else {
+        const database = await openFeatureStore(config, logger);
+        series = await historyFromStore(database.pool, flags.pair).finally(() => database.close());
+      }
+      if (series.length === 0) {
+        logger.error(
+          { pair: flags.pair },
+          'no one-minute candles for this pair: backfill or replay history first, or pass --data FILE',
+        );
+        process.exit(2);
+      }
+      let extraFeatures: DatasetOptions | null = null;
+      if (flags.sentiment) {
+        const database = await openFeatureStore(config, logger);
+        const rows = await sentimentFromStore(database.pool, coinOfPair(flags.pair)).finally(() => database.close());
+        extraFeatures = sentimentDatasetOptions(rows);
+        logger.info(
+          { pair: flags.pair, rows: rows.length },
+          extraFeatures ? 'training with sentiment features' : 'no sentiment features stored: training without',
+        );
+      }
+      const outcome = await trainAndRegister({
+        registry,
+        pair: flags.pair,
+        horizonMinutes: flags.horizon,
+        series,
+        settings: {
+          testDays: flags.testDays,
+          validationDays: flags.validationDays,
+          ...(extraFeatures ? { extraFeatures } : {}),
+        },
+        log: (line) => process.stderr.write(`[train ${flags.pair} ${flags.horizon}m] ${line}\n`),
+      });
+      const t = outcome.result.test;
+      process.stdout.write(
+        [
+          `${outcome.modelName} v${outcome.version} -> ${outcome.alias} (${outcome.reason})`,
+          `  registry: ${registry.kind}${outcome.runUrl ? ` ${outcome.runUrl}` : ''}`,
+          `  holdout rows ${t.n}: MAE ${t.mae.toFixed(4)} USD, persistence ${t.baselineMae.toFixed(4)} USD, ratio ${t.maeRatio.toFixed(4)}`,
+          `  directional accuracy ${(100 * t.directionalAccuracy).toFixed(1)}% (over moving rows; zero predictions count as misses), 90% interval coverage ${(100 * t.intervalCoverage).toFixed(1)}%`,
+          '',
+        ].join('\n'),
       );
-      process.exit(2);
-    }
-    const outcome = await trainAndRegister({
-      registry,
-      pair: flags.pair,
-      horizonMinutes: flags.horizon,
-      series,
-      settings: { testDays: flags.testDays, validationDays: flags.validationDays },
-      log: (line) => process.stderr.write(`[train ${flags.pair} ${flags.horizon}m] ${line}\n`),
-    });
-    const t = outcome.result.test;
-    process.stdout.write(
-      [
-        `${outcome.modelName} v${outcome.version} -> ${outcome.alias} (${outcome.reason})`,
-        `  registry: ${registry.kind}${outcome.runUrl ? ` ${outcome.runUrl}` : ''}`,
-        `  holdout rows ${t.n}: MAE ${t.mae.toFixed(4)} USD, persistence ${t.baselineMae.toFixed(4)} USD, ratio ${t.maeRatio.toFixed(4)}`,
-        `  directional accuracy ${(100 * t.directionalAccuracy).toFixed(1)}% (over moving rows; zero predictions count as misses), 90% interval coverage ${(100 * t.intervalCoverage).toFixed(1)}%`,
-        '',
-      ].join('\n'),
-    );
-    logger.info({ model: outcome.modelName, version: outcome.version, alias: outcome.alias }, 'training finished');
-  });
+      logger.info({ model: outcome.modelName, version: outcome.version, alias: outcome.alias }, 'training finished');
+    },
+  );
 
 program
   .command('migrate')
