@@ -31,6 +31,11 @@ import type { MarketSink } from '../streams/sources/source.ts';
 import { KrakenRestClient } from '../streams/sources/kraken-rest.ts';
 import { toKrakenCsv } from '../streams/sources/candle-csv.ts';
 import { writeFile } from 'node:fs/promises';
+import { newsSink, newsSourcesFromConfig, type NewsSourceChoice } from '../streams/news/from-config.ts';
+import { evaluateOfflineScorer } from '../streams/sentiment/evaluate.ts';
+import { coinOfPair } from '../streams/sentiment/coins.ts';
+import { sentimentDatasetOptions, sentimentFromStore } from '../training/sentiment.ts';
+import type { DatasetOptions } from '../training/dataset.ts';
 import { join } from 'node:path';
 
 function checkpointFile(config: Config, kind: string, pair: string): string {
@@ -148,6 +153,13 @@ withSourceFlags(
   const sourceDone = source
     .start(busSink(bus), abort.signal)
     .then(() => logger.info({ source: source.name }, 'source finished'));
+  // News is auxiliary: a news source that fails is logged and the rest keeps running.
+  for (const news of newsSourcesFromConfig(config, logger)) {
+    news
+      .start(newsSink(bus), abort.signal)
+      .then(() => logger.info({ source: news.name }, 'news source finished'))
+      .catch((error: unknown) => logger.error({ source: news.name, err: error }, 'news source stopped'));
+  }
   const training = await trainInitialModels(config, flags.pair, flags.replay, logger);
   lifecycle.add('initial training', () => training.stop());
   // A finished replay leaves the pipeline running (its results stay queryable); a failure stops everything.
@@ -171,7 +183,10 @@ program
     const lifecycle = new Lifecycle(logger);
     const bus = await createBus(config, logger);
     lifecycle.add('bus', () => bus.close());
-    const needsStore = name === 'store-writer' || (name === 'predictions-writer' && !config.ELASTICSEARCH_URL);
+    const needsStore =
+      name === 'store-writer' ||
+      name === 'sentiment-writer' ||
+      (name === 'predictions-writer' && !config.ELASTICSEARCH_URL);
     const database = needsStore ? await openFeatureStore(config, logger) : undefined;
     if (database) lifecycle.add('feature store', () => database.close());
     const task = await startProcessor(name, { config, logger, bus, database });
@@ -363,43 +378,73 @@ program
   .option('--data <file>', 'train from a Kraken 1-minute candle CSV instead of the feature store')
   .option('--test-days <days>', 'held-out final stretch', positiveNumber, 7)
   .option('--validation-days <days>', 'selection and calibration stretch before it', positiveNumber, 7)
-  .action(async (flags: { pair: string; horizon: number; data?: string; testDays: number; validationDays: number }) => {
-    const { config, logger } = setup();
-    const registry = openRegistry({ mlflowTrackingUri: config.MLFLOW_TRACKING_URI, dataDir: config.TICKCAST_DATA_DIR });
-    let series;
-    if (flags.data) {
-      series = await historyFromFile(flags.data);
-    } else {
-      const database = await openFeatureStore(config, logger);
-      series = await historyFromStore(database.pool, flags.pair).finally(() => database.close());
-    }
-    if (series.length === 0) {
-      logger.error(
-        { pair: flags.pair },
-        'no one-minute candles for this pair: backfill or replay history first, or pass --data FILE',
+  .option(
+    '--sentiment',
+    "add the coin's news sentiment features from the feature store when it has any (the predictor does not serve them yet)",
+  )
+  .action(
+    async (flags: {
+      pair: string;
+      horizon: number;
+      data?: string;
+      testDays: number;
+      validationDays: number;
+      sentiment?: boolean;
+    }) => {
+      const { config, logger } = setup();
+      const registry = openRegistry({
+        mlflowTrackingUri: config.MLFLOW_TRACKING_URI,
+        dataDir: config.TICKCAST_DATA_DIR,
+      });
+      let series;
+      if (flags.data) {
+        series = await historyFromFile(flags.data);
+      } else {
+        const database = await openFeatureStore(config, logger);
+        series = await historyFromStore(database.pool, flags.pair).finally(() => database.close());
+      }
+      if (series.length === 0) {
+        logger.error(
+          { pair: flags.pair },
+          'no one-minute candles for this pair: backfill or replay history first, or pass --data FILE',
+        );
+        process.exit(2);
+      }
+      let extraFeatures: DatasetOptions | null = null;
+      if (flags.sentiment) {
+        const database = await openFeatureStore(config, logger);
+        const rows = await sentimentFromStore(database.pool, coinOfPair(flags.pair)).finally(() => database.close());
+        extraFeatures = sentimentDatasetOptions(rows);
+        logger.info(
+          { pair: flags.pair, rows: rows.length },
+          extraFeatures ? 'training with sentiment features' : 'no sentiment features stored: training without',
+        );
+      }
+      const outcome = await trainAndRegister({
+        registry,
+        pair: flags.pair,
+        horizonMinutes: flags.horizon,
+        series,
+        settings: {
+          testDays: flags.testDays,
+          validationDays: flags.validationDays,
+          ...(extraFeatures ? { extraFeatures } : {}),
+        },
+        log: (line) => process.stderr.write(`[train ${flags.pair} ${flags.horizon}m] ${line}\n`),
+      });
+      const t = outcome.result.test;
+      process.stdout.write(
+        [
+          `${outcome.modelName} v${outcome.version} -> ${outcome.alias} (${outcome.reason})`,
+          `  registry: ${registry.kind}${outcome.runUrl ? ` ${outcome.runUrl}` : ''}`,
+          `  holdout rows ${t.n}: MAE ${t.mae.toFixed(4)} USD, persistence ${t.baselineMae.toFixed(4)} USD, ratio ${t.maeRatio.toFixed(4)}`,
+          `  directional accuracy ${(100 * t.directionalAccuracy).toFixed(1)}% (over moving rows; zero predictions count as misses), 90% interval coverage ${(100 * t.intervalCoverage).toFixed(1)}%`,
+          '',
+        ].join('\n'),
       );
-      process.exit(2);
-    }
-    const outcome = await trainAndRegister({
-      registry,
-      pair: flags.pair,
-      horizonMinutes: flags.horizon,
-      series,
-      settings: { testDays: flags.testDays, validationDays: flags.validationDays },
-      log: (line) => process.stderr.write(`[train ${flags.pair} ${flags.horizon}m] ${line}\n`),
-    });
-    const t = outcome.result.test;
-    process.stdout.write(
-      [
-        `${outcome.modelName} v${outcome.version} -> ${outcome.alias} (${outcome.reason})`,
-        `  registry: ${registry.kind}${outcome.runUrl ? ` ${outcome.runUrl}` : ''}`,
-        `  holdout rows ${t.n}: MAE ${t.mae.toFixed(4)} USD, persistence ${t.baselineMae.toFixed(4)} USD, ratio ${t.maeRatio.toFixed(4)}`,
-        `  directional accuracy ${(100 * t.directionalAccuracy).toFixed(1)}% (over moving rows; zero predictions count as misses), 90% interval coverage ${(100 * t.intervalCoverage).toFixed(1)}%`,
-        '',
-      ].join('\n'),
-    );
-    logger.info({ model: outcome.modelName, version: outcome.version, alias: outcome.alias }, 'training finished');
-  });
+      logger.info({ model: outcome.modelName, version: outcome.version, alias: outcome.alias }, 'training finished');
+    },
+  );
 
 program
   .command('migrate')
@@ -417,6 +462,45 @@ program
     const { config, logger } = setup();
     const bus = await createBus(config, logger);
     await bus.close();
+  });
+
+program
+  .command('news')
+  .description('publish news items to the bus (sentiment extractor input)')
+  .addOption(
+    new Option('--source <source>', 'auto: configured live sources, else the headline dataset replay')
+      .choices(['auto', 'cryptopanic', 'rss', 'replay'])
+      .default('auto'),
+  )
+  .option('--file <file>', 'headline dataset to replay (default NEWS_REPLAY_FILE)')
+  .option('--limit <n>', 'replay at most this many headlines, oldest first', positiveNumber)
+  .action(async (flags: { source: NewsSourceChoice; file?: string; limit?: number }) => {
+    const { config, logger } = setup();
+    const sources = newsSourcesFromConfig(config, logger, flags.source, {
+      ...(flags.file === undefined ? {} : { path: flags.file }),
+      ...(flags.limit === undefined ? {} : { limit: flags.limit }),
+    });
+    if (sources.length === 0) process.exit(2);
+    const lifecycle = new Lifecycle(logger);
+    const bus = await createBus(config, logger);
+    lifecycle.add('bus', () => bus.close());
+    const abort = new AbortController();
+    lifecycle.add('news sources', async () => abort.abort());
+    const ops = await startOpsServer(config.METRICS_PORT, () => true);
+    lifecycle.add('ops server', () => ops.close());
+    logger.info({ sources: sources.map((s) => s.name) }, 'publishing news');
+    await lifecycle.runUntilSignal(Promise.all(sources.map((s) => s.start(newsSink(bus), abort.signal))));
+  });
+
+program
+  .command('sentiment')
+  .description('news sentiment tools')
+  .command('eval')
+  .description("score the real headlines with the offline scorer and compare with the dataset's sentiment column")
+  .option('--file <file>', 'headline dataset (default NEWS_REPLAY_FILE)')
+  .action(async (flags: { file?: string }) => {
+    const { config } = setup();
+    process.stdout.write(`${await evaluateOfflineScorer(flags.file ?? config.NEWS_REPLAY_FILE)}\n`);
   });
 
 await program.parseAsync(process.argv);

@@ -71,6 +71,34 @@ export const configSchema = z.object({
   /** Alert when rolling MAE exceeds the version's training MAE by this factor. */
   MONITOR_ALERT_FACTOR: z.coerce.number().positive().default(1.5),
   MONITOR_MIN_OUTCOMES: z.coerce.number().int().positive().default(30),
+  /** OpenAI-compatible endpoint for sentiment (OpenAI, Ollama, vLLM, llama.cpp); unset: the offline lexicon scorer. */
+  LLM_BASE_URL: optionalUrl,
+  /** Model name at LLM_BASE_URL, e.g. gpt-4o-mini or llama3.1:8b; required with LLM_BASE_URL. */
+  LLM_MODEL: z.string().optional(),
+  /** Bearer key; local servers accept any value. */
+  LLM_API_KEY: z.string().default('not-needed'),
+  /** Prompt file streams/sentiment/prompts/<version>.md; recorded in every signal. */
+  LLM_PROMPT_VERSION: z
+    .string()
+    .regex(/^[a-z0-9.-]+$/, 'a prompt file name without .md')
+    .default('sentiment-v1'),
+  LLM_TIMEOUT_MS: positiveInt.default(20_000),
+  /** Attempts after the first, with exponential backoff from LLM_RETRY_BASE_MS. */
+  LLM_MAX_RETRIES: z.coerce.number().int().min(0).max(10).default(2),
+  LLM_RETRY_BASE_MS: z.coerce.number().int().min(0).default(500),
+  /** Consecutive failed articles that open the circuit (offline scorer until the cooldown ends). */
+  LLM_CIRCUIT_FAILURES: positiveInt.default(5),
+  LLM_CIRCUIT_COOLDOWN_MS: positiveInt.default(60_000),
+  /** Headline dataset `tickcast start` replays into the news pipeline when present. */
+  NEWS_REPLAY_FILE: z.string().default('../shared/data/news/cryptonews_2021-10-12_2022-07-05.csv.gz'),
+  /** CryptoPanic-style API key; set to poll it. */
+  NEWS_CRYPTOPANIC_TOKEN: z.string().optional(),
+  NEWS_CRYPTOPANIC_URL: z.string().url().default('https://cryptopanic.com'),
+  /** Comma-separated RSS/Atom feed URLs to poll. */
+  NEWS_RSS_FEEDS: list(z.string().url()).optional(),
+  /** Between polls of each news API or feed (polite: most outlets update every few minutes). */
+  NEWS_POLL_INTERVAL_MS: z.coerce.number().int().min(10_000).default(300_000),
+  NEWS_HTTP_TIMEOUT_MS: positiveInt.default(15_000),
   /** Port for /metrics, /health and /ready; 0 picks a free one. */
   METRICS_PORT: z.coerce.number().int().min(0).max(65_535).default(9464),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

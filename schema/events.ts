@@ -203,3 +203,75 @@ export const modelAlertSchema = z.object({
   at: epochMs,
 });
 export type ModelAlert = z.infer<typeof modelAlertSchema>;
+
+/** Where a news item came from: a news API, an RSS/Atom feed, or the replay of a headline dataset. */
+export const newsFeedSchema = z.enum(['cryptopanic', 'rss', 'replay']);
+export type NewsFeed = z.infer<typeof newsFeedSchema>;
+
+/** Crypto tickers as the sentiment pipeline writes them, e.g. "BTC". */
+export const coinSchema = z.string().regex(/^[A-Z0-9]{2,10}$/, 'coin must be an upper-case ticker like BTC');
+
+/**
+ * One news article as a source saw it. `id` is derived from the canonical URL (or the
+ * publisher and title when there is none), so the same article polled twice, or replayed
+ * after a restart, carries the same id and Kafka key.
+ */
+export const newsItemSchema = z.object({
+  v: z.literal(1),
+  id: z.string().min(1),
+  title: z.string().min(1),
+  /** Summary or lede; empty when the source gives none. */
+  text: z.string(),
+  url: z.string().nullable(),
+  /** The publisher, e.g. "CoinTelegraph". */
+  source: z.string().min(1),
+  feed: newsFeedSchema,
+  publishedAt: epochMs,
+  /** sha256 of the normalised title and text: the same story under two URLs hashes alike. */
+  contentHash: z.string().regex(/^[0-9a-f]{64}$/),
+  /** Coins the source itself tagged (CryptoPanic `currencies`); empty when it tags none. */
+  sourceCoins: z.array(coinSchema),
+});
+export type NewsItem = z.infer<typeof newsItemSchema>;
+
+export const sentimentLabelSchema = z.enum(['BULLISH', 'NEUTRAL', 'BEARISH']);
+export type SentimentLabel = z.infer<typeof sentimentLabelSchema>;
+
+/** One coin's sentiment in one article, as one scorer judged it. */
+export const sentimentSignalSchema = z.object({
+  v: z.literal(1),
+  articleId: z.string().min(1),
+  coin: coinSchema,
+  score: z.number().finite().min(-1).max(1),
+  label: sentimentLabelSchema,
+  confidence: z.number().finite().min(0).max(1),
+  /** One sentence. */
+  reason: z.string().min(1),
+  /** Which scorer produced it: `llm:<model>` or `lexicon:<version>`. */
+  scorer: z.string().min(1),
+  /** The prompt file's version for LLM signals; null for the offline scorer. */
+  promptVersion: z.string().min(1).nullable(),
+  createdAt: epochMs,
+  title: z.string().min(1),
+  url: z.string().nullable(),
+  source: z.string().min(1),
+  publishedAt: epochMs,
+  contentHash: z.string().regex(/^[0-9a-f]{64}$/),
+});
+export type SentimentSignal = z.infer<typeof sentimentSignalSchema>;
+
+export const sentimentWindowSchema = z.enum(['1h', '4h', '24h']);
+export type SentimentWindow = z.infer<typeof sentimentWindowSchema>;
+
+/** Rolling sentiment of one coin over one window ending at `asOf` (article publish time). */
+export const sentimentFeatureSchema = z.object({
+  v: z.literal(1),
+  coin: coinSchema,
+  window: sentimentWindowSchema,
+  asOf: epochMs,
+  meanScore: z.number().finite().min(-1).max(1),
+  count: z.number().int().nonnegative(),
+  bullishRatio: z.number().finite().min(0).max(1),
+  bearishRatio: z.number().finite().min(0).max(1),
+});
+export type SentimentFeature = z.infer<typeof sentimentFeatureSchema>;

@@ -8,7 +8,13 @@ const DAY = 86_400_000;
 const retention = (ms: number): string => (ms < 0 ? 'forever (compacted)' : `${ms / DAY} d`);
 
 export function topicsTable(): string {
-  const rows: TopicSpec[] = [...Object.values(TOPICS), changelogTopic('candles'), changelogTopic('indicators')];
+  const rows: TopicSpec[] = [
+    ...Object.values(TOPICS),
+    changelogTopic('candles'),
+    changelogTopic('indicators'),
+    changelogTopic('sentiment-extractor'),
+    changelogTopic('sentiment-features'),
+  ];
   const header = '| topic | key | value | partitions | retention | cleanup | producers | consumers |';
   const rule = '|---|---|---|---|---|---|---|---|';
   const cell = (text: string): string => text.replaceAll('|', '\\|');

@@ -24,6 +24,10 @@ import { startPredictionsWriter } from './predictions-store/writer.ts';
 import { openElasticsearchStore } from './predictions-store/elasticsearch.ts';
 import { PostgresPredictionStore } from './predictions-store/postgres.ts';
 import type { PredictionStore } from './predictions-store/store.ts';
+import { sentimentExtractor } from './sentiment/extractor.ts';
+import { sentimentFeaturesProcessor } from './sentiment/features.ts';
+import { scorerFromConfig } from './sentiment/from-config.ts';
+import { startSentimentWriter } from './sentiment/writer.ts';
 
 export const PROCESSORS = [
   'candles',
@@ -32,6 +36,9 @@ export const PROCESSORS = [
   'predictor',
   'monitor',
   'predictions-writer',
+  'sentiment-extractor',
+  'sentiment-features',
+  'sentiment-writer',
 ] as const;
 export type ProcessorName = (typeof PROCESSORS)[number];
 
@@ -119,6 +126,13 @@ export async function startProcessor(
       const store = predictionStoreOf(config, database, logger);
       return alsoStopping(await startPredictionsWriter(bus, store, logger), () => store.close());
     }
+    case 'sentiment-extractor':
+      return bus.runStateful(sentimentExtractor({ scorer: scorerFromConfig(config, logger) }));
+    case 'sentiment-features':
+      return bus.runStateful(sentimentFeaturesProcessor());
+    case 'sentiment-writer':
+      if (!database) throw new Error('the sentiment writer needs the feature store');
+      return startSentimentWriter(bus, database.pool, logger);
   }
 }
 

@@ -34,7 +34,15 @@ import { fileURLToPath } from 'node:url';
 import { loadCandleCsv } from '../streams/sources/candle-csv.ts';
 import { calibrate, predictionInterval, type ConformalCalibration } from './conformal.ts';
 import { indicatorInputs } from './history.ts';
-import { buildDataset, gapStarts, indicatorSeries, MINUTE_MS, type Row, type SeriesPoint } from './dataset.ts';
+import {
+  buildDataset,
+  gapStarts,
+  indicatorSeries,
+  MINUTE_MS,
+  type DatasetOptions,
+  type Row,
+  type SeriesPoint,
+} from './dataset.ts';
 import { pairedDifference, priceMetrics, type PairedDifference, type PriceMetrics } from './metrics.ts';
 import type { TrainedModel } from './model-types.ts';
 import type { TrainingSet } from './models/common.ts';
@@ -136,6 +144,8 @@ export function defaultPairFiles(dataDir = DEFAULT_DATA_DIR): PairFile[] {
 }
 
 export interface SeriesEvaluationOptions extends CandidateSettings {
+  /** Extra inputs after the base features (e.g. sentiment, training/sentiment.ts). */
+  readonly extraFeatures?: DatasetOptions;
   readonly testDays?: number;
   readonly validationDays?: number;
   readonly alpha?: number;
@@ -167,7 +177,7 @@ export function evaluateSeriesWithHoldout(
   const lastPoint = series[series.length - 1];
   if (lastPoint === undefined) throw new RangeError('empty series');
   const end = options.end ?? lastPoint.openTime + MINUTE_MS;
-  const dataset = buildDataset(series, horizonMinutes);
+  const dataset = buildDataset(series, horizonMinutes, options.extraFeatures);
   const times = dataset.rows.map((r) => r.openTime);
   const split = chronologicalSplit(times, {
     horizonMinutes,

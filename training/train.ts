@@ -62,16 +62,21 @@ export async function trainAndRegister(request: TrainRequest): Promise<TrainOutc
   const gain = result.testVsBaseline;
   const beatsBaseline = gain.mean + 2 * gain.stdError < 0;
   const beatsChampion = championMae === null || (candidateMae !== null && candidateMae < championMae);
-  const promote = beatsBaseline && beatsChampion;
-  const reason = promote
-    ? `beats persistence (${fmt(result.test.mae)} < ${fmt(result.test.baselineMae)} USD MAE)` +
-      (championMae === null
-        ? ' and there is no comparable champion'
-        : ` and champion v${champion?.version} (${fmt(championMae)})`)
-    : !beatsBaseline
-      ? `does not beat persistence on the holdout beyond noise (${fmt(result.test.mae)} vs ${fmt(result.test.baselineMae)} USD MAE, ` +
-        `difference ${fmt(gain.mean)} ± ${fmt(2 * gain.stdError)})`
-      : `does not beat champion v${champion?.version} on the same holdout (${fmt(candidateMae ?? NaN)} vs ${fmt(championMae ?? NaN)})`;
+  // The predictor builds base feature vectors only: a model needing extra inputs (sentiment)
+  // is registered for comparison but never served.
+  const servable = settings.extraFeatures === undefined;
+  const promote = servable && beatsBaseline && beatsChampion;
+  const reason = !servable
+    ? `trained with extra features (${settings.extraFeatures?.extraNames?.length ?? 0}) the predictor does not serve yet: never champion`
+    : promote
+      ? `beats persistence (${fmt(result.test.mae)} < ${fmt(result.test.baselineMae)} USD MAE)` +
+        (championMae === null
+          ? ' and there is no comparable champion'
+          : ` and champion v${champion?.version} (${fmt(championMae)})`)
+      : !beatsBaseline
+        ? `does not beat persistence on the holdout beyond noise (${fmt(result.test.mae)} vs ${fmt(result.test.baselineMae)} USD MAE, ` +
+          `difference ${fmt(gain.mean)} ± ${fmt(2 * gain.stdError)})`
+        : `does not beat champion v${champion?.version} on the same holdout (${fmt(candidateMae ?? NaN)} vs ${fmt(championMae ?? NaN)})`;
 
   const experiment = await registry.ensureExperiment(name);
   const run = await registry.createRun(experiment.id, {

@@ -146,18 +146,27 @@ export class KafkaBus implements Bus {
       const existing = new Set(await listTopicsSettled(admin));
       const missing = topics.filter((t) => !existing.has(this.physical(t.name)));
       if (missing.length === 0) return;
-      await admin.createTopics({
-        waitForLeaders: true,
-        topics: missing.map((t) => ({
-          topic: this.physical(t.name),
-          numPartitions: t.partitions,
-          replicationFactor: -1,
-          configEntries: [
-            { name: 'cleanup.policy', value: t.compacted ? 'compact' : 'delete' },
-            { name: 'retention.ms', value: String(t.retentionMs) },
-          ],
-        })),
-      });
+      const names = missing.map((t) => this.physical(t.name));
+      try {
+        await admin.createTopics({
+          waitForLeaders: true,
+          topics: missing.map((t) => ({
+            topic: this.physical(t.name),
+            numPartitions: t.partitions,
+            replicationFactor: -1,
+            configEntries: [
+              { name: 'cleanup.policy', value: t.compacted ? 'compact' : 'delete' },
+              { name: 'retention.ms', value: String(t.retentionMs) },
+            ],
+          })),
+        });
+      } catch (error) {
+        // The topics were created, but a KRaft broker can answer kafkajs's leader check before
+        // their metadata has propagated (UNKNOWN_TOPIC_OR_PARTITION), which kafkajs does not
+        // retry: wait for the leaders here instead.
+        if ((error as { type?: string }).type !== 'UNKNOWN_TOPIC_OR_PARTITION') throw error;
+        await waitForLeaders(admin, names);
+      }
       this.logger.info({ topics: missing.map((t) => this.physical(t.name)) }, 'created topics');
     });
   }
@@ -403,5 +412,20 @@ async function listTopicsSettled(admin: Admin): Promise<string[]> {
       if (attempt >= 10 || (error as { type?: string }).type !== 'UNKNOWN_TOPIC_OR_PARTITION') throw error;
       await new Promise((resolve) => setTimeout(resolve, 100 * attempt));
     }
+  }
+}
+
+/** Polls topic metadata until every partition of `topics` has a leader (at most 30 s). */
+async function waitForLeaders(admin: Admin, topics: readonly string[]): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    try {
+      const { topics: found } = await admin.fetchTopicMetadata({ topics: [...topics] });
+      if (found.length === topics.length && found.every((t) => t.partitions.every((p) => p.leader >= 0))) return;
+    } catch (error) {
+      if (Date.now() > deadline) throw error;
+    }
+    if (Date.now() > deadline) throw new Error(`no leaders for ${topics.join(', ')} after 30 s`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
   }
 }

@@ -1,0 +1,8 @@
+/** Metrics of the news sources (the Grafana dashboards chart these names). */
+import { counter } from '../../lib/metrics.ts';
+
+export const newsItems = counter('tickcast_news_items_total', 'News items published to the bus, by source', ['source']);
+export const newsPolls = counter('tickcast_news_polls_total', 'Polls of a news API or feed, by source and outcome', [
+  'source',
+  'outcome',
+]);

@@ -1,0 +1,83 @@
+/**
+ * The sentiment extractor: news items in, one SentimentSignal per (article, tagged coin)
+ * out, keyed by coin. Stateful per article id, so an article delivered again (a re-poll, a
+ * replay after a restart, a Kafka re-delivery) with the same content is not scored twice,
+ * and on Kafka its signals are published exactly once with the state that says so. An
+ * article whose content changed under the same URL is scored again. Malformed items are
+ * dead-lettered by the runtime (INVALID_EVENT); the scorer itself never fails an article
+ * (the LLM falls back to the lexicon).
+ */
+import { z } from 'zod';
+import { newsItemSchema, sentimentSignalSchema, type SentimentSignal } from '../../schema/events.ts';
+import { TOPICS } from '../../schema/topics.ts';
+import { TickcastError } from '../../lib/errors.ts';
+import { counter } from '../../lib/metrics.ts';
+import type { OutboundRecord, StatefulProcessor } from '../bus/bus.ts';
+import { decodeValue } from '../bus/codec.ts';
+import { tagCoins } from './coins.ts';
+import { signalsProduced } from './metrics.ts';
+import type { SentimentScorer } from './scorer.ts';
+
+const articles = counter('tickcast_sentiment_articles_total', 'News items the extractor handled, by outcome', [
+  'outcome',
+]);
+
+export const extractorStateSchema = z.object({ contentHash: z.string().nullable() });
+export type ExtractorState = z.infer<typeof extractorStateSchema>;
+
+export const EXTRACTOR_NAME = 'sentiment-extractor';
+
+export interface ExtractorOptions {
+  readonly scorer: SentimentScorer;
+  readonly now?: () => number;
+}
+
+export function sentimentExtractor(options: ExtractorOptions): StatefulProcessor<ExtractorState> {
+  const now = options.now ?? Date.now;
+  return {
+    name: EXTRACTOR_NAME,
+    inputs: [TOPICS.news.name],
+    stateSchema: extractorStateSchema,
+    initialState: () => ({ contentHash: null }),
+    async process(state, record) {
+      const item = decodeValue(newsItemSchema, record);
+      if (record.key !== item.id) {
+        throw new TickcastError('INVALID_EVENT', `news item ${item.id} arrived under key ${String(record.key)}`);
+      }
+      if (state.contentHash === item.contentHash) {
+        articles.inc({ outcome: 'duplicate' });
+        return [];
+      }
+      state.contentHash = item.contentHash;
+      const coins = tagCoins(item.title, item.text, item.sourceCoins);
+      if (coins.length === 0) {
+        articles.inc({ outcome: 'no_coin' });
+        return [];
+      }
+      const scored = await options.scorer.score(item, coins);
+      const createdAt = now();
+      articles.inc({ outcome: 'scored' });
+      return scored.scores.map((s): OutboundRecord => {
+        const signal: SentimentSignal = sentimentSignalSchema.parse({
+          v: 1,
+          articleId: item.id,
+          coin: s.coin,
+          score: s.score,
+          label: s.label,
+          confidence: s.confidence,
+          reason: s.reason,
+          scorer: scored.scorer,
+          promptVersion: scored.promptVersion,
+          createdAt,
+          title: item.title,
+          url: item.url,
+          source: item.source,
+          publishedAt: item.publishedAt,
+          contentHash: item.contentHash,
+        });
+        signalsProduced.inc({ scorer: scored.scorer.split(':')[0] ?? scored.scorer });
+        return { topic: TOPICS.sentimentSignals.name, key: s.coin, value: signal };
+      });
+    },
+  };
+}
