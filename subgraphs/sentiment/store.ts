@@ -112,6 +112,12 @@ function toArticle(row: ArticleRow): NewsArticle {
 /** A NewsArticle reference `{ id }`; NewsArticle's __resolveReference loads the rest. */
 export const articleReference = (id: string): NewsArticle => partial<NewsArticle>({ id });
 
+/** An article carried by a live signal event: every stored field but `signals` (which has its own resolver). */
+export const liveArticle = (fields: Omit<NewsArticle, 'signals'>): NewsArticle => partial<NewsArticle>(fields);
+
+/** Whether an article object already has its stored fields (a live one), or is a bare reference. */
+export const isLiveArticle = (article: NewsArticle): boolean => typeof article.title === 'string';
+
 /** Articles by id, in the order of `ids`; null where there is none. */
 export async function articlesById(pool: pg.Pool, ids: readonly string[]): Promise<(NewsArticle | null)[]> {
   const { rows } = await pool.query<ArticleRow>(

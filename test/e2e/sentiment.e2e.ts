@@ -8,6 +8,8 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { createClient, type Client } from 'graphql-ws';
+import WebSocket from 'ws';
 import { startApi, type RunningApi } from '../../cli/api.ts';
 import type { Bus, InboundRecord, RunningTask } from '../../streams/bus/bus.ts';
 import { createBus, startProcessor, type ProcessorName } from '../../streams/runtime.ts';
@@ -84,6 +86,19 @@ describe('news → sentiment through real Kafka and PostgreSQL, read through the
   let api: RunningApi;
   let want: Expected;
   let graphql: <T>(query: string) => Promise<T>;
+  let lunaLive: Client;
+  const lunaEvents: {
+    data?: {
+      sentimentSignal: {
+        coin: string;
+        score: number;
+        label: string;
+        scorer: string;
+        article: { id: string; title: string };
+      };
+    };
+    errors?: unknown;
+  }[] = [];
 
   before(async () => {
     iso = await isolate('sentiment', {
@@ -96,6 +111,26 @@ describe('news → sentiment through real Kafka and PostgreSQL, read through the
     assert.ok(want.items.length > 40 && want.signals.size > 30, 'the slice is a real day of news');
     bus = await createBus(iso.config, testLogger);
     tasks = await startSentiment(iso, bus);
+    // The API on the same bus before the news flows: a client follows LUNA's signals live.
+    api = await startApi(iso.config, { pool: iso.pool, bus, logger: testLogger });
+    lunaLive = createClient({
+      url: api.gateway.url.replace(/^http/, 'ws'),
+      webSocketImpl: WebSocket,
+      connectionParams: { 'x-api-key': api.sessionKey ?? '' },
+    });
+    lunaLive.subscribe(
+      { query: 'subscription { sentimentSignal(coin: "luna") { coin score label scorer article { id title } } }' },
+      {
+        next: (event) => lunaEvents.push(event as (typeof lunaEvents)[number]),
+        error: (error) => assert.fail(`sentimentSignal failed: ${JSON.stringify(error)}`),
+        complete: () => {},
+      },
+    );
+    await waitFor(
+      'the live subscription',
+      async () => (await metricValue('tickcast_gateway_subscriptions_active')) >= 1,
+      30_000,
+    );
     await bus.publish([{ topic: TOPICS.news.name, key: 'broken', value: { v: 1, id: 'broken', title: '' } }]);
     await replayDay(iso, bus);
     await waitFor(
@@ -105,7 +140,6 @@ describe('news → sentiment through real Kafka and PostgreSQL, read through the
         (await count(iso, 'sentiment_signals')) === want.signals.size,
       120_000,
     );
-    api = await startApi(iso.config, { pool: iso.pool, bus, logger: testLogger });
     graphql = async <T>(query: string): Promise<T> => {
       const res = await fetch(api.gateway.url, {
         method: 'POST',
@@ -119,6 +153,7 @@ describe('news → sentiment through real Kafka and PostgreSQL, read through the
   });
 
   after(async () => {
+    await lunaLive?.dispose();
     await api?.gateway.stop();
     for (const s of api?.subgraphs ?? []) await s.stop();
     for (const t of tasks) await t.stop();
@@ -244,6 +279,25 @@ describe('news → sentiment through real Kafka and PostgreSQL, read through the
     assert.equal(data.sentimentSignals.length, luna.length);
     const titles = new Map(want.items.map((i) => [i.id, i.title]));
     for (const s of data.sentimentSignals) {
+      assert.equal(s.article.title, titles.get(s.article.id));
+      assert.equal(s.score, want.signals.get(`${s.article.id}|LUNA`)?.score);
+    }
+  });
+
+  it('pushes every LUNA signal live through the sentimentSignal subscription, with its article', async () => {
+    const luna = [...want.signals.entries()].filter(([key]) => key.endsWith('|LUNA'));
+    await waitFor('every LUNA signal pushed', async () => lunaEvents.length >= luna.length, 30_000).catch(() => {});
+    assert.ok(lunaEvents.every((e) => e.errors === undefined));
+    const titles = new Map(want.items.map((i) => [i.id, i.title]));
+    const received = lunaEvents.map((e) => e.data!.sentimentSignal);
+    assert.deepEqual(
+      received.map((s) => s.article.id).sort(),
+      luna.map(([key]) => key.split('|')[0]).sort(),
+      'each LUNA signal once, no other coin',
+    );
+    for (const s of received) {
+      assert.equal(s.coin, 'LUNA');
+      assert.equal(s.scorer, 'lexicon:v1');
       assert.equal(s.article.title, titles.get(s.article.id));
       assert.equal(s.score, want.signals.get(`${s.article.id}|LUNA`)?.score);
     }

@@ -411,6 +411,8 @@ export type Subscription = {
   modelAlert: ModelAlert;
   /** Predictions as the predictor makes them, for every market and horizon unless filtered. */
   predictionCreated: Prediction;
+  /** Signals as the sentiment extractor scores articles, for every coin unless filtered (e.g. BTC). */
+  sentimentSignal: SentimentSignal;
   /** Every trade of the market as it is ingested. */
   tradeExecuted: Trade;
 };
@@ -436,6 +438,11 @@ export type SubscriptionModelAlertArgs = {
 export type SubscriptionPredictionCreatedArgs = {
   horizonMinutes?: InputMaybe<Scalars['Int']['input']>;
   pair?: InputMaybe<Scalars['ID']['input']>;
+};
+
+
+export type SubscriptionSentimentSignalArgs = {
+  coin?: InputMaybe<Scalars['String']['input']>;
 };
 
 

@@ -91,6 +91,17 @@ export type SentimentWindow =
   | 'H4'
   | 'H24';
 
+export type Subscription = {
+  __typename?: 'Subscription';
+  /** Signals as the sentiment extractor scores articles, for every coin unless filtered (e.g. BTC). */
+  sentimentSignal: SentimentSignal;
+};
+
+
+export type SubscriptionSentimentSignalArgs = {
+  coin?: InputMaybe<Scalars['String']['input']>;
+};
+
 export type WithIndex<TObject> = TObject & Record<string, any>;
 export type ResolversObject<TObject> = WithIndex<TObject>;
 
@@ -202,6 +213,7 @@ export type ResolversTypes = ResolversObject<{
   Float: ResolverTypeWrapper<Scalars['Float']['output']>;
   SentimentSummary: ResolverTypeWrapper<SentimentSummary>;
   SentimentWindow: SentimentWindow;
+  Subscription: ResolverTypeWrapper<Record<PropertyKey, never>>;
   Boolean: ResolverTypeWrapper<Scalars['Boolean']['output']>;
 }>;
 
@@ -217,6 +229,7 @@ export type ResolversParentTypes = ResolversObject<{
   SentimentSignal: SentimentSignal;
   Float: Scalars['Float']['output'];
   SentimentSummary: SentimentSummary;
+  Subscription: Record<PropertyKey, never>;
   Boolean: Scalars['Boolean']['output'];
 }>;
 
@@ -267,6 +280,10 @@ export type SentimentSummaryResolvers<ContextType = SubgraphContext, ParentType 
   window?: Resolver<ResolversTypes['SentimentWindow'], ParentType, ContextType>;
 }>;
 
+export type SubscriptionResolvers<ContextType = SubgraphContext, ParentType extends ResolversParentTypes['Subscription'] = ResolversParentTypes['Subscription']> = ResolversObject<{
+  sentimentSignal?: SubscriptionResolver<ResolversTypes['SentimentSignal'], "sentimentSignal", ParentType, ContextType, Partial<SubscriptionSentimentSignalArgs>>;
+}>;
+
 export type Resolvers<ContextType = SubgraphContext> = ResolversObject<{
   DateTime?: GraphQLScalarType;
   Market?: MarketResolvers<ContextType>;
@@ -274,5 +291,6 @@ export type Resolvers<ContextType = SubgraphContext> = ResolversObject<{
   Query?: QueryResolvers<ContextType>;
   SentimentSignal?: SentimentSignalResolvers<ContextType>;
   SentimentSummary?: SentimentSummaryResolvers<ContextType>;
+  Subscription?: SubscriptionResolvers<ContextType>;
 }>;
 
