@@ -12,7 +12,8 @@ import { createClient, type Client } from 'graphql-ws';
 import WebSocket from 'ws';
 import { startApi, type RunningApi } from '../../cli/api.ts';
 import type { Bus, InboundRecord, RunningTask } from '../../streams/bus/bus.ts';
-import { createBus, startProcessor, type ProcessorName } from '../../streams/runtime.ts';
+import { createBus, type ProcessorName } from '../../streams/runtime.ts';
+import { startProcessors } from '../support/pipeline.ts';
 import { newsSink } from '../../streams/news/from-config.ts';
 import { SeenArticles } from '../../streams/news/dedupe.ts';
 import { loadHeadlines } from '../../streams/news/headlines-csv.ts';
@@ -51,18 +52,7 @@ async function expected(): Promise<Expected> {
   return { items, signals };
 }
 
-async function startSentiment(iso: Isolation, bus: Bus): Promise<RunningTask[]> {
-  const database = {
-    pool: iso.pool,
-    kind: 'postgres' as const,
-    url: iso.env['DATABASE_URL'] ?? '',
-    close: async () => {},
-  };
-  const tasks: RunningTask[] = [];
-  for (const name of PROCESSORS)
-    tasks.push(await startProcessor(name, { config: iso.config, logger: testLogger, bus, database }));
-  return tasks;
-}
+const startSentiment = (iso: Isolation, bus: Bus): Promise<RunningTask[]> => startProcessors(iso, bus, PROCESSORS);
 
 async function replayDay(iso: Isolation, bus: Bus): Promise<void> {
   const source = new HeadlineReplaySource({

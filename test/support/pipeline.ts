@@ -1,11 +1,14 @@
-/** Every stream processor of `tickcast start`, in this test process, on one isolation's Kafka and PostgreSQL. */
+/** Stream processors of `tickcast start`, in this test process, on one isolation's Kafka and PostgreSQL. */
 import type { Bus, RunningTask } from '../../streams/bus/bus.ts';
-import { createBus, PROCESSORS, startProcessor } from '../../streams/runtime.ts';
+import { createBus, PROCESSORS, startProcessor, type ProcessorName } from '../../streams/runtime.ts';
 import { testLogger, type Isolation } from './services.ts';
 
-export async function startAllProcessors(iso: Isolation): Promise<{ bus: Bus; tasks: RunningTask[] }> {
-  const bus = await createBus(iso.config, testLogger);
-  // The isolation owns the pool: the processors use it and leave closing to iso.close().
+/** Starts `names` on `bus`; the isolation owns the pool: the processors use it and leave closing to iso.close(). */
+export async function startProcessors(
+  iso: Isolation,
+  bus: Bus,
+  names: readonly ProcessorName[],
+): Promise<RunningTask[]> {
   const database = {
     pool: iso.pool,
     kind: 'postgres' as const,
@@ -13,7 +16,13 @@ export async function startAllProcessors(iso: Isolation): Promise<{ bus: Bus; ta
     close: async () => {},
   };
   const tasks: RunningTask[] = [];
-  for (const name of PROCESSORS)
+  for (const name of names)
     tasks.push(await startProcessor(name, { config: iso.config, logger: testLogger, bus, database }));
-  return { bus, tasks };
+  return tasks;
+}
+
+/** Every processor, on a new bus of the isolation. */
+export async function startAllProcessors(iso: Isolation): Promise<{ bus: Bus; tasks: RunningTask[] }> {
+  const bus = await createBus(iso.config, testLogger);
+  return { bus, tasks: await startProcessors(iso, bus, PROCESSORS) };
 }
