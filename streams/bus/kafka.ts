@@ -184,6 +184,9 @@ export class KafkaBus implements Bus {
     const groupId = this.group(live ? `${options.groupId}-${randomUUID()}` : options.groupId);
     const consumer = this.kafka.consumer({ groupId, allowAutoTopicCreation: false });
     const joined = new Promise<void>((resolve) => consumer.on(consumer.events.GROUP_JOIN, () => resolve()));
+    // A live feed starts where the topics end now, not wherever "latest" is when the first
+    // fetch happens to resolve it (records published in between would be skipped).
+    const ends = live ? await this.endOffsets(options.topics.map(this.physical)) : [];
     await consumer.connect();
     await consumer.subscribe({
       topics: options.topics.map(this.physical),
@@ -202,6 +205,7 @@ export class KafkaBus implements Bus {
         await heartbeat();
       },
     });
+    for (const end of ends) consumer.seek(end);
     if (live) await joined;
     return this.track(consumer, []);
   }
@@ -354,6 +358,18 @@ export class KafkaBus implements Bus {
       this.producer = producer;
     }
     return this.producer;
+  }
+
+  /** The next offset of every partition of `topics` (physical names). */
+  private async endOffsets(topics: readonly string[]): Promise<{ topic: string; partition: number; offset: string }[]> {
+    return this.withAdmin(async (admin) => {
+      const ends = await Promise.all(
+        topics.map(async (topic) =>
+          (await admin.fetchTopicOffsets(topic)).map(({ partition, high }) => ({ topic, partition, offset: high })),
+        ),
+      );
+      return ends.flat();
+    });
   }
 
   private async withAdmin<T>(fn: (admin: Admin) => Promise<T>): Promise<T> {
