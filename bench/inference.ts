@@ -66,7 +66,13 @@ export async function run(): Promise<void> {
 
   // The predictor's own path, on the same model.
   const onnx = await loadOnnxModel(bytes);
-  const champion = { modelName: 'tickcast-btc-usd-5m', version: '1', onnx, intervalHalfWidth: 0.002 };
+  const champion = {
+    modelName: 'tickcast-btc-usd-5m',
+    version: '1',
+    onnx,
+    inputs: 'indicators' as const,
+    intervalHalfWidth: 0.002,
+  };
   const processor = predictorProcessor({ get: () => champion }, [5]);
   const predictorPath = async (): Promise<number> => {
     const state = processor.initialState(PAIR);

@@ -19,6 +19,8 @@ import { openRegistry } from '../registry/index.ts';
 import type { ModelRegistry } from '../registry/registry.ts';
 import { Champions } from './predictor/champions.ts';
 import { predictorProcessor } from './predictor/processor.ts';
+import { sentimentAtFromStore } from '../training/sentiment.ts';
+import { coinOfPair } from './sentiment/coins.ts';
 import { errorMonitorProcessor } from './monitor/processor.ts';
 import { startPredictionsWriter } from './predictions-store/writer.ts';
 import { openElasticsearchStore } from './predictions-store/elasticsearch.ts';
@@ -99,7 +101,13 @@ export async function startProcessor(
         logger.child({ processor: 'predictor' }),
       );
       await champions.start();
-      return alsoStopping(await bus.runStateful(predictorProcessor(champions, horizons)), () => champions.stop());
+      // Models trained with `--sentiment` read the coin's sentiment from the feature store.
+      const sentiment = database
+        ? (pair: string, openTime: number) => sentimentAtFromStore(database.pool, coinOfPair(pair), openTime)
+        : undefined;
+      return alsoStopping(await bus.runStateful(predictorProcessor(champions, horizons, sentiment)), () =>
+        champions.stop(),
+      );
     }
     case 'monitor': {
       const registry = registryOf(config);

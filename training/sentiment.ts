@@ -78,3 +78,20 @@ export async function sentimentFromStore(pool: pg.Pool, coin: string): Promise<S
   );
   return rows;
 }
+
+/**
+ * The 12 sentiment inputs for the candle opening at `openTime`, read from the feature store
+ * as the predictor needs them live: the newest row per window published by the candle's
+ * close, under the same rules as `sentimentAt` (so serving matches training).
+ */
+export async function sentimentAtFromStore(pool: pg.Pool, coin: string, openTime: number): Promise<number[]> {
+  const close = openTime + MINUTE_MS;
+  const { rows } = await pool.query<SentimentRow>(
+    `SELECT DISTINCT ON (window_name) window_name AS "window", (extract(epoch FROM as_of) * 1000)::float8 AS "asOf",
+            mean_score AS "meanScore", count, bullish_ratio AS "bullishRatio", bearish_ratio AS "bearishRatio"
+       FROM sentiment_features WHERE coin = $1 AND as_of < to_timestamp($2 / 1000.0)
+      ORDER BY window_name, as_of DESC`,
+    [coin, close],
+  );
+  return sentimentAt(new Map(rows.map((row) => [row.window, [row]])), openTime);
+}

@@ -14,6 +14,7 @@ import {
   CHAMPION_ALIAS,
   INTERVAL_METRIC,
   modelName,
+  FEATURES_ARTIFACT,
   ONNX_ARTIFACT,
 } from '../streams/predictor/model-names.ts';
 import type { Row, SeriesPoint } from './dataset.ts';
@@ -62,21 +63,16 @@ export async function trainAndRegister(request: TrainRequest): Promise<TrainOutc
   const gain = result.testVsBaseline;
   const beatsBaseline = gain.mean + 2 * gain.stdError < 0;
   const beatsChampion = championMae === null || (candidateMae !== null && candidateMae < championMae);
-  // The predictor builds base feature vectors only: a model needing extra inputs (sentiment)
-  // is registered for comparison but never served.
-  const servable = settings.extraFeatures === undefined;
-  const promote = servable && beatsBaseline && beatsChampion;
-  const reason = !servable
-    ? `trained with extra features (${settings.extraFeatures?.extraNames?.length ?? 0}) the predictor does not serve yet: never champion`
-    : promote
-      ? `beats persistence (${fmt(result.test.mae)} < ${fmt(result.test.baselineMae)} USD MAE)` +
-        (championMae === null
-          ? ' and there is no comparable champion'
-          : ` and champion v${champion?.version} (${fmt(championMae)})`)
-      : !beatsBaseline
-        ? `does not beat persistence on the holdout beyond noise (${fmt(result.test.mae)} vs ${fmt(result.test.baselineMae)} USD MAE, ` +
-          `difference ${fmt(gain.mean)} ± ${fmt(2 * gain.stdError)})`
-        : `does not beat champion v${champion?.version} on the same holdout (${fmt(candidateMae ?? NaN)} vs ${fmt(championMae ?? NaN)})`;
+  const promote = beatsBaseline && beatsChampion;
+  const reason = promote
+    ? `beats persistence (${fmt(result.test.mae)} < ${fmt(result.test.baselineMae)} USD MAE)` +
+      (championMae === null
+        ? ' and there is no comparable champion'
+        : ` and champion v${champion?.version} (${fmt(championMae)})`)
+    : !beatsBaseline
+      ? `does not beat persistence on the holdout beyond noise (${fmt(result.test.mae)} vs ${fmt(result.test.baselineMae)} USD MAE, ` +
+        `difference ${fmt(gain.mean)} ± ${fmt(2 * gain.stdError)})`
+      : `does not beat champion v${champion?.version} on the same holdout (${fmt(candidateMae ?? NaN)} vs ${fmt(championMae ?? NaN)})`;
 
   const experiment = await registry.ensureExperiment(name);
   const run = await registry.createRun(experiment.id, {
@@ -103,7 +99,7 @@ export async function trainAndRegister(request: TrainRequest): Promise<TrainOutc
     ...(championMae === null ? {} : { champion_mae_same_holdout: championMae }),
   });
   await registry.uploadArtifact(run.runId, ONNX_ARTIFACT, onnx);
-  await registry.uploadArtifact(run.runId, 'model/features.json', json(result.model.featureNames));
+  await registry.uploadArtifact(run.runId, FEATURES_ARTIFACT, json(result.model.featureNames));
   await registry.uploadArtifact(run.runId, 'evaluation.json', json({ ...result, model: undefined }));
   await registry.finishRun(run.runId);
 

@@ -8,7 +8,16 @@ import type { Logger } from '../../lib/logger.ts';
 import { counter, gauge } from '../../lib/metrics.ts';
 import type { ModelRegistry } from '../../registry/registry.ts';
 import { loadOnnxModel, type OnnxModel } from '../../training/onnx/session.ts';
-import { CHALLENGER_ALIAS, CHAMPION_ALIAS, INTERVAL_METRIC, modelName, ONNX_ARTIFACT } from './model-names.ts';
+import { featureNames } from '../../training/features.ts';
+import { SENTIMENT_FEATURE_NAMES } from '../../training/sentiment.ts';
+import {
+  CHALLENGER_ALIAS,
+  CHAMPION_ALIAS,
+  FEATURES_ARTIFACT,
+  INTERVAL_METRIC,
+  modelName,
+  ONNX_ARTIFACT,
+} from './model-names.ts';
 
 const swaps = counter('tickcast_predictor_model_swaps_total', 'Champion models loaded', ['model']);
 const loadFailures = counter('tickcast_predictor_model_load_failures_total', 'Champion versions that failed to load', [
@@ -16,10 +25,14 @@ const loadFailures = counter('tickcast_predictor_model_load_failures_total', 'Ch
 ]);
 const championVersion = gauge('tickcast_predictor_champion_version', 'Version number serving as champion', ['model']);
 
+/** What a model reads besides the indicators: nothing, or the coin's news sentiment. */
+export type ModelInputs = 'indicators' | 'indicators+sentiment';
+
 export interface Champion {
   readonly modelName: string;
   readonly version: string;
   readonly onnx: OnnxModel;
+  readonly inputs: ModelInputs;
   /** Half-width of the 90% interval in log-return space; null when the run logged none. */
   readonly intervalHalfWidth: number | null;
 }
@@ -95,12 +108,14 @@ export class Champions {
     if (!version.runId) throw new Error(`${name} v${version.version} has no run to load its ONNX graph from`);
     const bytes = await this.registry.downloadArtifact(version.runId, ONNX_ARTIFACT);
     if (!bytes) throw new Error(`${name} v${version.version}: run ${version.runId} has no ${ONNX_ARTIFACT}`);
+    const inputs = modelInputs(await this.registry.downloadArtifact(version.runId, FEATURES_ARTIFACT));
     const onnx = await loadOnnxModel(bytes);
     const halfWidth = version.metrics[INTERVAL_METRIC];
     this.current.set(name, {
       modelName: name,
       version: version.version,
       onnx,
+      inputs,
       intervalHalfWidth: halfWidth !== undefined && Number.isFinite(halfWidth) ? halfWidth : null,
     });
     if (serving) this.retired.push(serving);
@@ -109,4 +124,17 @@ export class Champions {
     const alias = version.aliases.includes(CHAMPION_ALIAS) ? CHAMPION_ALIAS : CHALLENGER_ALIAS;
     this.logger.info({ model: name, version: version.version, alias, previous: serving?.version }, `${alias} loaded`);
   }
+}
+
+/**
+ * Which inputs a version's feature list (model/features.json) asks for. A list the
+ * predictor cannot build is refused, so the serving version stays.
+ */
+export function modelInputs(featuresJson: Uint8Array | null): ModelInputs {
+  // Versions registered before the list was recorded read indicators only.
+  if (featuresJson === null) return 'indicators';
+  const names = JSON.stringify(JSON.parse(Buffer.from(featuresJson).toString('utf8')));
+  if (names === JSON.stringify(featureNames())) return 'indicators';
+  if (names === JSON.stringify(featureNames(SENTIMENT_FEATURE_NAMES))) return 'indicators+sentiment';
+  throw new Error(`the model's inputs ${names} are not a feature list the predictor builds`);
 }

@@ -7,6 +7,8 @@ export const CHALLENGER_ALIAS = 'challenger';
 
 /** The run artifact holding a version's ONNX graph. */
 export const ONNX_ARTIFACT = 'model/model.onnx';
+/** The model's input names, in order (JSON array): what the predictor must build for it. */
+export const FEATURES_ARTIFACT = 'model/features.json';
 
 /** Half-width of the 90% split-conformal interval, in log-return space, logged with each run. */
 export const INTERVAL_METRIC = 'interval_halfwidth_90';

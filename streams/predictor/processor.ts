@@ -18,6 +18,9 @@ export interface ChampionSource {
   get(pair: string, horizonMinutes: number): Champion | undefined;
 }
 
+/** The pair's news sentiment inputs at the close of the candle opening at `openTime` (training/sentiment.ts). */
+export type SentimentInputs = (pair: string, openTime: number) => Promise<number[]>;
+
 const predictions = counter('tickcast_predictor_predictions_total', 'Predictions published', [
   'pair',
   'horizon',
@@ -36,6 +39,7 @@ type PredictorState = z.infer<typeof predictorStateSchema>;
 export function predictorProcessor(
   champions: ChampionSource,
   horizons: readonly number[],
+  sentiment?: SentimentInputs,
 ): StatefulProcessor<PredictorState> {
   return {
     name: 'predictor',
@@ -50,17 +54,30 @@ export function predictorProcessor(
         return [];
       }
       state.lastOpenTime = set.openTime;
-      const x = featureVector(set);
-      if (x === null) {
+      const base = featureVector(set);
+      if (base === null) {
         skipped.inc({ pair: set.pair, reason: 'warming-up' });
         return [];
       }
+      // Built once per set, only when a serving model reads sentiment.
+      let withSentiment: Promise<number[] | null> | undefined;
+      const inputsFor = (champion: Champion): Promise<number[] | null> => {
+        if (champion.inputs === 'indicators') return Promise.resolve(base);
+        if (!sentiment) return Promise.resolve(null);
+        withSentiment ??= sentiment(set.pair, set.openTime).then((extra) => featureVector(set, extra));
+        return withSentiment;
+      };
       const madeAt = set.openTime + MINUTE_MS;
       const out: OutboundRecord[] = [];
       for (const horizon of horizons) {
         const champion = champions.get(set.pair, horizon);
         if (!champion) {
           skipped.inc({ pair: set.pair, reason: `no-champion-${horizon}m` });
+          continue;
+        }
+        const x = await inputsFor(champion);
+        if (x === null) {
+          skipped.inc({ pair: set.pair, reason: 'no-sentiment-source' });
           continue;
         }
         const [logReturn = Number.NaN] = await champion.onnx.predict([x]);

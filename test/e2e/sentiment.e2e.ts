@@ -24,6 +24,7 @@ import { addSignal, initialCoinWindowState, windowFeatures } from '../../streams
 import { deadLetterSchema, type NewsItem, type SentimentSignal } from '../../schema/events.ts';
 import { TOPICS } from '../../schema/topics.ts';
 import { metricValue } from '../../lib/metrics.ts';
+import { sentimentAt, sentimentAtFromStore, sentimentFromStore, type SentimentRow } from '../../training/sentiment.ts';
 import { NEWS, requireData } from '../support/data.ts';
 import { isolate, testLogger, waitFor, type Isolation } from '../support/services.ts';
 
@@ -290,6 +291,20 @@ describe('news → sentiment through real Kafka and PostgreSQL, read through the
       assert.equal(s.scorer, 'lexicon:v1');
       assert.equal(s.article.title, titles.get(s.article.id));
       assert.equal(s.score, want.signals.get(`${s.article.id}|LUNA`)?.score);
+    }
+  });
+
+  it('gives the predictor the same sentiment inputs from the store as training builds', async () => {
+    const byWindow = new Map<'1h' | '4h' | '24h', SentimentRow[]>([
+      ['1h', []],
+      ['4h', []],
+      ['24h', []],
+    ]);
+    for (const row of await sentimentFromStore(iso.pool, 'LUNA')) byWindow.get(row.window)?.push(row);
+    assert.ok((byWindow.get('1h')?.length ?? 0) > 5, 'LUNA has sentiment rows');
+    for (let hour = 0; hour < 24; hour += 3) {
+      const openTime = DAY.from + hour * 3_600_000 + 17 * 60_000;
+      assert.deepEqual(await sentimentAtFromStore(iso.pool, 'LUNA', openTime), sentimentAt(byWindow, openTime));
     }
   });
 

@@ -1,0 +1,85 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { INDICATOR_NAMES } from '../../schema/indicators.ts';
+import type { IndicatorSet } from '../../schema/events.ts';
+import { TOPICS } from '../../schema/topics.ts';
+import { FEATURE_NAMES, featureNames } from '../../training/features.ts';
+import { SENTIMENT_FEATURE_NAMES } from '../../training/sentiment.ts';
+import type { InboundRecord } from '../bus/bus.ts';
+import { encodeValue } from '../bus/codec.ts';
+import { modelInputs, type Champion, type ModelInputs } from './champions.ts';
+import { predictorProcessor } from './processor.ts';
+
+const PAIR = 'BTC/USD';
+
+function record(openTime: number): InboundRecord {
+  const set: IndicatorSet = {
+    v: 1,
+    pair: PAIR,
+    interval: '1m',
+    openTime,
+    close: 100,
+    values: Object.fromEntries(INDICATOR_NAMES.map((name) => [name, 1])),
+  };
+  return { topic: TOPICS.indicators.name, partition: 0, offset: '0', key: PAIR, value: encodeValue(set) };
+}
+
+/** A champion whose model records the vectors it is given and predicts a fixed log return. */
+function champion(inputs: ModelInputs): Champion & { seen: number[][] } {
+  const seen: number[][] = [];
+  return {
+    modelName: 'tickcast-btc-usd-1m',
+    version: '1',
+    inputs,
+    intervalHalfWidth: null,
+    seen,
+    onnx: {
+      predict: async (rows: number[][]) => {
+        seen.push(...rows);
+        return rows.map(() => 0.01);
+      },
+      close: async () => {},
+    } as unknown as Champion['onnx'],
+  };
+}
+
+const SENTIMENT = SENTIMENT_FEATURE_NAMES.map((_, i) => i / 10);
+
+test('a model trained with sentiment gets the indicators followed by the coin sentiment as of the candle', async () => {
+  const model = champion('indicators+sentiment');
+  const asked: [string, number][] = [];
+  const processor = predictorProcessor({ get: () => model }, [1], async (pair, openTime) => {
+    asked.push([pair, openTime]);
+    return SENTIMENT;
+  });
+  const out = await processor.process(processor.initialState(PAIR), record(60_000));
+  assert.equal(out.length, 1);
+  assert.deepEqual(asked, [[PAIR, 60_000]]);
+  assert.equal(model.seen[0]?.length, FEATURE_NAMES.length + SENTIMENT.length);
+  assert.deepEqual(model.seen[0]?.slice(FEATURE_NAMES.length), SENTIMENT);
+});
+
+test('an indicators-only model never asks for sentiment', async () => {
+  const model = champion('indicators');
+  let asked = 0;
+  const processor = predictorProcessor({ get: () => model }, [1, 5], async () => (asked++, SENTIMENT));
+  const out = await processor.process(processor.initialState(PAIR), record(60_000));
+  assert.equal(out.length, 2);
+  assert.equal(asked, 0);
+  assert.equal(model.seen[0]?.length, FEATURE_NAMES.length);
+});
+
+test('without a sentiment source a sentiment model is skipped, not fed a short vector', async () => {
+  const model = champion('indicators+sentiment');
+  const processor = predictorProcessor({ get: () => model }, [1]);
+  assert.deepEqual(await processor.process(processor.initialState(PAIR), record(60_000)), []);
+  assert.equal(model.seen.length, 0);
+});
+
+test("a version's feature list decides its inputs; an unknown list is refused", () => {
+  const json = (names: readonly string[]) => Buffer.from(JSON.stringify(names));
+  assert.equal(modelInputs(null), 'indicators');
+  assert.equal(modelInputs(json(featureNames())), 'indicators');
+  assert.equal(modelInputs(json(featureNames(SENTIMENT_FEATURE_NAMES))), 'indicators+sentiment');
+  assert.throws(() => modelInputs(json([...featureNames(), 'funding_rate'])), /not a feature list/);
+});
