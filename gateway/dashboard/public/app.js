@@ -115,6 +115,7 @@ async function showPair(api, pair) {
         const history = (m?.predictions ?? []).slice().reverse();
         chart.addPredictions(history);
         predictions.add(history);
+        renderPredictions();
       }),
     ),
   );

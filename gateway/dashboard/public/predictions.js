@@ -8,12 +8,15 @@ export class PredictionsPanel {
     /** horizon → newest prediction */
     this.latest = new Map();
     this.selected = undefined;
+    /** Until someone picks a horizon, the chart shows 5m when there is one, else the shortest. */
+    this.picked = false;
     this.lastClose = undefined;
   }
 
   reset() {
     this.latest = new Map();
     this.selected = undefined;
+    this.picked = false;
     this.render();
   }
 
@@ -22,18 +25,17 @@ export class PredictionsPanel {
       const current = this.latest.get(p.horizonMinutes);
       if (!current || Date.parse(p.madeAt) >= Date.parse(current.madeAt)) this.latest.set(p.horizonMinutes, p);
     }
-    if (this.selected === undefined && this.latest.size > 0) {
-      const horizons = [...this.latest.keys()];
-      this.select(horizons.includes(5) ? 5 : Math.min(...horizons));
-    }
-    this.render();
+    const horizons = [...this.latest.keys()];
+    const preferred = horizons.includes(5) ? 5 : Math.min(...horizons);
+    if (!this.picked && horizons.length > 0 && preferred !== this.selected) this.select(preferred, false);
   }
 
   setLastClose(close) {
     this.lastClose = close;
   }
 
-  select(horizon) {
+  select(horizon, picked = true) {
+    this.picked ||= picked;
     this.selected = horizon;
     this.onSelect(horizon);
     this.render();
@@ -78,7 +80,11 @@ export class PredictionsPanel {
             change === undefined ? '–' : `${number(change, 3)}%`,
           ),
           el('td', {}, time(p.targetTime)),
-          el('td', { class: 'muted' }, `v${p.modelVersion.version} ${p.modelVersion.aliases.join(', ')}`),
+          el(
+            'td',
+            { class: 'muted', title: `${p.modelVersion.modelName} ${p.modelVersion.aliases.join(', ')}` },
+            `v${p.modelVersion.version}`,
+          ),
         );
         row.addEventListener('click', () => this.select(p.horizonMinutes));
         return row;
