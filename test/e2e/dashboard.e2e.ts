@@ -142,39 +142,53 @@ describe('the live dashboard (embedded default, real browser)', () => {
   });
 
   it('shows live candles, a live prediction with its interval, indicators, performance and sentiment', async () => {
-    const { page, errors } = await open(`/dashboard?key=${encodeURIComponent(key)}`);
-    assert.equal(new URL(page.url()).search, '', 'the key is taken out of the address bar');
-
-    const prediction = page.locator(byTestId('latest-prediction'));
-    await prediction.waitFor({ timeout: FIRST_PREDICTION_MS });
-    const first = { price: await prediction.textContent(), madeAt: await prediction.getAttribute('data-made-at') };
-    assert.match(first.price ?? '', /^\d{1,3}(,\d{3})*\.\d+$/, `a price, not ${first.price}`);
-    assert.ok(Number((first.price ?? '').replaceAll(',', '')) > 1_000, 'a BTC/USD price');
-    // Live: a newer prediction replaces it without reloading the page.
-    await page
-      .locator(`${byTestId('latest-prediction')}:not([data-made-at="${first.madeAt}"])`)
-      .waitFor({ timeout: 60_000 });
-
-    const candles = Number(await page.getAttribute(byTestId('candle-chart'), 'data-candles'));
-    assert.ok(candles >= 10, `the chart has candles (${candles})`);
-    assert.ok((await page.locator(`${byTestId('candle-chart')} ${byTestId('candle')}`).count()) >= 10);
-    await page.locator(byTestId('chart-prediction')).waitFor();
-    assert.equal(await page.textContent(byTestId('connection-state')), 'live');
-    assert.match((await page.textContent(byTestId('indicator-rsi_14'))) ?? '', /^\d+\.\d/);
-    await page
-      .locator(`${byTestId('model-performance')} table, ${byTestId('performance-empty')}`)
-      .first()
-      .waitFor();
-    // The sentiment pipeline may have scored nothing: the panel says so instead of failing.
-    await page
-      .locator(`${byTestId('sentiment-empty')}, ${byTestId('sentiment')} .windows`)
-      .first()
-      .waitFor();
-    assert.equal(await page.isVisible(byTestId('error')), false);
-
     await mkdir(join(repoRoot, 'test-results'), { recursive: true });
-    await page.screenshot({ path: SCREENSHOT, fullPage: true });
-    assert.deepEqual(errors, []);
-    await page.close();
+    const { page, errors } = await open(`/dashboard?key=${encodeURIComponent(key)}`);
+    try {
+      assert.equal(new URL(page.url()).search, '', 'the key is taken out of the address bar');
+
+      const prediction = page.locator(byTestId('latest-prediction'));
+      await prediction.waitFor({ timeout: FIRST_PREDICTION_MS });
+      const first = { price: await prediction.textContent(), madeAt: await prediction.getAttribute('data-made-at') };
+      assert.match(first.price ?? '', /^\d{1,3}(,\d{3})*\.\d+$/, `a price, not ${first.price}`);
+      assert.ok(Number((first.price ?? '').replaceAll(',', '')) > 1_000, 'a BTC/USD price');
+      // Live: a newer prediction replaces it without reloading the page.
+      await page
+        .locator(`${byTestId('latest-prediction')}:not([data-made-at="${first.madeAt}"])`)
+        .waitFor({ timeout: 60_000 });
+
+      const candles = Number(await page.getAttribute(byTestId('candle-chart'), 'data-candles'));
+      assert.ok(candles >= 10, `the chart has candles (${candles})`);
+      assert.ok((await page.locator(`${byTestId('candle-chart')} ${byTestId('candle')}`).count()) >= 10);
+      await page.locator(byTestId('chart-prediction')).waitFor();
+      assert.equal(await page.textContent(byTestId('connection-state')), 'live');
+      assert.match((await page.textContent(byTestId('indicator-rsi_14'))) ?? '', /^\d+\.\d/);
+      await page
+        .locator(`${byTestId('model-performance')} table, ${byTestId('performance-empty')}`)
+        .first()
+        .waitFor();
+      // The sentiment pipeline may have scored nothing: the panel says so instead of failing.
+      await page
+        .locator(`${byTestId('sentiment-empty')}, ${byTestId('sentiment')} .windows`)
+        .first()
+        .waitFor();
+      assert.equal(await page.isVisible(byTestId('error')), false);
+      // A few predictions in, so the screenshot shows their interval band over the candles.
+      await page.locator(`${byTestId('chart-prediction-band')} polygon`).waitFor({ timeout: 60_000 });
+
+      await page.screenshot({ path: SCREENSHOT, fullPage: true });
+      assert.deepEqual(errors, []);
+    } catch (error) {
+      // What the page and the service looked like when it failed.
+      await page.screenshot({ path: join(repoRoot, 'test-results/dashboard-failure.png'), fullPage: true });
+      throw new Error(
+        `${String(error)}\npage errors: ${errors.join('\n')}\n--- tickcast start:\n${service.output().slice(-3000)}`,
+        {
+          cause: error,
+        },
+      );
+    } finally {
+      await page.close();
+    }
   });
 });

@@ -80,11 +80,6 @@ export class PredictionsPanel {
             change === undefined ? '–' : `${number(change, 3)}%`,
           ),
           el('td', {}, time(p.targetTime)),
-          el(
-            'td',
-            { class: 'muted', title: `${p.modelVersion.modelName} ${p.modelVersion.aliases.join(', ')}` },
-            `v${p.modelVersion.version}`,
-          ),
         );
         row.addEventListener('click', () => this.select(p.horizonMinutes));
         return row;
@@ -97,9 +92,20 @@ export class PredictionsPanel {
         el(
           'thead',
           {},
-          el('tr', {}, ...['h', 'predicted', '90% interval', 'vs last', 'target', 'model'].map((h) => el('th', {}, h))),
+          el('tr', {}, ...['h', 'predicted', '90% interval', 'vs last', 'target'].map((h) => el('th', {}, h))),
         ),
         el('tbody', {}, ...rows),
+      ),
+      el(
+        'p',
+        { class: 'muted small', 'data-testid': 'prediction-models' },
+        'served by ',
+        [...this.latest.values()]
+          .map(
+            (p) =>
+              `${p.modelVersion.modelName} v${p.modelVersion.version} (${p.modelVersion.aliases.join(', ') || 'no alias'})`,
+          )
+          .join(' · '),
       ),
     );
   }
