@@ -60,15 +60,19 @@ describe('the live dashboard (embedded default, real browser)', () => {
       { embedded: true },
     );
     base = `http://127.0.0.1:${gatewayPort}`;
-    await waitFor(
-      'the session key and a ready gateway',
-      async () =>
-        /this session's admin key is /.test(service.output()) &&
-        (await fetch(`${base}/ready`)
-          .then((r) => r.ok)
-          .catch(() => false)),
-      90_000,
-    );
+    try {
+      await waitFor(
+        'the session key and a ready gateway',
+        async () =>
+          /this session's admin key is /.test(service.output()) &&
+          (await fetch(`${base}/ready`)
+            .then((r) => r.ok)
+            .catch(() => false)),
+        180_000,
+      );
+    } catch (error) {
+      throw new Error(`${String(error)}\n--- tickcast start:\n${service.output().slice(-3000)}`, { cause: error });
+    }
     key = /this session's admin key is (tck_session_\S+)/.exec(service.output())?.[1] ?? '';
     browser = await chromium.launchPersistentContext(profile, {
       executablePath: CHROMIUM,
@@ -155,7 +159,7 @@ describe('the live dashboard (embedded default, real browser)', () => {
       // Live: a newer prediction replaces it without reloading the page.
       await page
         .locator(`${byTestId('latest-prediction')}:not([data-made-at="${first.madeAt}"])`)
-        .waitFor({ timeout: 60_000 });
+        .waitFor({ timeout: 120_000 });
 
       const candles = Number(await page.getAttribute(byTestId('candle-chart'), 'data-candles'));
       assert.ok(candles >= 10, `the chart has candles (${candles})`);

@@ -25,6 +25,7 @@ function backoffMs(retries) {
 export function createApi(key, onState) {
   const headers = { 'content-type': 'application/json', ...(key ? { 'x-api-key': key } : {}) };
   let unauthorized = () => undefined;
+  let reconnected = () => undefined;
 
   async function query(document, variables = {}) {
     const response = await fetch(graphqlUrl(), {
@@ -56,7 +57,10 @@ export function createApi(key, onState) {
     },
   });
   client.on('connecting', (retrying) => onState({ state: retrying ? 'reconnecting' : 'connecting' }));
-  client.on('connected', () => onState({ state: 'live' }));
+  client.on('connected', (_socket, _payload, wasRetry) => {
+    onState({ state: 'live' });
+    if (wasRetry) reconnected();
+  });
   client.on('closed', (event) => {
     if (event?.code === FORBIDDEN) unauthorized();
     else onState({ state: 'disconnected', detail: event?.reason || undefined });
@@ -102,6 +106,10 @@ export function createApi(key, onState) {
     /** Called once when the socket is refused for the key. */
     onUnauthorized(callback) {
       unauthorized = callback;
+    },
+    /** Called after the socket came back: events sent while it was down are lost, reload. */
+    onReconnected(callback) {
+      reconnected = callback;
     },
     dispose: () => client.dispose(),
   };

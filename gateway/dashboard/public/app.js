@@ -143,6 +143,7 @@ function start(api, markets) {
   select.value = (markets.find((m) => m.ticker) ?? markets[0])?.pair ?? '';
   select.onchange = () => showPair(api, select.value).catch(report);
   api.subscribe(Q.MODEL_ALERT, {}, ({ modelAlert }) => alerts.add(modelAlert));
+  api.onReconnected(() => showPair(api, select.value).catch(report));
   api.onUnauthorized(() => {
     current.stop();
     api.dispose();
