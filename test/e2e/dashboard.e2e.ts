@@ -167,10 +167,9 @@ describe('the live dashboard (embedded default, real browser)', () => {
       await page.locator(byTestId('chart-prediction')).waitFor();
       assert.equal(await page.textContent(byTestId('connection-state')), 'live');
       assert.match((await page.textContent(byTestId('indicator-rsi_14'))) ?? '', /^\d+\.\d/);
-      await page
-        .locator(`${byTestId('model-performance')} table, ${byTestId('performance-empty')}`)
-        .first()
-        .waitFor();
+      // Scored predictions reach the performance panel (it refreshes every 15 s).
+      await page.locator(`${byTestId('model-performance')} table`).waitFor({ timeout: 60_000 });
+      assert.match((await page.textContent(byTestId('performance-mae-1'))) ?? '', /^\d+\.\d{2}$/);
       // The sentiment pipeline may have scored nothing: the panel says so instead of failing.
       await page
         .locator(`${byTestId('sentiment-empty')}, ${byTestId('sentiment')} .windows`)
