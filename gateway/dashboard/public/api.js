@@ -7,7 +7,7 @@ import { createClient } from '/dashboard/vendor/graphql-ws/client.js';
 export class Unauthorized extends Error {}
 
 const FORBIDDEN = 4403;
-const MAX_BACKOFF_MS = 30_000;
+const MAX_BACKOFF_MS = 10_000;
 
 function graphqlUrl() {
   return new URL('/graphql', window.location.href);
@@ -43,6 +43,10 @@ export function createApi(key, onState) {
 
   const url = graphqlUrl();
   url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
+  // The page keeps subscriptions open all the time, so any close is a drop.
+  let dropped = false;
+  /** While graphql-ws waits to retry, the badge says so (its `closed` event comes after). */
+  let nextAttempt = 0;
   const client = createClient({
     url: url.href,
     connectionParams: key ? { 'x-api-key': key } : {},
@@ -52,28 +56,35 @@ export function createApi(key, onState) {
     shouldRetry: (event) => event?.code !== FORBIDDEN,
     retryWait: async (retries) => {
       const wait = backoffMs(retries);
-      onState({ state: 'reconnecting', detail: `in ${Math.round(wait / 1000)} s (attempt ${retries + 1})` });
+      nextAttempt = Date.now() + wait;
+      onState({ state: 'reconnecting', detail: `in ${Math.ceil(wait / 1000)} s (attempt ${retries + 1})` });
       await new Promise((resolve) => setTimeout(resolve, wait));
     },
   });
   client.on('connecting', (retrying) => onState({ state: retrying ? 'reconnecting' : 'connecting' }));
-  client.on('connected', (_socket, _payload, wasRetry) => {
+  client.on('connected', () => {
     onState({ state: 'live' });
-    if (wasRetry) reconnected();
+    if (dropped) reconnected();
+    dropped = false;
   });
   client.on('closed', (event) => {
+    dropped = true;
     if (event?.code === FORBIDDEN) unauthorized();
-    else onState({ state: 'disconnected', detail: event?.reason || undefined });
+    else if (Date.now() >= nextAttempt) onState({ state: 'disconnected', detail: event?.reason || undefined });
   });
 
   /**
-   * Runs a subscription until disposed. A subscription that ends with an error (for example
-   * the gateway closing a slow consumer) is started again after a backoff.
+   * Runs a subscription until disposed. One that ends anyway, with an error (the gateway
+   * closing a slow consumer) or completed (the gateway shutting down), starts again after a
+   * backoff; graphql-ws then reconnects with its own backoff until the gateway is back.
    */
   function subscribe(document, variables, onNext) {
     let dispose = () => undefined;
     let stopped = false;
     let failures = 0;
+    const restart = () => {
+      if (!stopped) setTimeout(() => !stopped && start(), backoffMs(failures++));
+    };
     const start = () => {
       dispose = client.subscribe(
         { query: document, variables },
@@ -84,12 +95,11 @@ export function createApi(key, onState) {
             for (const error of result.errors ?? []) console.warn('subscription:', error.message);
           },
           error: (error) => {
-            if (stopped) return;
             if (error?.code === FORBIDDEN) return unauthorized();
-            console.warn('subscription ended, restarting:', error?.message ?? error?.reason ?? error);
-            setTimeout(() => !stopped && start(), backoffMs(failures++));
+            console.warn('subscription failed, restarting:', error?.message ?? error?.reason ?? error);
+            restart();
           },
-          complete: () => undefined,
+          complete: restart,
         },
       );
     };

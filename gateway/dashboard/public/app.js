@@ -127,7 +127,8 @@ async function showPair(api, pair) {
     ]);
   };
   loads.push(refresh());
-  timers.push(setInterval(() => refresh().catch(report), REFRESH_MS));
+  // A failed refresh is retried by the next one; the connection badge tells why.
+  timers.push(setInterval(() => refresh().catch((error) => console.warn('refresh failed:', error)), REFRESH_MS));
   await Promise.all(loads);
 }
 
