@@ -24,6 +24,8 @@ export function price(value) {
 
 export function number(value, digits = 2) {
   if (value === null || value === undefined || !Number.isFinite(value)) return '–';
+  // Rounds to zero: never "-0.000".
+  if (Number(value.toFixed(digits)) === 0) value = 0;
   return value.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
 }
 
