@@ -61,6 +61,8 @@ export interface GatewayConfig {
   readonly introspection: boolean;
   /** Apollo Sandbox on GET /graphql from a browser. */
   readonly landingPage: boolean;
+  /** The live dashboard at /dashboard (gateway/dashboard/). */
+  readonly dashboard: boolean;
   /** Automatic persisted queries in Apollo Server's bounded in-memory cache; `false` turns them off. */
   readonly persistedQueries: { readonly ttlSeconds: number | null } | false;
   readonly subscriptions: SubscriptionsConfig;
@@ -153,6 +155,7 @@ export async function gatewayConfigFromEnv(env: GatewayEnv): Promise<GatewayConf
     corsOrigins: env.GATEWAY_CORS_ORIGINS,
     introspection: env.GATEWAY_INTROSPECTION,
     landingPage: env.GATEWAY_LANDING_PAGE,
+    dashboard: env.GATEWAY_DASHBOARD,
     subscriptions: {
       perKey: env.GATEWAY_SUBSCRIPTIONS_PER_KEY,
       clientBuffer: env.GATEWAY_SUBSCRIPTION_BUFFER,

@@ -10,7 +10,8 @@
  *   subgraph fetches (per-subgraph timeout, partial results) → error masking.
  *
  * Routes: /graphql (GraphQL, Apollo Sandbox for browsers), /health (alive), /ready
- * (supergraph loaded and not stopping). Metrics are on the ops endpoint (lib/ops-server.ts).
+ * (supergraph loaded and not stopping), /dashboard (the live dashboard, GATEWAY_DASHBOARD).
+ * Metrics are on the ops endpoint (lib/ops-server.ts).
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -38,6 +39,7 @@ import { checkLimits } from './limits.ts';
 import { gatewayMetrics, type Outcome } from './metrics.ts';
 import { RateLimiter } from './rate-limit.ts';
 import { SubgraphDataSource } from './subgraphs.ts';
+import { createDashboardHandler, isDashboardPath } from './dashboard/serve.ts';
 import { SubscriptionPlanner } from './subscriptions/planner.ts';
 import { startSubscriptionServer } from './subscriptions/server.ts';
 
@@ -177,6 +179,7 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps): P
   });
 
   const formatError = createErrorMasker(logger);
+  const dashboard = config.dashboard ? await createDashboardHandler() : undefined;
   const httpServer = createServer();
   // A slow client cannot hold a connection open forever (Node's default is 5 minutes).
   httpServer.requestTimeout = 30_000;
@@ -280,6 +283,8 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps): P
       } else if (url.pathname === '/ready') {
         res.writeHead(ready ? 200 : 503, { 'content-type': 'application/json' });
         res.end(JSON.stringify({ status: ready ? 'ready' : 'not ready' }));
+      } else if (dashboard && isDashboardPath(url.pathname)) {
+        dashboard(req, res, url.pathname);
       } else if (url.pathname === '/') {
         res.writeHead(302, { location: GRAPHQL_PATH }).end();
       } else {

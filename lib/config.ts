@@ -136,6 +136,8 @@ export const configSchema = z.object({
   GATEWAY_CORS_ORIGINS: list(z.string()).default(['*']),
   GATEWAY_INTROSPECTION: bool.default(true),
   GATEWAY_LANDING_PAGE: bool.default(true),
+  /** The live dashboard at /dashboard (static page; its data comes through /graphql like any client's). */
+  GATEWAY_DASHBOARD: bool.default(true),
   GATEWAY_APQ: bool.default(true),
   /** 0 keeps entries until the bounded cache evicts them. */
   GATEWAY_APQ_TTL_SECONDS: z.coerce.number().int().min(0).default(86_400),
