@@ -13,15 +13,20 @@
  * generator children (graphql-ws client over `ws`, one socket per client). One gateway at
  * a time.
  *
- * A run: connect every client and subscribe; publish a warm-up event every 500 ms until
+ * A run: connect every client and subscribe; publish a warm-up event every 2 s until
  * every client has received one (the upstream subscriptions exist, every client is
- * subscribed); then publish `rate` events/s for `seconds`, each with `madeAt` = wall time
- * at publish. Every client records receive time − madeAt (ms, same machine clock), so the
- * latency includes Kafka and the subgraph; one extra client subscribed directly to the
- * predictions subgraph shows that floor. Lost = events published × clients − events received.
+ * subscribed), and wait until the gateway has delivered the rest of them; then publish
+ * `rate` events/s for `seconds`, each with `madeAt` = wall time at publish. Every client
+ * records receive time − madeAt (ms, same machine clock), so the latency includes Kafka and
+ * the subgraph; one extra client subscribed directly to the predictions subgraph shows that
+ * floor. The drain ends when every client has every event, nothing arrived for 5 s, or 60 s
+ * after the last publish; missing = events published × clients − events received by then.
+ * While timed, `{ __typename }` goes to the gateway over HTTP every 200 ms: its latency
+ * shows whether fan-out starves the gateway's event loop.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -49,6 +54,13 @@ const LOAD_PROCESSES = Number(process.env['BENCH_LOAD_PROCESSES'] ?? 2);
 /** Clients that open their socket at the same time while connecting. */
 const CONNECT_CONCURRENCY = 250;
 const WARMUP_TIMEOUT_MS = 90_000;
+/** A warm-up event every this often: few enough that a slow gateway is not left with a backlog. */
+const WARMUP_INTERVAL_MS = 2_000;
+/** After warm-up, timing starts once no event arrived for this long (the gateway is idle), or after the maximum. */
+const SETTLE_QUIET_MS = 2_000;
+const SETTLE_MAX_MS = 60_000;
+/** The gateway's HTTP endpoint is asked `{ __typename }` this often while timed: do subscriptions starve queries? */
+const QUERY_PROBE_INTERVAL_MS = 200;
 /** The drain ends when every event reached every client, or nothing arrived for this long. */
 const DRAIN_QUIET_MS = 5_000;
 const DRAIN_MAX_MS = 60_000;
@@ -96,6 +108,8 @@ interface ClientStats {
   readonly connectFailures: number;
   readonly warmed: number;
   readonly received: number;
+  /** Every event received, warm-up ones included: progress while draining. */
+  readonly events: number;
   readonly errors: number;
   readonly wrong: number;
   readonly firstProblem: string | null;
@@ -135,6 +149,7 @@ class ClientPool {
   private errors = 0;
   private wrong = 0;
   private total = 0;
+  private events = 0;
   private firstProblem: string | null = null;
   private readonly closes: Record<string, number> = {};
   private lastReceiptAt = 0;
@@ -220,6 +235,7 @@ class ClientPool {
     const prediction = result.data?.predictionCreated;
     if (!prediction) return;
     const id = String(prediction['id']);
+    this.events++;
     if (id.startsWith(this.spec.warm)) {
       this.warmed[index] = 1;
       return;
@@ -253,6 +269,7 @@ class ClientPool {
       connectFailures: this.connectFailures,
       warmed,
       received: this.total,
+      events: this.events,
       errors: this.errors,
       wrong: this.wrong,
       firstProblem: this.firstProblem,
@@ -394,8 +411,12 @@ function startChild(name: string, args: string[], env: NodeJS.ProcessEnv, ipc = 
     { env, stdio: ['ignore', 'pipe', 'pipe', ...(ipc ? (['ipc'] as const) : [])] },
   );
   let output = '';
+  // BENCH_LOG_DIR keeps every child's whole output (evidence when a run goes wrong).
+  const logDir = process.env['BENCH_LOG_DIR'];
+  const file = logDir ? createWriteStream(join(logDir, `${name.replaceAll(' ', '-')}.log`), { flags: 'a' }) : undefined;
   const keep = (chunk: Buffer): void => {
     output = (output + chunk.toString('utf8')).slice(-20_000);
+    file?.write(chunk);
   };
   child.stdout?.on('data', keep);
   child.stderr?.on('data', keep);
@@ -505,7 +526,10 @@ interface RunResult {
   readonly subscribed: number;
   readonly published: number;
   readonly received: number;
-  readonly lost: number;
+  /** Not received by the end of the drain: queued, dropped or never sent. */
+  readonly missing: number;
+  readonly gatewayCpuPerDelivery: number;
+  readonly queries: { p50: number; max: number; failed: number; count: number };
   readonly p50: number;
   readonly p99: number;
   readonly max: number;
@@ -614,6 +638,65 @@ async function allStats(loads: readonly Child[]): Promise<ClientStats[]> {
 
 const sum = (values: readonly number[]) => values.reduce((a, b) => a + b, 0);
 
+/** Until `done`, or no event reached any client for `quietMs`, or `maxMs` passed. */
+async function waitQuiet(
+  loads: readonly Child[],
+  quietMs: number,
+  maxMs: number,
+  done: (stats: ClientStats[]) => boolean,
+): Promise<void> {
+  const started = Date.now();
+  let last = -1;
+  let lastChange = Date.now();
+  for (;;) {
+    await sleep(250);
+    const stats = await allStats(loads);
+    const events = sum(stats.map((s) => s.events));
+    if (events !== last) {
+      last = events;
+      lastChange = Date.now();
+    }
+    if (done(stats) || Date.now() - lastChange > quietMs || Date.now() - started > maxMs) return;
+  }
+}
+
+/** `{ __typename }` over HTTP every QUERY_PROBE_INTERVAL_MS until stopped: latencies in ms, failures. */
+function probeQueries(url: string): { stop(): Promise<{ p50: number; max: number; failed: number; count: number }> } {
+  let running = true;
+  const latencies: number[] = [];
+  let failed = 0;
+  const loop = (async () => {
+    while (running) {
+      const started = performance.now();
+      const ok = await fetch(url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: '{"query":"{ __typename }"}',
+        signal: AbortSignal.timeout(30_000),
+      }).then(
+        async (r) => r.ok && (await r.text()).includes('Query'),
+        () => false,
+      );
+      if (ok) latencies.push(performance.now() - started);
+      else failed++;
+      await sleep(QUERY_PROBE_INTERVAL_MS);
+    }
+  })();
+  return {
+    stop: async () => {
+      running = false;
+      await loop;
+      latencies.sort((a, b) => a - b);
+      return {
+        p50: latencies[Math.floor(latencies.length / 2)] ?? NaN,
+        max: latencies.at(-1) ?? NaN,
+        failed,
+        count: latencies.length,
+      };
+    },
+  };
+}
+
 async function runOnce(
   environment: Environment,
   kind: GatewayKind,
@@ -683,16 +766,21 @@ async function runOnce(
     // Warm-up: until every connected client has seen an event end to end.
     const warmStarted = Date.now();
     let subscribed = 0;
+    let warmups = 0;
     for (let k = 0; ; k++) {
-      await environment.publish(prediction(`${warm}${k}`));
-      await sleep(500);
+      if (k % (WARMUP_INTERVAL_MS / 250) === 0) await environment.publish(prediction(`${warm}${warmups++}`));
+      await sleep(250);
       subscribed = sum((await allStats(loads)).map((s) => s.warmed));
       if (subscribed >= connectedCount || Date.now() - warmStarted > WARMUP_TIMEOUT_MS) break;
     }
+    const warmSeconds = (Date.now() - warmStarted) / 1000;
+    // Settle: the gateway delivers what is left of the warm-up events before timing starts.
+    const settleStarted = Date.now();
+    await waitQuiet(loads, SETTLE_QUIET_MS, SETTLE_MAX_MS, () => false);
     log(
-      `    ${kind} ${clients}: ${subscribed} subscribed after ${((Date.now() - warmStarted) / 1000).toFixed(1)} s of warm-up`,
+      `    ${kind} ${clients}: ${subscribed} subscribed after ${warmSeconds.toFixed(1)} s of warm-up ` +
+        `(${warmups} warm-up events), idle after ${((Date.now() - settleStarted) / 1000).toFixed(1)} s more`,
     );
-    await sleep(1_000); // the last warm-up events settle
     const subscribedRssMb = (await procStatus(gateway.child.pid)).rssMb;
     // Less the direct probe's own subscription.
     const upstreamSubscriptions =
@@ -708,6 +796,7 @@ async function runOnce(
     const marketsOps0 =
       (await scrapeMetrics(environment.markets.metricsPort)).get('tickcast_subgraph_requests_total') ?? 0;
     const published = Math.round(rate * seconds);
+    const queryProbe = probeQueries(gateway.url);
     const started = Date.now();
     const sends: Promise<void>[] = [];
     for (let i = 0; i < published; i++) {
@@ -717,19 +806,8 @@ async function runOnce(
     }
     await Promise.all(sends);
     const expected = published * subscribed;
-    let lastTotal = -1;
-    let lastChange = Date.now();
-    const drainStarted = Date.now();
-    for (;;) {
-      await sleep(250);
-      const total = sum((await allStats(loads)).map((s) => s.received));
-      if (total !== lastTotal) {
-        lastTotal = total;
-        lastChange = Date.now();
-      }
-      if (total >= expected || Date.now() - lastChange > DRAIN_QUIET_MS || Date.now() - drainStarted > DRAIN_MAX_MS)
-        break;
-    }
+    await waitQuiet(loads, DRAIN_QUIET_MS, DRAIN_MAX_MS, (stats) => sum(stats.map((s) => s.received)) >= expected);
+    const queries = await queryProbe.stop();
     const reports = await Promise.all(
       loads.map(async (load) => (await request(load, { type: 'collect' }, 'report', 60_000)).report),
     );
@@ -771,7 +849,9 @@ async function runOnce(
       subscribed,
       published,
       received,
-      lost: published * clients - received,
+      missing: published * clients - received,
+      gatewayCpuPerDelivery: (cpu1.gateway - cpu0.gateway) / received,
+      queries,
       p50: percentile(histogram, received, 0.5),
       p99: percentile(histogram, received, 0.99),
       max: percentile(histogram, received, 1),
@@ -1008,7 +1088,7 @@ function printTable(
     ['max ms', 7],
     ['delivered/s', 11],
     ['offered/s', 9],
-    ['lost', 8],
+    ['missing', 9],
     ['RSS MB idle/subscribed/peak', 27],
     ['gw CPU', 6],
     ['subgraphs CPU', 13],
@@ -1016,6 +1096,8 @@ function printTable(
     ['upstream subs', 13],
     ['markets ops/event', 17],
     ['direct p50/p99', 14],
+    ['gw CPU µs/event', 15],
+    ['query p50/max ms', 16],
   ] as const;
   console.log(
     `  ${columns.map(([title, width], i) => (i === 0 ? title.padEnd(width) : title.padStart(width))).join(' ')}`,
@@ -1030,7 +1112,7 @@ function printTable(
       fixed(r.max, 0),
       int(r.deliveredPerSecond),
       int(r.clients * options.rate),
-      int(r.lost),
+      int(r.missing),
       `${int(r.idleRssMb)} / ${int(r.subscribedRssMb)} / ${int(r.peakRssMb)}`,
       fixed(r.gatewayCpu),
       fixed(r.subgraphsCpu),
@@ -1038,6 +1120,8 @@ function printTable(
       int(r.upstreamSubscriptions),
       fixed(r.marketsOpsPerEvent, 1),
       `${fixed(r.probe.p50, 0)} / ${fixed(r.probe.p99, 0)}`,
+      fixed(r.gatewayCpuPerDelivery * 1e6, 0),
+      `${fixed(r.queries.p50, 0)} / ${fixed(r.queries.max, 0)}${r.queries.failed > 0 ? ` (${r.queries.failed} failed)` : ''}`,
     ];
     console.log(
       `  ${cells.map((cell, i) => (i === 0 ? cell.padEnd(columns[i]![1]) : cell.padStart(columns[i]![1]))).join(' ')}`,
