@@ -395,7 +395,12 @@ interface Child {
 }
 
 /** A node child with a raised open-files limit (10,000 sockets); `exec` keeps the pid the node process's. */
-function startChild(name: string, args: string[], env: NodeJS.ProcessEnv, ipc = false): Child {
+function startChild(
+  name: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  options: { ipc?: boolean; nodeFlags?: readonly string[] } = {},
+): Child {
   const child = spawn(
     'bash',
     [
@@ -404,11 +409,12 @@ function startChild(name: string, args: string[], env: NodeJS.ProcessEnv, ipc = 
       name,
       process.execPath,
       '--enable-source-maps',
+      ...(options.nodeFlags ?? []),
       '--import',
       TSX_LOADER,
       ...args,
     ],
-    { env, stdio: ['ignore', 'pipe', 'pipe', ...(ipc ? (['ipc'] as const) : [])] },
+    { env, stdio: ['ignore', 'pipe', 'pipe', ...(options.ipc ? (['ipc'] as const) : [])] },
   );
   let output = '';
   // BENCH_LOG_DIR keeps every child's whole output (evidence when a run goes wrong).
@@ -597,6 +603,10 @@ function percentile(histogram: Map<number, number>, total: number, q: number): n
   return NaN;
 }
 
+/** BENCH_PROFILE_DIR: the gateways under test write V8 CPU profiles there (`node --cpu-prof`) when they stop. */
+const PROFILE_DIR = process.env['BENCH_PROFILE_DIR'];
+const GATEWAY_FLAGS = PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`] : [];
+
 async function startGateway(
   kind: GatewayKind,
   environment: Environment,
@@ -605,29 +615,39 @@ async function startGateway(
   const url = `http://127.0.0.1:${port}/graphql`;
   if (kind === 'tickcast') {
     const metricsPort = await freePort();
-    const child = startChild('tickcast gateway', [repoFile('cli/main.ts'), 'gateway'], {
-      ...environment.env,
-      GATEWAY_PORT: String(port),
-      GATEWAY_HOST: '127.0.0.1',
-      GATEWAY_AUTH: 'disabled',
-      GATEWAY_LANDING_PAGE: 'false',
-      // Every client is the same anonymous principal: no per-key limit or rate limit may refuse them.
-      GATEWAY_SUBSCRIPTIONS_PER_KEY: '1000000',
-      GATEWAY_RATE_LIMIT_PER_SECOND: '1000000',
-      GATEWAY_RATE_LIMIT_BURST: '1000000',
-      METRICS_PORT: String(metricsPort),
-      ...Object.fromEntries(
-        SUBGRAPHS.map((name) => [`SUBGRAPH_${name.toUpperCase()}_URL`, environment.subgraphUrls[name]]),
-      ),
-    });
+    const child = startChild(
+      'tickcast gateway',
+      [repoFile('cli/main.ts'), 'gateway'],
+      {
+        ...environment.env,
+        GATEWAY_PORT: String(port),
+        GATEWAY_HOST: '127.0.0.1',
+        GATEWAY_AUTH: 'disabled',
+        GATEWAY_LANDING_PAGE: 'false',
+        // Every client is the same anonymous principal: no per-key limit or rate limit may refuse them.
+        GATEWAY_SUBSCRIPTIONS_PER_KEY: '1000000',
+        GATEWAY_RATE_LIMIT_PER_SECOND: '1000000',
+        GATEWAY_RATE_LIMIT_BURST: '1000000',
+        METRICS_PORT: String(metricsPort),
+        ...Object.fromEntries(
+          SUBGRAPHS.map((name) => [`SUBGRAPH_${name.toUpperCase()}_URL`, environment.subgraphUrls[name]]),
+        ),
+      },
+      { nodeFlags: GATEWAY_FLAGS },
+    );
     await waitReady(child, url);
     return { child, url, metricsPort };
   }
-  const child = startChild('Hive Gateway', [fileURLToPath(import.meta.url), 'hive'], {
-    ...environment.env,
-    BENCH_SUPERGRAPH: environment.supergraphFile,
-    BENCH_PORT: String(port),
-  });
+  const child = startChild(
+    'Hive Gateway',
+    [fileURLToPath(import.meta.url), 'hive'],
+    {
+      ...environment.env,
+      BENCH_SUPERGRAPH: environment.supergraphFile,
+      BENCH_PORT: String(port),
+    },
+    { nodeFlags: GATEWAY_FLAGS },
+  );
   await waitReady(child, url);
   return { child, url, metricsPort: null };
 }
@@ -1026,7 +1046,7 @@ async function bench(
   await writeFile(supergraphFile, await composeWithUrls(subgraphUrls));
 
   const loads = Array.from({ length: LOAD_PROCESSES }, (_, i) =>
-    startChild(`load generator ${i + 1}`, [fileURLToPath(import.meta.url), 'load'], env, true),
+    startChild(`load generator ${i + 1}`, [fileURLToPath(import.meta.url), 'load'], env, { ipc: true }),
   );
   for (const load of loads) cleanups.push([`stopping ${load.name}`, () => stopChild(load)]);
 
