@@ -28,8 +28,6 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { isDeepStrictEqual } from 'node:util';
-import { composeServices } from '@apollo/composition';
-import { parse } from 'graphql';
 import pg from 'pg';
 import { generateApiKey, parseApiKeyEntries } from '../gateway/auth.ts';
 import { gatewayConfigFromEnv, type GatewayConfig } from '../gateway/config.ts';
@@ -39,7 +37,7 @@ import { createLogger, type Logger } from '../lib/logger.ts';
 import { registry as metrics } from '../lib/metrics.ts';
 import { openRegistry } from '../registry/index.ts';
 import type { Candle, IndicatorSet, Trade } from '../schema/events.ts';
-import { SUBGRAPHS, subgraphSdlPath, type SubgraphName } from '../schema/subgraphs.ts';
+import { SUBGRAPHS, type SubgraphName } from '../schema/subgraphs.ts';
 import { createIndicatorState, updateIndicators } from '../streams/indicators/engine.ts';
 import { openFeatureStore } from '../streams/runtime.ts';
 import { loadCandleCsv } from '../streams/sources/candle-csv.ts';
@@ -48,6 +46,7 @@ import { subgraphDefinition } from '../subgraphs/catalog.ts';
 import { startSubgraph, type RunningSubgraph } from '../subgraphs/server.ts';
 import { BTC_CANDLES, FULL_DAY, requireData } from '../test/support/data.ts';
 import { MemoryBus } from '../streams/bus/memory.ts';
+import { composeWithUrls } from './supergraph.ts';
 
 const PAIR = 'BTC/USD';
 const HORIZON = 5;
@@ -305,22 +304,6 @@ async function startTickcastGateway(
   };
   const gateway = await createGateway(config, { logger });
   return { url: gateway.url, key, stop: () => gateway.stop() };
-}
-
-/** The supergraph composed with the subgraphs' real URLs, as Hive Gateway reads them from it. */
-async function composeWithUrls(urls: Record<SubgraphName, string>): Promise<string> {
-  const services = await Promise.all(
-    SUBGRAPHS.map(async (name) => ({
-      name,
-      url: urls[name],
-      typeDefs: parse(await readFile(subgraphSdlPath(name), 'utf8')),
-    })),
-  );
-  const result = composeServices(services);
-  if (result.errors) {
-    throw new Error(`composition failed:\n${result.errors.map((e) => `  - ${e.message}`).join('\n')}`);
-  }
-  return result.supergraphSdl;
 }
 
 /** What this benchmark uses of Hive Gateway's runtime (a Yoga server: a node:http request listener). */

@@ -1,14 +1,27 @@
 /**
- * `npm run bench -- <name>`: benchmarks print rates next to a peer measured in the same
- * run, and the ratio, so a number means something on any machine.
+ * `npm run bench -- <name> [flags]`: benchmarks print rates next to a peer measured in the
+ * same run, and the ratio, so a number means something on any machine.
  */
+import { parseArgs } from 'node:util';
+
+const { values: flags, positionals: names } = parseArgs({
+  allowPositionals: true,
+  options: {
+    // subscriptions: client counts, timed seconds per run, events/s, operation (federated|primary)
+    clients: { type: 'string' },
+    seconds: { type: 'string' },
+    rate: { type: 'string' },
+    operation: { type: 'string' },
+  },
+});
+
 const BENCHES: Record<string, () => Promise<void>> = {
   streams: async () => (await import('./streams.ts')).run(),
   inference: async () => (await import('./inference.ts')).run(),
   gateway: async () => (await import('./gateway.ts')).run(),
+  subscriptions: async () => (await import('./subscriptions.ts')).run(flags),
 };
 
-const names = process.argv.slice(2).filter((a) => !a.startsWith('-'));
 const selected = names.length > 0 ? names : Object.keys(BENCHES);
 for (const name of selected) {
   const bench = BENCHES[name];
