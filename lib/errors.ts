@@ -14,6 +14,7 @@ export const ERROR_CODES = {
   RATE_LIMITED: { retriable: true, summary: 'an external service asked us to slow down' },
   STORE_UNAVAILABLE: { retriable: true, summary: 'the feature store could not be reached' },
   CONFIG_INVALID: { retriable: false, summary: 'configuration is missing or invalid' },
+  NOT_YET_STORED: { retriable: true, summary: 'a record refers to rows another stream has not written yet' },
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

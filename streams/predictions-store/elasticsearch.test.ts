@@ -444,8 +444,8 @@ describe('ElasticsearchPredictionStore', () => {
       ],
     });
     const missing = await rejection(h.store.recordOutcomes([{ id: P1.id, actualPrice: 1, error: 0 }]));
-    assert.equal(missing.code, 'UPSTREAM_REJECTED');
-    assert.ok(missing.message.includes(`${P1.id} (404 document_missing_exception`), missing.message);
+    assert.equal(missing.code, 'NOT_YET_STORED');
+    assert.ok(missing.message.includes(P1.id), missing.message);
     assert.equal(h.requests.length, 1);
 
     const unroutable = await rejection(

@@ -28,6 +28,7 @@ import {
   chunks,
   lastOutcomePerId,
   lastPerKey,
+  PredictionsNotStored,
   madeAtOfPredictionId,
   performanceKey,
   type ModelPerformanceRow,
@@ -422,6 +423,11 @@ export class ElasticsearchPredictionStore implements PredictionStore {
     bulkItems.inc({ backend: BACKEND, op, outcome: 'failed' }, rejected.length + exhausted.length);
     if (rejected.length === 0 && exhausted.length === 0) return;
     this.log.error({ op, rejected, exhausted }, 'bulk items failed');
+    // An outcome can overtake its prediction (another topic): "document missing" means not yet.
+    const missing = rejected.filter((f) => op === 'update' && f.status === 404);
+    if (missing.length > 0 && missing.length === rejected.length && exhausted.length === 0) {
+      throw new PredictionsNotStored(missing.map((f) => f.id));
+    }
     if (rejected.length > 0) {
       // A record that fails for itself would fail forever: non-retriable, whatever else happened.
       const alsoExhausted = exhausted.length > 0 ? `; retries exhausted for ${namedIds(exhausted)}` : '';

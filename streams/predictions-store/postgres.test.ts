@@ -201,7 +201,7 @@ describe('PostgresPredictionStore (recording pool)', () => {
       [2, 3],
       [0, 0],
     ]);
-    assert.equal(error.code, 'UPSTREAM_REJECTED');
+    assert.equal(error.code, 'NOT_YET_STORED');
     assert.equal(error.message, `outcomes for predictions that are not stored: ${P2.id}`);
   });
 

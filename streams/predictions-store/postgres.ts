@@ -20,6 +20,7 @@ import {
   chunks,
   lastOutcomePerId,
   lastPerKey,
+  PredictionsNotStored,
   type ModelPerformanceRow,
   type PredictionOutcome,
   type PredictionStore,
@@ -222,11 +223,7 @@ export class PostgresPredictionStore implements PredictionStore {
       const found = new Set(rows.map((r) => r.id));
       missing.push(...chunk.filter((o) => !found.has(o.id)).map((o) => o.id));
     }
-    if (missing.length > 0)
-      throw new TickcastError(
-        'UPSTREAM_REJECTED',
-        `outcomes for predictions that are not stored: ${missing.join(', ')}`,
-      );
+    if (missing.length > 0) throw new PredictionsNotStored(missing);
   }
 
   async writePerformance(rows: readonly ModelPerformanceRow[]): Promise<void> {

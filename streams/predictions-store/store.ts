@@ -8,6 +8,7 @@
  * predictions by id (the first write wins, so a re-delivery never erases an outcome
  * already recorded), outcomes and performance rows by key (the last write wins).
  */
+import { TickcastError } from '../../lib/errors.ts';
 import type { Prediction } from '../../schema/events.ts';
 
 export interface PredictionOutcome {
@@ -39,7 +40,10 @@ export interface PredictionStore {
   ensureSchema(): Promise<void>;
   /** Idempotent by prediction id: an id already stored is left as it is. */
   writePredictions(predictions: readonly Prediction[]): Promise<void>;
-  /** Sets actualPrice and error; an id that is not stored is an error naming it. */
+  /**
+   * Sets actualPrice and error. Ids that are not stored (yet) fail with `PredictionsNotStored`
+   * naming them, after the others were recorded.
+   */
   recordOutcomes(outcomes: readonly PredictionOutcome[]): Promise<void>;
   /** Upsert by (modelName, modelVersion, pair, horizonMinutes). */
   writePerformance(rows: readonly ModelPerformanceRow[]): Promise<void>;
@@ -93,4 +97,15 @@ export function chunks<T>(items: readonly T[], size: number): T[][] {
   const result: T[][] = [];
   for (let i = 0; i < items.length; i += size) result.push(items.slice(i, i + size));
   return result;
+}
+
+/**
+ * Outcomes whose predictions are not in the store: they travel on another topic and may
+ * overtake their predictions, so the writer waits for them (retriable).
+ */
+export class PredictionsNotStored extends TickcastError {
+  constructor(readonly ids: readonly string[]) {
+    super('NOT_YET_STORED', `outcomes for predictions that are not stored: ${ids.join(', ')}`);
+    this.name = 'PredictionsNotStored';
+  }
 }
