@@ -58,3 +58,24 @@ test('fail rejects a waiting reader', async () => {
   channel.fail(new Error('upstream gone'));
   await assert.rejects(pending, /upstream gone/);
 });
+
+test('a value waiting longer than maxAgeMs fails the channel on the next push', async () => {
+  const channel = new Channel<number>(100, { maxAgeMs: 1_000 });
+  const now = Date.now();
+  assert.equal(channel.push(1, now - 5_000), true, 'the first value is queued whatever its age');
+  assert.equal(channel.push(2, now), false);
+  await assert.rejects(channel.next(), (error: unknown) => error instanceof ChannelOverflow && error.reason === 'age');
+});
+
+test('onTake reports how long each value waited since it was produced', async () => {
+  const waits: number[] = [];
+  const channel = new Channel<number>(10, { onTake: (ms) => waits.push(ms) });
+  channel.push(1, Date.now() - 2_000);
+  await channel.next();
+  const pending = channel.next();
+  channel.push(2, Date.now() - 500);
+  await pending;
+  assert.equal(waits.length, 2);
+  assert.ok(waits[0]! >= 2_000 && waits[0]! < 3_000, String(waits[0]));
+  assert.ok(waits[1]! >= 500 && waits[1]! < 1_500, String(waits[1]));
+});

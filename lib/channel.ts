@@ -1,32 +1,51 @@
 /**
  * A bounded, single-reader async queue: producers `push` without waiting, the reader pulls
- * with `for await`. When more than `capacity` values wait, the channel fails with
- * `ChannelOverflow` instead of growing: a consumer that cannot keep up is cut off, and the
- * producer (a feed shared by many readers) never slows down for one of them.
+ * with `for await`. When more than `capacity` values wait, or the oldest waiting value is
+ * older than `maxAgeMs`, the channel fails with `ChannelOverflow` instead of growing: a
+ * consumer that cannot keep up is cut off, and the producer (a feed shared by many
+ * readers) never slows down for one of them.
  */
 
 export class ChannelOverflow extends Error {
-  constructor(readonly capacity: number) {
-    super(`more than ${capacity} values waiting: the reader is too slow`);
+  constructor(
+    readonly capacity: number,
+    /** Why: too many values waiting, or the oldest waited too long. */
+    readonly reason: 'count' | 'age' = 'count',
+  ) {
+    super(
+      reason === 'count'
+        ? `more than ${capacity} values waiting: the reader is too slow`
+        : 'the oldest value waited too long: the reader is too slow',
+    );
     this.name = 'ChannelOverflow';
   }
+}
+
+export interface ChannelOptions {
+  /** Runs once, however the channel ends: closed, failed, overflowed or abandoned by its reader. */
+  readonly onClose?: () => void;
+  /** The oldest waiting value may be at most this old (ms, by the `at` given to push). */
+  readonly maxAgeMs?: number;
+  /** Called as the reader takes a value, with how long it waited since its `at`. */
+  readonly onTake?: (waitedMs: number) => void;
 }
 
 type Waiter<T> = (result: IteratorResult<T>) => void;
 
 export class Channel<T> implements AsyncIterableIterator<T> {
   private readonly queue: T[] = [];
+  /** When each queued value was produced (ms), parallel to `queue`. */
+  private readonly queuedAt: number[] = [];
   private waiter: { resolve: Waiter<T>; reject: (error: unknown) => void } | undefined;
   private closed = false;
   private failure: unknown;
-  private readonly onClose: (() => void) | undefined;
+  private readonly options: ChannelOptions;
 
-  /** `onClose` runs once, however the channel ends: closed, failed, overflowed or abandoned by its reader. */
   constructor(
     readonly capacity: number,
-    onClose?: () => void,
+    options: ChannelOptions | (() => void) = {},
   ) {
-    this.onClose = onClose;
+    this.options = typeof options === 'function' ? { onClose: options } : options;
   }
 
   /** Values waiting for the reader. */
@@ -38,12 +57,21 @@ export class Channel<T> implements AsyncIterableIterator<T> {
     return this.closed;
   }
 
-  /** Queues a value; false when the channel is closed (the value is dropped). Overflow fails the channel. */
-  push(value: T): boolean {
+  /** Why the channel overflowed, if that is how it ended. */
+  get overflow(): ChannelOverflow | undefined {
+    return this.failure instanceof ChannelOverflow ? this.failure : undefined;
+  }
+
+  /**
+   * Queues a value produced at `at` (ms, default now); false when the channel is closed
+   * (the value is dropped). Overflow, by count or age, fails the channel.
+   */
+  push(value: T, at: number = Date.now()): boolean {
     if (this.closed) return false;
     if (this.waiter) {
       const { resolve } = this.waiter;
       this.waiter = undefined;
+      this.options.onTake?.(Date.now() - at);
       resolve({ value, done: false });
       return true;
     }
@@ -51,7 +79,14 @@ export class Channel<T> implements AsyncIterableIterator<T> {
       this.fail(new ChannelOverflow(this.capacity));
       return false;
     }
+    const { maxAgeMs } = this.options;
+    const oldest = this.queuedAt[0];
+    if (maxAgeMs !== undefined && oldest !== undefined && Date.now() - oldest > maxAgeMs) {
+      this.fail(new ChannelOverflow(this.capacity, 'age'));
+      return false;
+    }
     this.queue.push(value);
+    this.queuedAt.push(at);
     return true;
   }
 
@@ -63,11 +98,15 @@ export class Channel<T> implements AsyncIterableIterator<T> {
   /** Ends the stream with an error; queued values are discarded. */
   fail(error: unknown): void {
     this.queue.length = 0;
+    this.queuedAt.length = 0;
     this.end(error ?? new Error('channel failed'));
   }
 
   next(): Promise<IteratorResult<T>> {
-    if (this.queue.length > 0) return Promise.resolve({ value: this.queue.shift() as T, done: false });
+    if (this.queue.length > 0) {
+      this.options.onTake?.(Date.now() - (this.queuedAt.shift() ?? Date.now()));
+      return Promise.resolve({ value: this.queue.shift() as T, done: false });
+    }
     if (this.failure !== undefined) return Promise.reject(this.failure);
     if (this.closed) return Promise.resolve({ value: undefined, done: true });
     return new Promise((resolve, reject) => {
@@ -78,6 +117,7 @@ export class Channel<T> implements AsyncIterableIterator<T> {
   /** The reader left (`break`, or graphql-ws completing the operation). */
   return(): Promise<IteratorResult<T>> {
     this.queue.length = 0;
+    this.queuedAt.length = 0;
     this.end(undefined);
     return Promise.resolve({ value: undefined, done: true });
   }
@@ -96,6 +136,6 @@ export class Channel<T> implements AsyncIterableIterator<T> {
       if (error !== undefined) waiter.reject(error);
       else waiter.resolve({ value: undefined, done: true });
     }
-    this.onClose?.();
+    this.options.onClose?.();
   }
 }

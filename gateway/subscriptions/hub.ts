@@ -29,6 +29,12 @@ export const hubMetrics = {
     'subgraph',
   ]),
   delivered: counter('tickcast_gateway_subscription_events_total', 'Events handed to client subscriptions'),
+  lagSeconds: histogram(
+    'tickcast_gateway_subscription_delivery_lag_seconds',
+    'From an event reaching the gateway to its hand-over to a client socket',
+    [],
+    [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30],
+  ),
   resolveSeconds: histogram(
     'tickcast_gateway_subscription_resolve_seconds',
     'Time to resolve one event for one selection group (the `rest` of the plan)',
@@ -45,6 +51,8 @@ export const hubMetrics = {
 export interface HubOptions {
   /** Events a client may have waiting before it is disconnected as a slow consumer. */
   readonly clientBuffer: number;
+  /** How late (ms after the gateway received it) a client's oldest waiting event may be before it is disconnected. */
+  readonly maxLagMs: number;
   /** Events a selection group may have waiting for resolution before its clients are failed. */
   readonly maxPendingEvents: number;
   /** The context the per-event entity fetches run with (a read-only gateway principal). */
@@ -78,6 +86,8 @@ export interface ClientSubscription {
 interface Client {
   readonly channel: Channel<ExecutionResult>;
   readonly onSlowConsumer: () => void;
+  /** Already disconnected for falling behind. */
+  cutOff: boolean;
 }
 
 interface Group {
@@ -94,6 +104,9 @@ interface Stream {
   readonly groups: Map<string, Group>;
   stop: () => void;
 }
+
+/** Clients served between two turns of the event loop. */
+const DELIVERY_SLICE = 500;
 
 const streamKey = (op: UpstreamOperation): string =>
   JSON.stringify([op.subgraph, op.query, Object.entries(op.variables).sort(([a], [b]) => a.localeCompare(b))]);
@@ -123,9 +136,14 @@ export class SubscriptionHub {
     const group = this.groupFor(request);
     const client: Client = {
       onSlowConsumer: request.onSlowConsumer,
-      channel: new Channel<ExecutionResult>(this.options.clientBuffer, () => {
-        this.leave(group, client);
-        request.onEnd?.();
+      cutOff: false,
+      channel: new Channel<ExecutionResult>(this.options.clientBuffer, {
+        maxAgeMs: this.options.maxLagMs,
+        onTake: (waitedMs) => hubMetrics.lagSeconds.observe(waitedMs / 1000),
+        onClose: () => {
+          this.leave(group, client);
+          request.onEnd?.();
+        },
       }),
     };
     group.clients.add(client);
@@ -142,9 +160,10 @@ export class SubscriptionHub {
         }),
       ],
     };
+    const at = Date.now();
     for (const stream of this.streams.values()) {
       if (stream.operation.subgraph !== subgraph) continue;
-      for (const group of stream.groups.values()) this.deliver(group, result);
+      for (const group of stream.groups.values()) group.tail = group.tail.then(() => this.deliver(group, result, at));
     }
   }
 
@@ -176,8 +195,9 @@ export class SubscriptionHub {
     hubMetrics.upstreams.inc({ subgraph: operation.subgraph });
     stream.stop = this.upstream.subscribe(operation, {
       next: (event) => {
+        const receivedAt = Date.now();
         hubMetrics.upstreamEvents.inc({ subgraph: operation.subgraph });
-        for (const group of stream.groups.values()) this.resolve(group, event);
+        for (const group of stream.groups.values()) this.resolve(group, event, receivedAt);
       },
       error: (error) => {
         this.options.logger.warn({ err: error, subgraph: operation.subgraph }, 'upstream subscription failed');
@@ -196,7 +216,7 @@ export class SubscriptionHub {
   }
 
   /** Resolves `event` for one group, in order after the group's previous events. */
-  private resolve(group: Group, event: FormattedExecutionResult): void {
+  private resolve(group: Group, event: FormattedExecutionResult, receivedAt: number): void {
     if (group.pending >= this.options.maxPendingEvents) {
       hubMetrics.dropped.inc({ reason: 'resolution_backlog' }, group.clients.size);
       const failure = gatewayError('SUBGRAPH_UNAVAILABLE', 'entity resolution fell too far behind the event stream', {
@@ -218,18 +238,27 @@ export class SubscriptionHub {
         stopTimer?.();
         group.pending--;
       }
-      this.deliver(group, result);
+      await this.deliver(group, result, receivedAt);
     });
   }
 
-  private deliver(group: Group, result: ExecutionResult): void {
-    for (const client of [...group.clients]) {
-      if (client.channel.push(result)) {
-        hubMetrics.delivered.inc();
-      } else if (client.channel.isClosed) {
-        // push fails on an open-to-closed transition only when the buffer overflowed.
-        hubMetrics.dropped.inc({ reason: 'slow_consumer' });
-        client.onSlowConsumer();
+  /**
+   * Hands `result` to every client of the group. A large group is served in slices with a
+   * macrotask between them, so HTTP requests and other sockets are not starved meanwhile.
+   */
+  private async deliver(group: Group, result: ExecutionResult, receivedAt: number): Promise<void> {
+    const clients = [...group.clients];
+    for (let start = 0; start < clients.length; start += DELIVERY_SLICE) {
+      if (start > 0) await new Promise((resolve) => setImmediate(resolve));
+      for (const client of clients.slice(start, start + DELIVERY_SLICE)) {
+        if (client.channel.push(result, receivedAt)) {
+          hubMetrics.delivered.inc();
+        } else if (client.channel.overflow && !client.cutOff) {
+          // This push overflowed the client's buffer (by count: slow reader; by age: lagging).
+          client.cutOff = true;
+          hubMetrics.dropped.inc({ reason: client.channel.overflow.reason === 'age' ? 'lagging' : 'slow_consumer' });
+          client.onSlowConsumer();
+        }
       }
     }
   }

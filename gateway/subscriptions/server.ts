@@ -36,7 +36,7 @@ import { gatewayError, rejectionReason } from '../errors.ts';
 import { checkLimits } from '../limits.ts';
 import { gatewayMetrics } from '../metrics.ts';
 import type { RateLimiter } from '../rate-limit.ts';
-import { SubscriptionHub } from './hub.ts';
+import { hubMetrics, SubscriptionHub } from './hub.ts';
 import { NotASubscription, type SubscriptionPlanner } from './planner.ts';
 import { UpstreamConnections } from './upstream.ts';
 
@@ -90,6 +90,28 @@ function header(request: IncomingMessage, name: string): string | undefined {
   return Array.isArray(value) ? value[0] : value;
 }
 
+/**
+ * graphql-ws sends a frame and waits for its write callback before taking the next event:
+ * one system call per frame per client. Answering at once instead lets frames queue in the
+ * socket and leave together (writev). What a client has not read is bounded by bytes here:
+ * past `maxBufferedBytes` it is disconnected as a slow consumer. Registered before
+ * graphql-ws sees the socket, so every frame it sends goes through this.
+ */
+function coalesceWrites(socket: WebSocket, maxBufferedBytes: number): void {
+  const send = socket.send.bind(socket);
+  socket.send = ((data: string, done?: (error?: Error) => void) => {
+    if (socket.bufferedAmount > maxBufferedBytes) {
+      if (socket.readyState === socket.OPEN) {
+        hubMetrics.dropped.inc({ reason: 'slow_consumer' });
+        socket.close(SLOW_CONSUMER_CLOSE, `slow consumer: more than ${maxBufferedBytes} bytes unread`);
+      }
+    } else {
+      send(data);
+    }
+    done?.();
+  }) as WebSocket['send'];
+}
+
 function rejected(error: GraphQLError): readonly GraphQLError[] {
   const reason = rejectionReason(error.extensions['code']);
   if (reason) gatewayMetrics.rejected.inc({ reason });
@@ -110,6 +132,7 @@ export function startSubscriptionServer(deps: SubscriptionServerDeps): Subscript
   });
   const hub = new SubscriptionHub(upstream, {
     clientBuffer: limits.clientBuffer,
+    maxLagMs: limits.maxLagMs,
     // Bursts (a replay, a reconnect) queue here before resolution; only a backlog this deep fails a group.
     maxPendingEvents: Math.max(10_000, limits.clientBuffer),
     context: { principal: SUBSCRIPTION_PRINCIPAL, state: {} } satisfies GatewayContext,
@@ -134,6 +157,7 @@ export function startSubscriptionServer(deps: SubscriptionServerDeps): Subscript
   wsServer.on('connection', (socket) => {
     connections.inc();
     socket.once('close', () => connections.dec());
+    coalesceWrites(socket, limits.maxBufferedBytes);
   });
 
   const subscribe = (args: ExecutionArgs): AsyncIterableIterator<ExecutionResult> | ExecutionResult => {
