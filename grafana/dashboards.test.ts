@@ -73,10 +73,16 @@ describe('grafana/', () => {
     assert.deepEqual(queryProblems(allDashboardQueries(), datasources, produced), []);
   });
 
-  it('alert rules for model error drift, consumer lag and a stalled trade feed query what the code produces', () => {
+  it('alert rules for model error drift, consumer lag, a stalled trade feed and the sentiment LLM query what the code produces', () => {
     assert.deepEqual(
       alerts.map((q) => q.where.split('"')[1]),
-      ['Model error drift', 'Consumer lag', 'Trade feed stalled'],
+      [
+        'Model error drift',
+        'Consumer lag',
+        'Trade feed stalled',
+        'Sentiment LLM circuit open',
+        'Sentiment LLM failure ratio',
+      ],
     );
     assert.deepEqual(queryProblems(alerts, datasources, produced), []);
   });

@@ -14,7 +14,14 @@ import { PROCESSORS } from '../streams/runtime.ts';
 import { SUBGRAPHS } from '../schema/subgraphs.ts';
 
 /** The processors that keep state in a changelog (bus.runStateful in streams/runtime.ts). */
-const STATEFUL_PROCESSORS = ['candles', 'indicators', 'predictor', 'monitor'];
+const STATEFUL_PROCESSORS = [
+  'candles',
+  'indicators',
+  'predictor',
+  'monitor',
+  'sentiment-extractor',
+  'sentiment-features',
+];
 
 const rendered = new Map<Overlay, Resource[]>();
 before(async () => {

@@ -12,7 +12,10 @@ import { freePort } from './ports.ts';
 interface EnvEntry {
   name: string;
   value?: string;
-  valueFrom?: { secretKeyRef?: { name: string; key: string }; configMapKeyRef?: { name: string; key: string } };
+  valueFrom?: {
+    secretKeyRef?: { name: string; key: string; optional?: boolean };
+    configMapKeyRef?: { name: string; key: string };
+  };
 }
 
 interface ContainerSpec {
@@ -68,6 +71,8 @@ export async function localLaunch(deployment: Resource, context: LaunchContext):
     if (entry.value !== undefined) env[entry.name] = expand(entry.value, env);
     else if (secret) {
       const value = context.secrets.get(`${secret.name}/${secret.key}`);
+      // An optional secret that does not exist leaves the variable unset, as the kubelet does.
+      if (value === undefined && secret.optional === true) continue;
       if (value === undefined)
         throw new Error(`${deployment.metadata.name}: no local value for secret ${secret.name}/${secret.key}`);
       env[entry.name] = value;
