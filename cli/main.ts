@@ -489,7 +489,18 @@ program
     const ops = await startOpsServer(config.METRICS_PORT, () => true);
     lifecycle.add('ops server', () => ops.close());
     logger.info({ sources: sources.map((s) => s.name) }, 'publishing news');
-    await lifecycle.runUntilSignal(Promise.all(sources.map((s) => s.start(newsSink(bus), abort.signal))));
+    // One feed that refuses us (404, not a feed) stops alone; the command fails only when all have.
+    const running = sources.map((source) =>
+      source.start(newsSink(bus), abort.signal).catch((error: unknown) => {
+        logger.error({ source: source.name, err: error }, 'news source stopped; the others go on');
+        throw error;
+      }),
+    );
+    await lifecycle.runUntilSignal(
+      Promise.allSettled(running).then((results) => {
+        if (results.every((r) => r.status === 'rejected')) throw new Error('every news source stopped');
+      }),
+    );
   });
 
 program
