@@ -1,5 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { INDICATOR_NAMES } from '../schema/indicators.ts';
 import { buildDataset, type SeriesPoint } from './dataset.ts';
 import { FEATURE_NAMES } from './features.ts';
 import { SENTIMENT_FEATURE_NAMES, sentimentDatasetOptions, type SentimentRow } from './sentiment.ts';
@@ -16,30 +17,7 @@ const row = (window: SentimentRow['window'], asOf: number, meanScore: number, co
 });
 
 /** Indicator values that make every base feature defined (see features.ts). */
-const values = Object.fromEntries(
-  [
-    'sma_20',
-    'ema_12',
-    'ema_26',
-    'rsi_14',
-    'macd',
-    'macd_signal',
-    'macd_hist',
-    'bb_percent_b',
-    'bb_bandwidth',
-    'atr_14',
-    'stoch_k',
-    'stoch_d',
-    'adx_14',
-    'plus_di_14',
-    'minus_di_14',
-    'log_return_1',
-    'log_return_5',
-    'log_return_15',
-    'realized_vol_15',
-    'realized_vol_60',
-  ].map((name) => [name, 1]),
-);
+const values = Object.fromEntries(INDICATOR_NAMES.map((name) => [name, 1]));
 const series: SeriesPoint[] = Array.from({ length: 200 }, (_, i) => ({ openTime: T0 + i * M, close: 100, values }));
 
 describe('sentiment training features', () => {

@@ -1,38 +1,16 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import pino from 'pino';
-import {
-  deadLetterSchema,
-  predictionId,
-  type Prediction,
-  type PredictionOutcome as OutcomeEvent,
-} from '../../schema/events.ts';
+import { deadLetterSchema, type Prediction, type PredictionOutcome as OutcomeEvent } from '../../schema/events.ts';
 import { TOPICS } from '../../schema/topics.ts';
+import { samplePrediction } from '../../test/support/events.ts';
 import { MemoryBus } from '../bus/memory.ts';
 import { PredictionsNotStored, type PredictionOutcome, type PredictionStore } from './store.ts';
 import { startPredictionsWriter } from './writer.ts';
 
 const logger = pino({ level: 'silent' });
-const MADE_AT = Date.UTC(2023, 3, 4, 12, 0);
 
-function prediction(minute: number): Prediction {
-  const madeAt = MADE_AT + minute * 60_000;
-  return {
-    v: 1,
-    id: predictionId('BTC/USD', 1, madeAt),
-    pair: 'BTC/USD',
-    horizonMinutes: 1,
-    madeAt,
-    targetTime: madeAt + 60_000,
-    basePrice: 100,
-    predictedLogReturn: 0,
-    predictedPrice: 100,
-    lowerBound: null,
-    upperBound: null,
-    modelName: 'm',
-    modelVersion: '1',
-  };
-}
+const prediction = (minute: number): Prediction => samplePrediction('BTC/USD', minute);
 
 function outcome(p: Prediction): OutcomeEvent {
   return {

@@ -14,13 +14,14 @@ import { gatewayConfigFromEnv } from '../../gateway/config.ts';
 import { createGateway, type RunningGateway } from '../../gateway/server.ts';
 import { loadConfig } from '../../lib/config.ts';
 import { metricValue } from '../../lib/metrics.ts';
-import { predictionId, type ModelAlert, type Prediction } from '../../schema/events.ts';
+import type { ModelAlert, Prediction } from '../../schema/events.ts';
 import { TOPICS } from '../../schema/topics.ts';
 import type { Bus } from '../../streams/bus/bus.ts';
 import { MemoryBus } from '../../streams/bus/memory.ts';
 import { createBus } from '../../streams/runtime.ts';
 import { marketsSubgraph } from '../../subgraphs/markets/index.ts';
 import { startSubgraph, type RunningSubgraph } from '../../subgraphs/server.ts';
+import { samplePrediction } from '../support/events.ts';
 import { freePort, scrape } from '../support/ports.ts';
 import { kill9, startService, stopGracefully, type Service } from '../support/processes.ts';
 import { isolate, testLogger, waitFor, type Isolation } from '../support/services.ts';
@@ -70,24 +71,10 @@ function subscribe(url: string, key: string, query: string, variables: Record<st
 }
 
 let sequence = 0;
-function prediction(): Prediction {
-  const madeAt = Date.UTC(2024, 0, 1) + sequence++ * 60_000;
-  return {
-    v: 1,
-    id: predictionId(PAIR, 1, madeAt),
-    pair: PAIR,
-    horizonMinutes: 1,
-    madeAt,
-    targetTime: madeAt + 60_000,
-    basePrice: 100,
-    predictedLogReturn: 0.001,
-    predictedPrice: 100.1 + sequence,
-    lowerBound: 99,
-    upperBound: 101,
-    modelName: 'tickcast-test-1m',
-    modelVersion: '1',
-  };
-}
+const prediction = (): Prediction => {
+  sequence++;
+  return samplePrediction(PAIR, sequence, { predictedPrice: 100.1 + sequence, lowerBound: 99, upperBound: 101 });
+};
 
 function alert(recommendation: string): ModelAlert {
   return {

@@ -5,33 +5,17 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { predictionId, type Prediction } from '../../schema/events.ts';
+import type { Prediction } from '../../schema/events.ts';
 import { TOPICS } from '../../schema/topics.ts';
 import type { Bus } from '../../streams/bus/bus.ts';
 import { createBus } from '../../streams/runtime.ts';
 import { startLiveFeed, type LiveFeed } from '../../subgraphs/live.ts';
+import { samplePrediction } from '../support/events.ts';
 import { isolate, testLogger, waitFor, type Isolation } from '../support/services.ts';
 
 const PAIR = 'LIVE/USD';
 
-function prediction(minute: number): Prediction {
-  const madeAt = Date.UTC(2024, 0, 1) + minute * 60_000;
-  return {
-    v: 1,
-    id: predictionId(PAIR, 1, madeAt),
-    pair: PAIR,
-    horizonMinutes: 1,
-    madeAt,
-    targetTime: madeAt + 60_000,
-    basePrice: 100,
-    predictedLogReturn: 0,
-    predictedPrice: 100,
-    lowerBound: null,
-    upperBound: null,
-    modelName: 'm',
-    modelVersion: '1',
-  };
-}
+const prediction = (minute: number): Prediction => samplePrediction(PAIR, minute);
 
 async function collect(iterator: AsyncIterableIterator<Prediction>, into: Prediction[]): Promise<void> {
   for await (const event of iterator) into.push(event);
