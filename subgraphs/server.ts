@@ -16,7 +16,7 @@ import { WebSocketServer } from 'ws';
 import type pg from 'pg';
 import { headerMap, PayloadTooLarge, readBody, writeApolloResponse } from '../lib/apollo-http.ts';
 import type { Logger } from '../lib/logger.ts';
-import { counter, histogram } from '../lib/metrics.ts';
+import { counter, gauge, histogram } from '../lib/metrics.ts';
 import { subgraphSdlPath, type SubgraphName } from '../schema/subgraphs.ts';
 import type { Bus } from '../streams/bus/bus.ts';
 import type { SubgraphContext } from './context.ts';
@@ -33,6 +33,11 @@ const requests = counter('tickcast_subgraph_requests_total', 'GraphQL operations
 const requestSeconds = histogram('tickcast_subgraph_request_seconds', 'Time to serve one GraphQL operation', [
   'subgraph',
 ]);
+const wsConnections = gauge(
+  'tickcast_subgraph_ws_connections_active',
+  'graphql-ws connections open on the subgraph (gateways multiplex their subscriptions over one each)',
+  ['subgraph'],
+);
 
 export interface SubgraphDefinition {
   readonly name: SubgraphName;
@@ -128,6 +133,10 @@ export async function startSubgraph(
   // Subscriptions over graphql-ws on the same path. Only the gateway connects here; it
   // passes the scopes it verified in connection_init, as it does in a header for HTTP.
   const wsServer = new WebSocketServer({ server: httpServer, path: GRAPHQL_PATH });
+  wsServer.on('connection', (socket) => {
+    wsConnections.inc({ subgraph: definition.name });
+    socket.once('close', () => wsConnections.dec({ subgraph: definition.name }));
+  });
   const wsHandle = useServer<{ scopes?: string }>(
     {
       schema,

@@ -217,6 +217,16 @@ describe('gateway subscriptions: fan-out, slow consumers and subgraph restarts',
         30_000,
       );
       assert.equal(await upstreamSubscriptions(), 1, 'exactly one subscription reached the subgraph');
+      // A second, different subscription to the same subgraph shares the gateway's socket to it.
+      const alerts = subscribe(gateway.url, otherKey, 'subscription { modelAlert { factor } }');
+      await waitFor('the alert subscription upstream', async () => (await upstreamSubscriptions()) === 2, 10_000);
+      assert.equal(
+        await scrape(subgraphMetrics, 'tickcast_subgraph_ws_connections_active{subgraph="predictions"}'),
+        1,
+        'one multiplexed socket from the gateway',
+      );
+      await alerts.close();
+      await waitFor('the alert subscription ended', async () => (await upstreamSubscriptions()) === 1, 10_000);
       assert.equal(await metricValue('tickcast_gateway_subscription_upstreams_active', { subgraph: 'predictions' }), 1);
 
       // The key's limit is 100: one more is refused, another key is not affected.
