@@ -30,8 +30,10 @@ export function number(value, digits = 2) {
 }
 
 export function percent(value, digits = 1) {
-  if (value === null || value === undefined) return '–';
-  return `${(value * 100).toFixed(digits)}%`;
+  if (value === null || value === undefined || !Number.isFinite(value)) return '–';
+  const text = (value * 100).toFixed(digits);
+  // Rounds to zero: never "-0.000%".
+  return `${Number(text) === 0 ? (0).toFixed(digits) : text}%`;
 }
 
 /** Market times are UTC (a replay runs in its own past). */
