@@ -75,8 +75,6 @@ export interface SubscriptionsConfig {
   readonly perKey: number;
   /** Events a subscriber may have waiting before it is disconnected. */
   readonly clientBuffer: number;
-  /** How late a subscriber's oldest waiting event may be before it is disconnected. */
-  readonly maxLagMs: number;
   /** Bytes a subscriber's socket may hold unsent before it is disconnected. */
   readonly maxBufferedBytes: number;
   /** How long a subgraph may be unreachable before subscribers get an error event. */
@@ -163,7 +161,6 @@ export async function gatewayConfigFromEnv(env: GatewayEnv): Promise<GatewayConf
     subscriptions: {
       perKey: env.GATEWAY_SUBSCRIPTIONS_PER_KEY,
       clientBuffer: env.GATEWAY_SUBSCRIPTION_BUFFER,
-      maxLagMs: env.GATEWAY_SUBSCRIPTION_MAX_LAG_MS,
       maxBufferedBytes: env.GATEWAY_WS_MAX_BUFFERED_BYTES,
       graceMs: env.GATEWAY_SUBSCRIPTION_GRACE_MS,
       maxBackoffMs: env.GATEWAY_SUBSCRIPTION_MAX_BACKOFF_MS,

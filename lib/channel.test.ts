@@ -59,14 +59,6 @@ test('fail rejects a waiting reader', async () => {
   await assert.rejects(pending, /upstream gone/);
 });
 
-test('a value waiting longer than maxAgeMs fails the channel on the next push', async () => {
-  const channel = new Channel<number>(100, { maxAgeMs: 1_000 });
-  const now = Date.now();
-  assert.equal(channel.push(1, now - 5_000), true, 'the first value is queued whatever its age');
-  assert.equal(channel.push(2, now), false);
-  await assert.rejects(channel.next(), (error: unknown) => error instanceof ChannelOverflow && error.reason === 'age');
-});
-
 test('onTake reports how long each value waited since it was produced', async () => {
   const waits: number[] = [];
   const channel = new Channel<number>(10, { onTake: (ms) => waits.push(ms) });

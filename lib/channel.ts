@@ -1,22 +1,13 @@
 /**
  * A bounded, single-reader async queue: producers `push` without waiting, the reader pulls
- * with `for await`. When more than `capacity` values wait, or the oldest waiting value is
- * older than `maxAgeMs`, the channel fails with `ChannelOverflow` instead of growing: a
- * consumer that cannot keep up is cut off, and the producer (a feed shared by many
- * readers) never slows down for one of them.
+ * with `for await`. When more than `capacity` values wait, the channel fails with
+ * `ChannelOverflow` instead of growing: a consumer that cannot keep up is cut off, and the
+ * producer (a feed shared by many readers) never slows down for one of them.
  */
 
 export class ChannelOverflow extends Error {
-  constructor(
-    readonly capacity: number,
-    /** Why: too many values waiting, or the oldest waited too long. */
-    readonly reason: 'count' | 'age' = 'count',
-  ) {
-    super(
-      reason === 'count'
-        ? `more than ${capacity} values waiting: the reader is too slow`
-        : 'the oldest value waited too long: the reader is too slow',
-    );
+  constructor(readonly capacity: number) {
+    super(`more than ${capacity} values waiting: the reader is too slow`);
     this.name = 'ChannelOverflow';
   }
 }
@@ -24,8 +15,6 @@ export class ChannelOverflow extends Error {
 export interface ChannelOptions {
   /** Runs once, however the channel ends: closed, failed, overflowed or abandoned by its reader. */
   readonly onClose?: () => void;
-  /** The oldest waiting value may be at most this old (ms, by the `at` given to push). */
-  readonly maxAgeMs?: number;
   /** Called as the reader takes a value, with how long it waited since its `at`. */
   readonly onTake?: (waitedMs: number) => void;
 }
@@ -64,7 +53,7 @@ export class Channel<T> implements AsyncIterableIterator<T> {
 
   /**
    * Queues a value produced at `at` (ms, default now); false when the channel is closed
-   * (the value is dropped). Overflow, by count or age, fails the channel.
+   * (the value is dropped). Overflow fails the channel.
    */
   push(value: T, at: number = Date.now()): boolean {
     if (this.closed) return false;
@@ -77,12 +66,6 @@ export class Channel<T> implements AsyncIterableIterator<T> {
     }
     if (this.queue.length >= this.capacity) {
       this.fail(new ChannelOverflow(this.capacity));
-      return false;
-    }
-    const { maxAgeMs } = this.options;
-    const oldest = this.queuedAt[0];
-    if (maxAgeMs !== undefined && oldest !== undefined && Date.now() - oldest > maxAgeMs) {
-      this.fail(new ChannelOverflow(this.capacity, 'age'));
       return false;
     }
     this.queue.push(value);

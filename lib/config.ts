@@ -145,8 +145,6 @@ export const configSchema = z.object({
   GATEWAY_SUBSCRIPTIONS_PER_KEY: positiveInt.default(100),
   /** Events a subscriber may have waiting before it is disconnected as a slow consumer. */
   GATEWAY_SUBSCRIPTION_BUFFER: positiveInt.default(1_000),
-  /** A subscriber whose oldest waiting event is older than this (ms) is disconnected: latency stays bounded under overload. */
-  GATEWAY_SUBSCRIPTION_MAX_LAG_MS: positiveInt.default(30_000),
   /** Bytes a subscriber's socket may hold unsent before it is disconnected as a slow consumer. */
   GATEWAY_WS_MAX_BUFFERED_BYTES: positiveInt.default(8 * 1024 * 1024),
   /** How long a subgraph's subscription socket may be down before subscribers get an error event. */

@@ -39,7 +39,6 @@ function plan(selection: string, calls: { n: number }, upstream = operation): Su
 const hub = (upstream: Upstream, clientBuffer = 10) =>
   new SubscriptionHub(upstream, {
     clientBuffer,
-    maxLagMs: 60_000,
     maxPendingEvents: 100,
     context: {},
     logger: pino({ level: 'silent' }),

@@ -51,8 +51,6 @@ export const hubMetrics = {
 export interface HubOptions {
   /** Events a client may have waiting before it is disconnected as a slow consumer. */
   readonly clientBuffer: number;
-  /** How late (ms after the gateway received it) a client's oldest waiting event may be before it is disconnected. */
-  readonly maxLagMs: number;
   /** Events a selection group may have waiting for resolution before its clients are failed. */
   readonly maxPendingEvents: number;
   /** The context the per-event entity fetches run with (a read-only gateway principal). */
@@ -138,7 +136,6 @@ export class SubscriptionHub {
       onSlowConsumer: request.onSlowConsumer,
       cutOff: false,
       channel: new Channel<ExecutionResult>(this.options.clientBuffer, {
-        maxAgeMs: this.options.maxLagMs,
         onTake: (waitedMs) => hubMetrics.lagSeconds.observe(waitedMs / 1000),
         onClose: () => {
           this.leave(group, client);
@@ -254,9 +251,9 @@ export class SubscriptionHub {
         if (client.channel.push(result, receivedAt)) {
           hubMetrics.delivered.inc();
         } else if (client.channel.overflow && !client.cutOff) {
-          // This push overflowed the client's buffer (by count: slow reader; by age: lagging).
+          // This push overflowed the client's buffer: a slow reader.
           client.cutOff = true;
-          hubMetrics.dropped.inc({ reason: client.channel.overflow.reason === 'age' ? 'lagging' : 'slow_consumer' });
+          hubMetrics.dropped.inc({ reason: 'slow_consumer' });
           client.onSlowConsumer();
         }
       }

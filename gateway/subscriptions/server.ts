@@ -132,7 +132,6 @@ export function startSubscriptionServer(deps: SubscriptionServerDeps): Subscript
   });
   const hub = new SubscriptionHub(upstream, {
     clientBuffer: limits.clientBuffer,
-    maxLagMs: limits.maxLagMs,
     // Bursts (a replay, a reconnect) queue here before resolution; only a backlog this deep fails a group.
     maxPendingEvents: Math.max(10_000, limits.clientBuffer),
     context: { principal: SUBSCRIPTION_PRINCIPAL, state: {} } satisfies GatewayContext,
