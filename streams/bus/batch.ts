@@ -6,6 +6,7 @@
 import { TOPICS } from '../../schema/topics.ts';
 import type { DeadLetter } from '../../schema/events.ts';
 import { TickcastError } from '../../lib/errors.ts';
+import type { Logger } from '../../lib/logger.ts';
 import { counter } from '../../lib/metrics.ts';
 import type { InboundRecord, OutboundRecord, StatefulProcessor } from './bus.ts';
 
@@ -70,4 +71,28 @@ export function deadLetterFor(processor: string, record: InboundRecord, error: T
     at: Date.now(),
   };
   return { topic: TOPICS.deadLetters.name, key: record.topic, value: letter };
+}
+
+/**
+ * For the store writers: runs `take` on every record (it decodes the record and keeps
+ * the value); a record it rejects with a TickcastError becomes a dead letter, logged,
+ * instead of failing the batch. Returns the dead letters to publish.
+ */
+export function takeOrDeadLetter(
+  processor: string,
+  records: readonly InboundRecord[],
+  log: Logger,
+  take: (record: InboundRecord) => void,
+): OutboundRecord[] {
+  const rejected: OutboundRecord[] = [];
+  for (const record of records) {
+    try {
+      take(record);
+    } catch (error) {
+      if (!(error instanceof TickcastError)) throw error;
+      rejected.push(deadLetterFor(processor, record, error));
+      log.warn({ code: error.code, topic: record.topic, offset: record.offset }, error.message);
+    }
+  }
+  return rejected;
 }

@@ -16,11 +16,10 @@ import {
   type Prediction,
 } from '../../schema/events.ts';
 import { TOPICS } from '../../schema/topics.ts';
-import { TickcastError } from '../../lib/errors.ts';
 import type { Logger } from '../../lib/logger.ts';
 import { counter } from '../../lib/metrics.ts';
-import type { Bus, InboundRecord, OutboundRecord, RunningTask } from '../bus/bus.ts';
-import { deadLetterFor } from '../bus/batch.ts';
+import type { Bus, InboundRecord, RunningTask } from '../bus/bus.ts';
+import { deadLetterFor, takeOrDeadLetter } from '../bus/batch.ts';
 import { decodeValue } from '../bus/codec.ts';
 import { backoffDelay, sleep, type BackoffPolicy } from '../sources/backoff.ts';
 import {
@@ -43,29 +42,6 @@ export interface PredictionsWriterOptions {
   readonly outcomeWaitMs?: number;
 }
 
-/** Decodes a batch with `decode` per record; records that fail their schema become dead letters. */
-function decodeBatch<T>(
-  records: readonly InboundRecord[],
-  decode: (record: InboundRecord) => T,
-  log: Logger,
-): { values: T[]; rejected: OutboundRecord[] } {
-  const values: T[] = [];
-  const rejected: OutboundRecord[] = [];
-  for (const record of records) {
-    try {
-      values.push(decode(record));
-    } catch (error) {
-      if (!(error instanceof TickcastError)) throw error;
-      rejected.push(deadLetterFor(PROCESSOR, record, error));
-      log.warn({ code: error.code, topic: record.topic, offset: record.offset }, error.message);
-    }
-  }
-  return { values, rejected };
-}
-
-type PredictionOrPerformance =
-  { kind: 'prediction'; value: Prediction } | { kind: 'performance'; value: ModelPerformanceRow };
-
 export async function startPredictionsWriter(
   bus: Bus,
   store: PredictionStore,
@@ -81,18 +57,17 @@ export async function startPredictionsWriter(
     topics: [TOPICS.predictions.name, TOPICS.modelPerformance.name],
     fromBeginning: true,
     handler: async (records) => {
-      const { values, rejected } = decodeBatch<PredictionOrPerformance>(
-        records,
-        (record) => {
-          if (record.topic === TOPICS.predictions.name)
-            return { kind: 'prediction', value: decodeValue(predictionSchema, record) };
+      const predictions: Prediction[] = [];
+      const performance: ModelPerformanceRow[] = [];
+      const rejected = takeOrDeadLetter(PROCESSOR, records, log, (record) => {
+        if (record.topic === TOPICS.predictions.name) predictions.push(decodeValue(predictionSchema, record));
+        else {
           const { v: _v, ...row } = decodeValue(modelPerformanceSchema, record);
-          return { kind: 'performance', value: row };
-        },
-        log,
-      );
-      await store.writePredictions(values.flatMap((r) => (r.kind === 'prediction' ? [r.value] : [])));
-      await store.writePerformance(values.flatMap((r) => (r.kind === 'performance' ? [r.value] : [])));
+          performance.push(row);
+        }
+      });
+      await store.writePredictions(predictions);
+      await store.writePerformance(performance);
       if (rejected.length > 0) await bus.publish(rejected);
     },
   });
@@ -102,14 +77,11 @@ export async function startPredictionsWriter(
     topics: [TOPICS.predictionOutcomes.name],
     fromBeginning: true,
     handler: async (records) => {
-      const { values, rejected } = decodeBatch<PredictionOutcome & { record: InboundRecord }>(
-        records,
-        (record) => {
-          const o = decodeValue(predictionOutcomeSchema, record);
-          return { id: o.id, actualPrice: o.actualPrice, error: o.error, record };
-        },
-        log,
-      );
+      const values: (PredictionOutcome & { record: InboundRecord })[] = [];
+      const rejected = takeOrDeadLetter(PROCESSOR, records, log, (record) => {
+        const o = decodeValue(predictionOutcomeSchema, record);
+        values.push({ id: o.id, actualPrice: o.actualPrice, error: o.error, record });
+      });
       let pending = values;
       const deadline = Date.now() + outcomeWaitMs;
       for (let attempt = 0; pending.length > 0; attempt++) {

@@ -16,8 +16,8 @@ import { TOPICS } from '../../schema/topics.ts';
 import { TickcastError } from '../../lib/errors.ts';
 import type { Logger } from '../../lib/logger.ts';
 import { counter } from '../../lib/metrics.ts';
-import type { Bus, OutboundRecord, RunningTask } from '../bus/bus.ts';
-import { deadLetterFor } from '../bus/batch.ts';
+import type { Bus, RunningTask } from '../bus/bus.ts';
+import { takeOrDeadLetter } from '../bus/batch.ts';
 import { decodeValue } from '../bus/codec.ts';
 import { upsertArticles, upsertFeatures, upsertSignals } from './store.ts';
 
@@ -35,19 +35,12 @@ export async function startSentimentWriter(bus: Bus, pool: pg.Pool, logger: Logg
       const articles: NewsItem[] = [];
       const signals: SentimentSignal[] = [];
       const features: SentimentFeature[] = [];
-      const rejected: OutboundRecord[] = [];
-      for (const record of records) {
-        try {
-          if (record.topic === TOPICS.news.name) articles.push(decodeValue(newsItemSchema, record));
-          else if (record.topic === TOPICS.sentimentSignals.name)
-            signals.push(decodeValue(sentimentSignalSchema, record));
-          else features.push(decodeValue(sentimentFeatureSchema, record));
-        } catch (error) {
-          if (!(error instanceof TickcastError)) throw error;
-          rejected.push(deadLetterFor(WRITER_NAME, record, error));
-          log.warn({ code: error.code, topic: record.topic, offset: record.offset }, error.message);
-        }
-      }
+      const rejected = takeOrDeadLetter(WRITER_NAME, records, log, (record) => {
+        if (record.topic === TOPICS.news.name) articles.push(decodeValue(newsItemSchema, record));
+        else if (record.topic === TOPICS.sentimentSignals.name)
+          signals.push(decodeValue(sentimentSignalSchema, record));
+        else features.push(decodeValue(sentimentFeatureSchema, record));
+      });
       try {
         await upsertArticles(pool, articles);
         await upsertSignals(pool, signals);

@@ -17,7 +17,7 @@ import { TickcastError } from '../../lib/errors.ts';
 import type { Logger } from '../../lib/logger.ts';
 import { counter } from '../../lib/metrics.ts';
 import type { Bus, InboundRecord, RunningTask } from '../bus/bus.ts';
-import { deadLetterFor } from '../bus/batch.ts';
+import { takeOrDeadLetter } from '../bus/batch.ts';
 import { decodeValue } from '../bus/codec.ts';
 import { insertTrades, upsertCandles, upsertIndicators } from './feature-store.ts';
 
@@ -33,21 +33,14 @@ export async function startStoreWriter(bus: Bus, pool: pg.Pool, logger: Logger):
       const candles: Candle[] = [];
       const sets: IndicatorSet[] = [];
       const trades: Trade[] = [];
-      const rejected = [];
-      for (const record of records) {
-        try {
-          if (record.topic === TOPICS.candles.name) candles.push(decodeValue(candleSchema, record));
-          else if (record.topic === TOPICS.indicators.name) sets.push(decodeValue(indicatorSetSchema, record));
-          else {
-            const event = decodeValue(marketEventSchema, record);
-            if (event.kind === 'trade') trades.push(event);
-          }
-        } catch (error) {
-          if (!(error instanceof TickcastError)) throw error;
-          rejected.push(deadLetterFor('store-writer', record, error));
-          log.warn({ code: error.code, offset: record.offset, topic: record.topic }, error.message);
+      const rejected = takeOrDeadLetter('store-writer', records, log, (record) => {
+        if (record.topic === TOPICS.candles.name) candles.push(decodeValue(candleSchema, record));
+        else if (record.topic === TOPICS.indicators.name) sets.push(decodeValue(indicatorSetSchema, record));
+        else {
+          const event = decodeValue(marketEventSchema, record);
+          if (event.kind === 'trade') trades.push(event);
         }
-      }
+      });
       // A failed write rejects the batch: it is retried from the last committed offset.
       await withStoreErrors(() => upsertCandles(pool, candles), records);
       await withStoreErrors(() => upsertIndicators(pool, sets), records);
