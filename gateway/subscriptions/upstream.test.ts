@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { backoffMs, webSocketUrl } from './upstream.ts';
+import { backoffDelay } from '../../lib/backoff.ts';
+import { reconnectPolicy, webSocketUrl } from './upstream.ts';
 
 test('subgraph HTTP URLs map to WebSocket URLs on the same path', () => {
   assert.equal(webSocketUrl('http://127.0.0.1:4001/graphql'), 'ws://127.0.0.1:4001/graphql');
@@ -8,6 +9,8 @@ test('subgraph HTTP URLs map to WebSocket URLs on the same path', () => {
 });
 
 test('reconnect backoff doubles from 100 ms, stays within [ceiling/2, ceiling] and is capped', () => {
+  const backoffMs = (retries: number, maxMs: number, random: () => number) =>
+    backoffDelay(retries, reconnectPolicy(maxMs), random);
   assert.equal(
     backoffMs(0, 5_000, () => 0),
     50,

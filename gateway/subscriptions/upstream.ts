@@ -8,6 +8,7 @@
 import { createClient, type Client, type Sink } from 'graphql-ws';
 import type { FormattedExecutionResult } from 'graphql';
 import WebSocket from 'ws';
+import { backoffDelay, sleep, type BackoffPolicy } from '../../lib/backoff.ts';
 import type { Logger } from '../../lib/logger.ts';
 import { counter, gauge } from '../../lib/metrics.ts';
 import type { UpstreamOperation } from './planner.ts';
@@ -40,10 +41,9 @@ export function webSocketUrl(httpUrl: string): string {
   return httpUrl.replace(/^http/i, 'ws');
 }
 
-/** Delay before reconnect attempt `retries` (0-based): doubling from 100 ms, capped, with full jitter on the upper half. */
-export function backoffMs(retries: number, maxMs: number, random: () => number = Math.random): number {
-  const ceiling = Math.min(maxMs, 100 * 2 ** Math.min(retries, 20));
-  return ceiling / 2 + random() * (ceiling / 2);
+/** Reconnect timing: doubling from 100 ms up to `maxMs`, jittered over the upper half. */
+export function reconnectPolicy(maxMs: number): BackoffPolicy {
+  return { initialDelayMs: 100, maxDelayMs: maxMs, multiplier: 2, jitter: 0.5 };
 }
 
 class SubgraphConnection {
@@ -68,7 +68,7 @@ class SubgraphConnection {
       keepAlive: 10_000,
       retryAttempts: Number.MAX_SAFE_INTEGER,
       shouldRetry: () => true,
-      retryWait: (retries) => new Promise((resolve) => setTimeout(resolve, backoffMs(retries, options.maxBackoffMs))),
+      retryWait: (retries) => sleep(backoffDelay(retries, reconnectPolicy(options.maxBackoffMs))),
     });
     this.client.on('connected', () => {
       upstreamSockets.set({ subgraph }, 1);

@@ -7,7 +7,7 @@
 import { TickcastError } from '../../lib/errors.ts';
 import type { Logger } from '../../lib/logger.ts';
 import type { NewsItem } from '../../schema/events.ts';
-import { backoffDelay, sleep, type BackoffPolicy } from '../sources/backoff.ts';
+import { backoffDelay, sleep, type BackoffPolicy } from '../../lib/backoff.ts';
 import { SeenArticles } from './dedupe.ts';
 import { HttpRetryError } from './http.ts';
 import { newsItems, newsPolls } from './metrics.ts';

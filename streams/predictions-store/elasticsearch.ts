@@ -22,7 +22,7 @@ import { Client, type estypes } from '@elastic/elasticsearch';
 import { predictionSchema, type Prediction } from '../../schema/events.ts';
 import { TickcastError, type ErrorCode } from '../../lib/errors.ts';
 import type { Logger } from '../../lib/logger.ts';
-import { backoffDelay, sleep as wait, type BackoffPolicy } from '../sources/backoff.ts';
+import { backoffDelay, sleep as wait, type BackoffPolicy } from '../../lib/backoff.ts';
 import { bulkItems, invalidStored, requestSeconds, retries } from './metrics.ts';
 import {
   chunks,

@@ -21,7 +21,7 @@ import { counter } from '../../lib/metrics.ts';
 import type { Bus, InboundRecord, RunningTask } from '../bus/bus.ts';
 import { deadLetterFor, takeOrDeadLetter } from '../bus/batch.ts';
 import { decodeValue } from '../bus/codec.ts';
-import { backoffDelay, sleep, type BackoffPolicy } from '../sources/backoff.ts';
+import { backoffDelay, sleep, type BackoffPolicy } from '../../lib/backoff.ts';
 import {
   PredictionsNotStored,
   type ModelPerformanceRow,

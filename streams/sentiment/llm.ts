@@ -7,7 +7,7 @@
  */
 import OpenAI, { APIConnectionError, APIConnectionTimeoutError, APIError } from 'openai';
 import type { Logger } from '../../lib/logger.ts';
-import { backoffDelay, sleep, type BackoffPolicy } from '../sources/backoff.ts';
+import { backoffDelay, sleep, type BackoffPolicy } from '../../lib/backoff.ts';
 import { cacheKey, ScoreCache } from './cache.ts';
 import { LlmFailure, parseAnswer, responseJsonSchema } from './llm-output.ts';
 import { llmCacheHits, llmFailures, llmLatency, llmRequests, llmTokens } from './metrics.ts';

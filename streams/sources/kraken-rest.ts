@@ -35,7 +35,7 @@ import { z } from 'zod';
 import { TickcastError } from '../../lib/errors.ts';
 import { rootLogger, type Logger } from '../../lib/logger.ts';
 import { pairSchema, tradeSchema, type Clock, type MarketEvent, type Pair, type Trade } from '../../schema/events.ts';
-import { backoffDelay, sleep, type BackoffPolicy } from './backoff.ts';
+import { backoffDelay, sleep, type BackoffPolicy } from '../../lib/backoff.ts';
 import { readCheckpoint, writeCheckpoint } from './checkpoint.ts';
 import { toRestPair } from './kraken-pairs.ts';
 import {

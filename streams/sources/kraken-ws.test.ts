@@ -5,7 +5,7 @@ import { metricValue } from '../../lib/metrics.ts';
 import type { Clock, MarketEvent, Trade } from '../../schema/events.ts';
 import { FakeKrakenWsServer, wireTrade, type FakeKrakenWsOptions } from '../../test/fakes/kraken-ws-server.ts';
 import { waitFor } from '../../test/fakes/wait.ts';
-import { backoffDelay } from './backoff.ts';
+import { backoffDelay } from '../../lib/backoff.ts';
 import { KrakenWsTradeSource, parseRfc3339Ms, type KrakenWsOptions } from './kraken-ws.ts';
 
 type LogLine = { level: number; msg: string } & Record<string, unknown>;

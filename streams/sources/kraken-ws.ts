@@ -52,7 +52,7 @@ import WebSocket from 'ws';
 import { z } from 'zod';
 import { rootLogger, type Logger } from '../../lib/logger.ts';
 import { pairSchema, tradeSchema, type Clock, type MarketEvent, type Pair, type Trade } from '../../schema/events.ts';
-import { backoffDelay, sleep, type BackoffPolicy } from './backoff.ts';
+import { backoffDelay, sleep, type BackoffPolicy } from '../../lib/backoff.ts';
 import {
   clocksEmitted,
   connectionState,

@@ -1,4 +1,4 @@
-/** Retry timing shared by the Kraken sources: capped exponential backoff with jitter. */
+/** Retry timing: capped exponential backoff with jitter (sources, stores, the LLM client, the gateway). */
 
 export interface BackoffPolicy {
   /** Delay before the first retry. */
