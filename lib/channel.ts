@@ -22,9 +22,8 @@ export interface ChannelOptions {
 type Waiter<T> = (result: IteratorResult<T>) => void;
 
 export class Channel<T> implements AsyncIterableIterator<T> {
-  private readonly queue: T[] = [];
-  /** When each queued value was produced (ms), parallel to `queue`. */
-  private readonly queuedAt: number[] = [];
+  /** Waiting values with when each was produced (ms). */
+  private readonly queue: { readonly value: T; readonly at: number }[] = [];
   private waiter: { resolve: Waiter<T>; reject: (error: unknown) => void } | undefined;
   private closed = false;
   private failure: unknown;
@@ -68,8 +67,7 @@ export class Channel<T> implements AsyncIterableIterator<T> {
       this.fail(new ChannelOverflow(this.capacity));
       return false;
     }
-    this.queue.push(value);
-    this.queuedAt.push(at);
+    this.queue.push({ value, at });
     return true;
   }
 
@@ -81,14 +79,14 @@ export class Channel<T> implements AsyncIterableIterator<T> {
   /** Ends the stream with an error; queued values are discarded. */
   fail(error: unknown): void {
     this.queue.length = 0;
-    this.queuedAt.length = 0;
     this.end(error ?? new Error('channel failed'));
   }
 
   next(): Promise<IteratorResult<T>> {
-    if (this.queue.length > 0) {
-      this.options.onTake?.(Date.now() - (this.queuedAt.shift() ?? Date.now()));
-      return Promise.resolve({ value: this.queue.shift() as T, done: false });
+    const next = this.queue.shift();
+    if (next) {
+      this.options.onTake?.(Date.now() - next.at);
+      return Promise.resolve({ value: next.value, done: false });
     }
     if (this.failure !== undefined) return Promise.reject(this.failure);
     if (this.closed) return Promise.resolve({ value: undefined, done: true });
@@ -100,7 +98,6 @@ export class Channel<T> implements AsyncIterableIterator<T> {
   /** The reader left (`break`, or graphql-ws completing the operation). */
   return(): Promise<IteratorResult<T>> {
     this.queue.length = 0;
-    this.queuedAt.length = 0;
     this.end(undefined);
     return Promise.resolve({ value: undefined, done: true });
   }

@@ -84,13 +84,12 @@ export interface ClientSubscription {
 interface Client {
   readonly channel: Channel<ExecutionResult>;
   readonly onSlowConsumer: () => void;
-  /** Already disconnected for falling behind. */
-  cutOff: boolean;
 }
 
 interface Group {
   readonly key: string;
   readonly plan: SubscriptionPlan;
+  readonly stream: Stream;
   readonly clients: Set<Client>;
   tail: Promise<void>;
   pending: number;
@@ -111,15 +110,15 @@ const streamKey = (op: UpstreamOperation): string =>
 
 export class SubscriptionHub {
   private readonly streams = new Map<string, Stream>();
-  /** selection key -> the stream its group lives in */
-  private readonly streamOfGroup = new Map<string, Stream>();
+  /** Every group, by selection key (each also sits in its stream's `groups`). */
+  private readonly groups = new Map<string, Group>();
 
   constructor(
     private readonly upstream: Upstream,
     private readonly options: HubOptions,
   ) {}
 
-  /** Counts for tests and the ops endpoint. */
+  /** Counts, for tests. */
   get stats(): { streams: number; groups: number; clients: number } {
     let groups = 0;
     let clients = 0;
@@ -134,7 +133,6 @@ export class SubscriptionHub {
     const group = this.groupFor(request);
     const client: Client = {
       onSlowConsumer: request.onSlowConsumer,
-      cutOff: false,
       channel: new Channel<ExecutionResult>(this.options.clientBuffer, {
         onTake: (waitedMs) => hubMetrics.lagSeconds.observe(waitedMs / 1000),
         onClose: () => {
@@ -172,13 +170,20 @@ export class SubscriptionHub {
   }
 
   private groupFor(request: ClientSubscription): Group {
-    const existing = this.streamOfGroup.get(request.selectionKey)?.groups.get(request.selectionKey);
+    const existing = this.groups.get(request.selectionKey);
     if (existing) return existing;
     const plan = request.plan();
     const stream = this.streamFor(plan.upstream);
-    const group: Group = { key: request.selectionKey, plan, clients: new Set(), tail: Promise.resolve(), pending: 0 };
+    const group: Group = {
+      key: request.selectionKey,
+      plan,
+      stream,
+      clients: new Set(),
+      tail: Promise.resolve(),
+      pending: 0,
+    };
     stream.groups.set(group.key, group);
-    this.streamOfGroup.set(group.key, stream);
+    this.groups.set(group.key, group);
     hubMetrics.groups.inc();
     return group;
   }
@@ -250,9 +255,9 @@ export class SubscriptionHub {
       for (const client of clients.slice(start, start + DELIVERY_SLICE)) {
         if (client.channel.push(result, receivedAt)) {
           hubMetrics.delivered.inc();
-        } else if (client.channel.overflow && !client.cutOff) {
-          // This push overflowed the client's buffer: a slow reader.
-          client.cutOff = true;
+        } else if (client.channel.overflow) {
+          // This push overflowed the client's buffer (a client that overflowed earlier has
+          // already left the group, so is not in this copy): a slow reader.
           hubMetrics.dropped.inc({ reason: 'slow_consumer' });
           client.onSlowConsumer();
         }
@@ -263,13 +268,11 @@ export class SubscriptionHub {
   private leave(group: Group, client: Client): void {
     if (!group.clients.delete(client)) return;
     hubMetrics.clients.dec();
-    if (group.clients.size > 0) return;
-    const stream = this.streamOfGroup.get(group.key);
-    this.streamOfGroup.delete(group.key);
+    if (group.clients.size > 0 || this.groups.get(group.key) !== group) return;
+    this.groups.delete(group.key);
     hubMetrics.groups.dec();
-    if (!stream) return;
-    stream.groups.delete(group.key);
-    if (stream.groups.size === 0) this.stopStream(stream);
+    group.stream.groups.delete(group.key);
+    if (group.stream.groups.size === 0) this.stopStream(group.stream);
   }
 
   private endStream(stream: Stream, end: (client: Client) => void): void {
