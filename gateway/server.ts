@@ -30,7 +30,7 @@ import { print, type ExecutionResult, type GraphQLError } from 'graphql';
 import { headerMap, PayloadTooLarge, readBody, writeApolloResponse } from '../lib/apollo-http.ts';
 import { ConfigError } from '../lib/config.ts';
 import type { Logger } from '../lib/logger.ts';
-import { SUBGRAPHS, type SubgraphName } from '../schema/subgraphs.ts';
+import { SUBGRAPHS } from '../schema/subgraphs.ts';
 import { authorize, createAuthenticator, credentialsFromHeaders, type Authenticator } from './auth.ts';
 import type { GatewayConfig } from './config.ts';
 import type { GatewayContext } from './context.ts';
@@ -168,13 +168,17 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps): P
   let ready = false;
   gatewayMetrics.ready.set(0);
 
+  // One data source per subgraph, for query plans and for subscription events' entity fetches.
+  const dataSources: Record<string, SubgraphDataSource> = Object.fromEntries(
+    SUBGRAPHS.map((name) => [name, new SubgraphDataSource({ name, ...config.subgraphs[name] })]),
+  );
   const gateway = new ApolloGateway({
     supergraphSdl: await loadSupergraph(config, logger),
     logger: apolloLogger(logger),
     buildService: ({ name }) => {
-      const subgraph = (config.subgraphs as Partial<Record<string, GatewayConfig['subgraphs'][SubgraphName]>>)[name];
-      if (!subgraph) throw new ConfigError([`the supergraph has subgraph "${name}" but no URL is configured for it`]);
-      return new SubgraphDataSource({ name, url: subgraph.url, timeoutMs: subgraph.timeoutMs });
+      const dataSource = dataSources[name];
+      if (!dataSource) throw new ConfigError([`the supergraph has subgraph "${name}" but no URL is configured for it`]);
+      return dataSource;
     },
   });
 
@@ -298,14 +302,8 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps): P
     });
   });
   let planner: SubscriptionPlanner | undefined;
-  const subscriptionServices = Object.fromEntries(
-    SUBGRAPHS.map((name) => [
-      name,
-      new SubgraphDataSource({ name, url: config.subgraphs[name].url, timeoutMs: config.subgraphs[name].timeoutMs }),
-    ]),
-  );
   gateway.onSchemaLoadOrUpdate(({ coreSupergraphSdl }) => {
-    planner = new SubscriptionPlanner(coreSupergraphSdl, subscriptionServices, logger);
+    planner = new SubscriptionPlanner(coreSupergraphSdl, dataSources, logger);
   });
   const subscriptions = startSubscriptionServer({
     httpServer,
