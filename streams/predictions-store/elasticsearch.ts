@@ -117,32 +117,31 @@ export const PERFORMANCE_PROPERTIES = {
   updatedAt: DATE,
 } as const;
 
-export function predictionsTemplate(prefix: string): estypes.IndicesPutIndexTemplateRequest {
+/** A tickcast-managed index template with a strict mapping: unknown fields are refused, not guessed. */
+function strictTemplate(
+  name: string,
+  pattern: string,
+  properties: Record<string, estypes.MappingProperty>,
+): estypes.IndicesPutIndexTemplateRequest {
   return {
-    name: `${prefix}-predictions`,
-    index_patterns: [`${prefix}-predictions-*`],
+    name,
+    index_patterns: [pattern],
     priority: 200,
     version: 1,
     _meta: { managed_by: 'tickcast' },
     template: {
       settings: { number_of_shards: 1 },
-      mappings: { dynamic: 'strict', properties: PREDICTION_PROPERTIES },
+      mappings: { dynamic: 'strict', properties },
     },
   };
 }
 
+export function predictionsTemplate(prefix: string): estypes.IndicesPutIndexTemplateRequest {
+  return strictTemplate(`${prefix}-predictions`, `${prefix}-predictions-*`, PREDICTION_PROPERTIES);
+}
+
 export function performanceTemplate(prefix: string): estypes.IndicesPutIndexTemplateRequest {
-  return {
-    name: `${prefix}-model-performance`,
-    index_patterns: [`${prefix}-model-performance`],
-    priority: 200,
-    version: 1,
-    _meta: { managed_by: 'tickcast' },
-    template: {
-      settings: { number_of_shards: 1 },
-      mappings: { dynamic: 'strict', properties: PERFORMANCE_PROPERTIES },
-    },
-  };
+  return strictTemplate(`${prefix}-model-performance`, `${prefix}-model-performance`, PERFORMANCE_PROPERTIES);
 }
 
 /** The search behind pendingDue: due, no actual yet, oldest target first. */
