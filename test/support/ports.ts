@@ -1,13 +1,42 @@
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 
-/** A port nothing listens on right now (bound then released). */
-export async function freePort(): Promise<number> {
+/**
+ * Ports are picked below the kernel's ephemeral range: a port the kernel hands out with
+ * `listen(0)` is also one it may give an outgoing connection (a Kafka or PostgreSQL client)
+ * between this check and the service's own listen, which then fails with EADDRINUSE.
+ */
+function listenRange(): readonly [number, number] {
+  try {
+    const [low] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
+    if (low !== undefined && low > 11_000) return [10_000, low];
+  } catch {
+    // not Linux: the usual default
+  }
+  return [10_000, 32_768];
+}
+
+/** Ports this process handed out, never handed out twice. */
+const handedOut = new Set<number>();
+
+function canListen(port: number): Promise<boolean> {
   const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  if (address === null || typeof address === 'string') throw new Error('no port');
-  return address.port;
+  return new Promise((resolve) => {
+    server.once('error', () => resolve(false));
+    server.listen(port, '0.0.0.0', () => server.close(() => resolve(true)));
+  });
+}
+
+/** A port nothing listens on right now (bound then released), outside the ephemeral range. */
+export async function freePort(): Promise<number> {
+  const [low, high] = listenRange();
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const port = low + Math.floor(Math.random() * (high - low));
+    if (handedOut.has(port) || !(await canListen(port))) continue;
+    handedOut.add(port);
+    return port;
+  }
+  throw new Error(`no free port between ${low} and ${high}`);
 }
 
 /** The value of a Prometheus sample in a /metrics page, 0 when absent. */
