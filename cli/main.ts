@@ -348,12 +348,15 @@ program
   .requiredOption('--id <id>', 'key id, e.g. dashboard-prod')
   .addOption(new Option('--scopes <scopes>', 'read, or read+admin').choices(['read', 'read+admin']).default('read'))
   .action(async (flags: { id: string; scopes: 'read' | 'read+admin' }) => {
-    const { key, entry } = await generateApiKey(
-      flags.id,
-      flags.scopes === 'read' ? ['read'] : ['read', 'admin'],
-      'scrypt',
-    );
+    const secret = loadConfig().GATEWAY_API_KEY_SECRET;
+    const { key, entry } = generateApiKey(flags.id, flags.scopes === 'read' ? ['read'] : ['read', 'admin'], secret);
     process.stdout.write(`key (give to the client, shown once): ${key}\nGATEWAY_API_KEYS entry: ${entry}\n`);
+    if (!secret) {
+      process.stderr.write(
+        'note: GATEWAY_API_KEY_SECRET is not set, so the entry is an unkeyed sha256 hash; set it (32+ characters, ' +
+          'the same on every gateway) to issue hmac-sha256 entries\n',
+      );
+    }
   });
 
 program

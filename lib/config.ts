@@ -108,7 +108,7 @@ export const configSchema = z.object({
   GATEWAY_HOST: z.string().default('0.0.0.0'),
   /** `disabled` turns authentication off (local development only; logged loudly). */
   GATEWAY_AUTH: z.enum(['enabled', 'disabled']).default('enabled'),
-  /** Comma-separated `id:hash:scopes` entries; hash `sha256:<hex>` or `scrypt:<salt hex>:<hash hex>`, scopes `read` or `read+admin`. */
+  /** Comma-separated `id:hash:scopes` entries; hash `hmac-sha256:<hex>` (keyed with GATEWAY_API_KEY_SECRET) or `sha256:<hex>`, scopes `read` or `read+admin`. */
   GATEWAY_API_KEYS: z.string().default(''),
   /** A JSON file of `[{ "id", "hash", "scopes": ["read"] }]`, added to GATEWAY_API_KEYS. */
   GATEWAY_API_KEYS_FILE: z.string().optional(),
@@ -117,6 +117,10 @@ export const configSchema = z.object({
   GATEWAY_JWT_AUDIENCE: z.string().optional(),
   GATEWAY_JWT_ALGORITHMS: list(z.string()).default(['RS256', 'ES256']),
   GATEWAY_JWKS_TIMEOUT_MS: positiveInt.default(5_000),
+  /** Key for hmac-sha256 API key entries (at least 32 characters); `tickcast api-key` issues such entries when set. */
+  GATEWAY_API_KEY_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
+  /** Failed authentications one client address may make per minute before it is refused unheard (429). */
+  GATEWAY_AUTH_FAILURES_PER_MINUTE: positiveInt.default(20),
   GATEWAY_RATE_LIMIT_PER_SECOND: z.coerce.number().positive().default(10),
   GATEWAY_RATE_LIMIT_BURST: positiveInt.default(50),
   GATEWAY_MAX_DEPTH: positiveInt.default(10),
@@ -143,6 +147,8 @@ export const configSchema = z.object({
   GATEWAY_APQ_TTL_SECONDS: z.coerce.number().int().min(0).default(86_400),
   /** Open subscriptions one API key (or JWT subject) may hold at once, over all its connections. */
   GATEWAY_SUBSCRIPTIONS_PER_KEY: positiveInt.default(100),
+  /** Open graphql-ws connections per key (each carries any number of subscriptions). */
+  GATEWAY_WS_CONNECTIONS_PER_KEY: positiveInt.default(50),
   /** Events a subscriber may have waiting before it is disconnected as a slow consumer. */
   GATEWAY_SUBSCRIPTION_BUFFER: positiveInt.default(1_000),
   /** Bytes a subscriber's socket may hold unsent before it is disconnected as a slow consumer. */

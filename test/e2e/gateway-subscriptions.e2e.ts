@@ -128,8 +128,8 @@ describe('gateway subscriptions: fan-out, slow consumers and subgraph restarts',
     bus.publish(values.map((value) => ({ topic: TOPICS.predictions.name, key: value.pair, value })));
 
   before(async () => {
-    const reader = await generateApiKey('dashboard', ['read']);
-    const other = await generateApiKey('other', ['read']);
+    const reader = generateApiKey('dashboard', ['read']);
+    const other = generateApiKey('other', ['read']);
     key = reader.key;
     otherKey = other.key;
     iso = await isolate('subs', {
