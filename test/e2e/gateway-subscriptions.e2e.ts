@@ -136,6 +136,8 @@ describe('gateway subscriptions: fan-out, slow consumers and subgraph restarts',
       PAIRS: PAIR,
       GATEWAY_API_KEYS: `${reader.entry},${other.entry}`,
       GATEWAY_SUBSCRIPTIONS_PER_KEY: '100',
+      // Each of the 100 clients below opens its own connection.
+      GATEWAY_WS_CONNECTIONS_PER_KEY: '200',
       GATEWAY_SUBSCRIPTION_BUFFER: String(BUFFER),
       GATEWAY_WS_MAX_BUFFERED_BYTES: String(1024 * 1024),
       GATEWAY_SUBSCRIPTION_GRACE_MS: '1000',
