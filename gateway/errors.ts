@@ -156,8 +156,10 @@ export function createErrorMasker(logger: Logger) {
         extensions: { code: 'INTERNAL_SERVER_ERROR', serviceName },
       };
     }
-    // Apollo Server's persisted-query checks raise these without a code; they are the client's mistake.
-    const apolloRequestCode = code === undefined ? apolloUncodedRequestCode(formatted.message) : undefined;
+    // Apollo Server's persisted-query checks raise these without a code (Apollo then fills in
+    // INTERNAL_SERVER_ERROR); they are the client's mistake.
+    const uncoded = code === undefined || code === 'INTERNAL_SERVER_ERROR';
+    const apolloRequestCode = uncoded && !serviceName ? apolloUncodedRequestCode(formatted.message) : undefined;
     if (apolloRequestCode) {
       return { message: formatted.message, ...where, extensions: { code: apolloRequestCode } };
     }
