@@ -61,7 +61,10 @@ describe('GraphQL over HTTP conformance (graphql-http auditServer)', () => {
     assert.ok(results.length > 30, `the audit ran (${results.length} audits)`);
     const failures = results.filter((r) => r.status === 'error');
     const details = await Promise.all(
-      failures.map(async (f) => `${f.id} ${f.name}: ${'reason' in f ? f.reason : ''} ${await f.response.text()}`),
+      failures.map(
+        async (f) =>
+          `${f.id} ${f.name}: ${'reason' in f ? f.reason : ''} ${'response' in f ? await f.response.text() : ''}`,
+      ),
     );
     assert.deepEqual(details, []);
   });
