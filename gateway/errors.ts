@@ -6,6 +6,7 @@
  * DOWNSTREAM_SERVICE_ERROR, with the subgraph's name). Everything else is logged and
  * replaced by a generic INTERNAL_SERVER_ERROR that keeps only the path.
  */
+import { randomBytes } from 'node:crypto';
 import { HeaderMap } from '@apollo/server';
 import { GraphQLError, type GraphQLFormattedError } from 'graphql';
 import type { Logger } from '../lib/logger.ts';
@@ -134,7 +135,14 @@ function publicExtensions(extensions: Record<string, unknown> | undefined): Reco
   return Object.fromEntries(Object.entries(extensions ?? {}).filter(([key]) => !PRIVATE_EXTENSIONS.includes(key)));
 }
 
-/** Apollo Server's `formatError`: deliberate errors pass, the rest are logged and masked. */
+/** Names a masked error in the client's answer and in the log line that holds its details. */
+const newIncidentId = (): string => randomBytes(8).toString('hex');
+
+/**
+ * Apollo Server's `formatError`: deliberate errors pass, the rest are logged and masked. A
+ * masked error carries an `incidentId` that is also in the log, so a user's report leads to
+ * the details without them ever leaving the gateway.
+ */
 export function createErrorMasker(logger: Logger) {
   return (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
     const code = formatted.extensions?.['code'];
@@ -149,11 +157,15 @@ export function createErrorMasker(logger: Logger) {
       if (typeof code === 'string' && !UNDELIBERATE_CODES.has(code)) {
         return { message: formatted.message, ...where, extensions: publicExtensions(formatted.extensions) };
       }
-      logger.error({ err: error, subgraph: serviceName, message: formatted.message }, 'subgraph error masked');
+      const incidentId = newIncidentId();
+      logger.error(
+        { err: error, subgraph: serviceName, message: formatted.message, incidentId },
+        'subgraph error masked',
+      );
       return {
         message: `Internal error in subgraph "${serviceName}"`,
         ...where,
-        extensions: { code: 'INTERNAL_SERVER_ERROR', serviceName },
+        extensions: { code: 'INTERNAL_SERVER_ERROR', serviceName, incidentId },
       };
     }
     // Apollo Server's persisted-query checks raise these without a code (Apollo then fills in
@@ -166,7 +178,8 @@ export function createErrorMasker(logger: Logger) {
     if (typeof code === 'string' && PUBLIC_CODES.has(code)) {
       return { message: formatted.message, ...where, extensions: publicExtensions(formatted.extensions) };
     }
-    logger.error({ err: error, message: formatted.message }, 'unexpected error masked');
-    return { message: 'Internal server error', ...where, extensions: { code: 'INTERNAL_SERVER_ERROR' } };
+    const incidentId = newIncidentId();
+    logger.error({ err: error, message: formatted.message, incidentId }, 'unexpected error masked');
+    return { message: 'Internal server error', ...where, extensions: { code: 'INTERNAL_SERVER_ERROR', incidentId } };
   };
 }
