@@ -8,7 +8,11 @@ import { loadCandleCsv } from '../sources/candle-csv.ts';
 import { tradesForMinute } from '../sources/candle-replay.ts';
 import { BTC_CANDLES, ETH_CANDLES, FULL_DAY, requireData } from '../../test/support/data.ts';
 
-const config: CandleConfig = { intervals: ['1m', '5m', '15m', '1h'], allowedLatenessMs: 2_000 };
+const config: CandleConfig = {
+  intervals: ['1m', '5m', '15m', '1h'],
+  allowedLatenessMs: 2_000,
+  maxGapFillMinutes: 1_440,
+};
 const T0 = Date.UTC(2023, 3, 4, 10, 0);
 const PAIR = 'BTC/USD';
 
@@ -86,7 +90,7 @@ describe('candle aggregator', () => {
     run(state, [trade(0, 100), trade(3 * 60_000 + 5_000, 120)]);
     const clock = (minutes: number) =>
       applyClock(state, { v: 1, kind: 'clock', pair: PAIR, time: T0 + minutes * 60_000, source: 'simulated' }, config)
-        .filter((c) => c.interval === '1m')
+        .closed.filter((c) => c.interval === '1m')
         .map((c) => [c.openTime - T0, c.flat, c.close]);
     // The clock closes minute 3 (its trade) but not minute 4: 5m00s minus 2 s of lateness is still inside it.
     assert.deepEqual(clock(5), [[180_000, false, 120]]);
@@ -154,7 +158,7 @@ describe('candle aggregator', () => {
           state,
           { v: 1, kind: 'clock', pair, time: FULL_DAY.to + 60_000, source: 'replay-candles' },
           config,
-        ),
+        ).closed,
       );
       const minutes = new Map(closed.filter((c) => c.interval === '1m').map((c) => [c.openTime, c]));
       assert.equal(minutes.size, 1440);
