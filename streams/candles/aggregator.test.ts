@@ -110,6 +110,42 @@ describe('candle aggregator', () => {
     );
   });
 
+  it('fills at most maxGapFillMinutes flat minutes for a gap and skips the rest, rollups included', () => {
+    const state = initialCandleState(PAIR);
+    const bounded = { ...config, maxGapFillMinutes: 10 };
+    applyTrade(state, trade(5_000, 100), bounded);
+    const threeDays = 3 * 1_440 * 60_000;
+    const { closed, skipped } = applyClock(
+      state,
+      { v: 1, kind: 'clock', pair: PAIR, time: T0 + threeDays, source: 'kraken-ws' },
+      bounded,
+    );
+    const minutes = closed.filter((c) => c.interval === '1m');
+    assert.equal(minutes.length, 1 + 10, 'the traded minute and ten flat ones');
+    assert.deepEqual(skipped, { from: T0 + 11 * 60_000, to: T0 + threeDays - 60_000 });
+    // The 5m windows those minutes complete, and the 15m one they leave partial, closed by the next minute.
+    assert.deepEqual(
+      closed.filter((c) => c.interval === '5m').map((c) => c.openTime - T0),
+      [0, 5 * 60_000],
+    );
+    // The next trade closes the minute before it: the rollups the skip left partial close
+    // first, then the windows ending with that minute, each holding just it.
+    const after = applyTrade(state, trade(threeDays + 5_000, 110), bounded);
+    assert.equal(after.skipped, null);
+    assert.deepEqual(
+      after.closed.map((c) => [c.interval, (c.openTime - T0) / 60_000, c.tradeCount, c.flat]),
+      [
+        ['1m', 3 * 1_440 - 1, 0, true],
+        ['5m', 10, 0, true],
+        ['5m', 3 * 1_440 - 5, 0, true],
+        ['15m', 0, 1, false],
+        ['15m', 3 * 1_440 - 15, 0, true],
+        ['1h', 0, 1, false],
+        ['1h', 3 * 1_440 - 60, 0, true],
+      ],
+    );
+  });
+
   it('rolls minutes up into 5m, 15m and 1h windows that close with their last minute', () => {
     const state = initialCandleState(PAIR);
     const trades: Trade[] = [];

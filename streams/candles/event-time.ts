@@ -10,19 +10,19 @@
  *    the source, live or replay;
  *  - nothing is more than `maxJumpMs` ahead of the pair's event time: catches "30 days
  *    ahead" while a replay of 2023 runs, which the wall clock cannot. Sources advance the
- *    event time through quiet periods with clocks (replays and backfills step them one
- *    minute at a time through gaps, see streams/sources/clocks.ts), so a real gap arrives
- *    in steps. A live source (Kraken WS, the simulator) cannot do that across its own
- *    outage; its events stamped within `maxJumpMs` of the wall clock are exempt, so a feed
- *    that was down for days resumes (the gap-fill bound in aggregator.ts caps what that
- *    jump emits).
+ *    event time through quiet periods with clocks, and the replays step them one minute at
+ *    a time through the gaps of their files (streams/sources/clocks.ts), so a real gap
+ *    arrives in steps. Two kinds of source cannot, and may jump (see `mayJump`): a live
+ *    feed back after an outage (Kraken WS, the simulator: only to near the wall clock) and
+ *    a Kraken REST backfill, whose range the operator chose explicitly. The gap-fill bound
+ *    in aggregator.ts caps what such a jump emits.
  * A backfill of the past is below the event time, so the jump rule never applies to it:
  * its trades are late or duplicates as before.
  *
  * Pure: the processor passes the wall clock, counts and dead-letters.
  */
 import type { ErrorCode } from '../../lib/errors.ts';
-import type { MarketEvent, TradeSource } from '../../schema/events.ts';
+import type { MarketEvent } from '../../schema/events.ts';
 
 /** Bitcoin's genesis block, 2009-01-03: no crypto market event can be older. */
 export const EARLIEST_EVENT_TIME = Date.UTC(2009, 0, 3);
@@ -43,8 +43,21 @@ export interface TimeProblem {
   readonly message: string;
 }
 
-/** Sources that stamp events as they happen, so "near the wall clock" is where they belong. */
-const LIVE_SOURCES: ReadonlySet<TradeSource> = new Set(['kraken-ws', 'simulated']);
+/** Whether `event` may be further than `maxJumpMs` ahead of its pair's event time. */
+function mayJump(event: MarketEvent, limits: EventTimeLimits, now: number): boolean {
+  switch (event.source) {
+    case 'kraken-ws':
+    case 'simulated':
+      // Live sources stamp events as they happen: after an outage they resume near now.
+      return event.time >= now - limits.maxJumpMs;
+    case 'kraken-rest':
+      // `tickcast backfill trades --from` starts where the operator asked, however far that is.
+      return true;
+    case 'replay-candles':
+    case 'replay-recording':
+      return false;
+  }
+}
 
 /** ISO time when the value is a representable date, else the raw number (1e300 is an int to zod). */
 export function describeTime(time: number): string {
@@ -78,8 +91,7 @@ export function eventTimeProblem(
       message: `${what} at ${at} is more than ${limits.maxAheadMs} ms ahead of the wall clock (${describeTime(now)})`,
     };
   }
-  const live = LIVE_SOURCES.has(event.source) && event.time >= now - limits.maxJumpMs;
-  if (eventTime !== null && event.time > eventTime + limits.maxJumpMs && !live) {
+  if (eventTime !== null && event.time > eventTime + limits.maxJumpMs && !mayJump(event, limits, now)) {
     return {
       code: 'FUTURE_EVENT',
       reason: 'ahead_of_event_time',
