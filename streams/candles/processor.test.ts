@@ -219,6 +219,26 @@ describe('candles processor on the in-process bus', () => {
     assert.equal(candles.filter((c) => c.interval === '1m').at(-1)?.close, 130);
   });
 
+  it('lets a Kraken REST backfill start anywhere after the event time: its range was chosen explicitly', async () => {
+    const replay = goodReplay();
+    const backfillStart = T0 + 2 * DAY;
+    const { candles, deadLetters } = await run([
+      ...replay,
+      trade(backfillStart + 5_000, 140, 'kraken-rest'),
+      trade(backfillStart + MINUTE + 5_000, 141, 'kraken-rest'),
+      clock(backfillStart + 2 * MINUTE + 5_000, 'kraken-rest'),
+    ]);
+    assert.deepEqual(deadLetters, []);
+    const minutes = candles.filter((c) => c.interval === '1m');
+    assert.deepEqual(
+      minutes.slice(-2).map((c) => [c.openTime, c.close, c.flat]),
+      [
+        [backfillStart, 140, false],
+        [backfillStart + MINUTE, 141, false],
+      ],
+    );
+  });
+
   it('lets a live feed resume after an outage of days, with a bounded fill', async () => {
     const now = T0 + 3 * DAY;
     const live = { ...OPTIONS, maxGapFillMinutes: 60, now: () => now };
