@@ -163,8 +163,8 @@ function advanceTo(state: CandleState, time: number, config: CandleConfig): Adva
     const first = Math.min(...state.openMinutes.map((w) => w.openTime));
     minute = Math.max(minute, first);
   }
-  // Minutes with trades always close; flat filling stops maxGapFillMinutes after the last of
-  // them (trades are never far apart: event-time.ts bounds each step of the event time).
+  // Minutes with trades always close (they sit just after the last closed minute: the event
+  // that jumps ahead is in a minute still open); flat filling stops maxGapFillMinutes later.
   const lastTraded = Math.max(
     minute,
     ...state.openMinutes.filter((w) => w.openTime < closeUpTo).map((w) => w.openTime + MINUTE_MS),
