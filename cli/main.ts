@@ -156,7 +156,7 @@ withSourceFlags(
   // News is auxiliary: a news source that fails is logged and the rest keeps running.
   for (const news of newsSourcesFromConfig(config, logger)) {
     news
-      .start(newsSink(bus), abort.signal)
+      .start(newsSink(bus, config.EVENT_MAX_AHEAD_MS), abort.signal)
       .then(() => logger.info({ source: news.name }, 'news source finished'))
       .catch((error: unknown) => logger.error({ source: news.name, err: error }, 'news source stopped'));
   }
@@ -494,7 +494,7 @@ program
     logger.info({ sources: sources.map((s) => s.name) }, 'publishing news');
     // One feed that refuses us (404, not a feed) stops alone; the command fails only when all have.
     const running = sources.map((source) =>
-      source.start(newsSink(bus), abort.signal).catch((error: unknown) => {
+      source.start(newsSink(bus, config.EVENT_MAX_AHEAD_MS), abort.signal).catch((error: unknown) => {
         logger.error({ source: source.name, err: error }, 'news source stopped; the others go on');
         throw error;
       }),

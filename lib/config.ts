@@ -45,6 +45,16 @@ export const configSchema = z.object({
   PAIRS: list(pairSchema).default(['BTC/USD', 'ETH/USD']),
   CANDLE_INTERVALS: list(intervalSchema).default(['1m', '5m', '15m', '1h']),
   CANDLE_ALLOWED_LATENESS_MS: z.coerce.number().int().min(0).max(59_000).default(2_000),
+  /** Trades, clocks and news items stamped more than this ahead of the wall clock are dead-lettered (FUTURE_EVENT). */
+  EVENT_MAX_AHEAD_MS: z.coerce.number().int().min(0).max(86_400_000).default(300_000),
+  /**
+   * A trade or clock more than this ahead of its pair's event time is dead-lettered (FUTURE_EVENT), so one
+   * mis-stamped event cannot close weeks of windows in a replay. At least a minute: replays and backfills
+   * step their clocks through quiet periods one minute at a time.
+   */
+  CANDLE_MAX_JUMP_MS: z.coerce.number().int().min(60_000).default(300_000),
+  /** Most flat one-minute candles one event may emit for a gap; minutes beyond are skipped, unfilled (logged, counted). */
+  CANDLE_MAX_GAP_FILL_MINUTES: z.coerce.number().int().min(1).max(100_000).default(1_440),
   /** Publish in-progress candles for live charts (tickcast.candles.live.v1). */
   CANDLE_LIVE_UPDATES: bool.default(true),
   KRAKEN_WS_URL: z.string().url().default('wss://ws.kraken.com/v2'),

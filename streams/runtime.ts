@@ -85,6 +85,9 @@ export async function startProcessor(
         candlesProcessor({
           intervals: config.CANDLE_INTERVALS,
           allowedLatenessMs: config.CANDLE_ALLOWED_LATENESS_MS,
+          maxGapFillMinutes: config.CANDLE_MAX_GAP_FILL_MINUTES,
+          maxAheadMs: config.EVENT_MAX_AHEAD_MS,
+          maxJumpMs: config.CANDLE_MAX_JUMP_MS,
           liveUpdates: config.CANDLE_LIVE_UPDATES,
         }),
       );
