@@ -95,7 +95,10 @@ export async function startProcessor(
       return bus.runStateful(indicatorsProcessor());
     case 'store-writer':
       if (!database) throw new Error('the store writer needs the feature store');
-      return startStoreWriter(bus, database.pool, logger);
+      return startStoreWriter(bus, database.pool, logger, {
+        maxAheadMs: config.EVENT_MAX_AHEAD_MS,
+        maxJumpMs: config.CANDLE_MAX_JUMP_MS,
+      });
     case 'predictor': {
       const horizons = config.PREDICTION_HORIZONS.map(Number);
       const champions = new Champions(
