@@ -40,6 +40,14 @@ export const configSchema = z.object({
   /** PostgreSQL / RisingWave URL. Unset: embedded PGlite. */
   DATABASE_URL: optionalUrl,
   DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(100).default(5),
+  /** A connection attempt (TCP, TLS, start-up) that takes longer fails instead of waiting on a dead host. */
+  DATABASE_CONNECT_TIMEOUT_MS: positiveInt.default(5_000),
+  /** An idle pooled connection is closed after this long (a restarted server's stale sockets go away). */
+  DATABASE_IDLE_TIMEOUT_MS: positiveInt.default(30_000),
+  /** Server side: PostgreSQL cancels a statement running longer than this (SQLSTATE 57014). */
+  DATABASE_STATEMENT_TIMEOUT_MS: positiveInt.default(30_000),
+  /** Client side: a query without an answer after this long fails, even if the server never speaks again. */
+  DATABASE_QUERY_TIMEOUT_MS: positiveInt.default(35_000),
   /** Where the embedded default keeps its files (PGlite data, local model registry, recordings). */
   TICKCAST_DATA_DIR: z.string().default('.tickcast'),
   PAIRS: list(pairSchema).default(['BTC/USD', 'ETH/USD']),

@@ -67,6 +67,10 @@ export async function openFeatureStore(config: Config, logger: Logger): Promise<
       url: config.DATABASE_URL,
       embeddedDataDir: join(config.TICKCAST_DATA_DIR, 'pglite'),
       poolSize: config.DATABASE_POOL_SIZE,
+      connectTimeoutMs: config.DATABASE_CONNECT_TIMEOUT_MS,
+      idleTimeoutMs: config.DATABASE_IDLE_TIMEOUT_MS,
+      statementTimeoutMs: config.DATABASE_STATEMENT_TIMEOUT_MS,
+      queryTimeoutMs: config.DATABASE_QUERY_TIMEOUT_MS,
     },
     logger,
   );
