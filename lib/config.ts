@@ -37,6 +37,14 @@ export const configSchema = z.object({
     .string()
     .regex(/^[a-zA-Z0-9._-]*$/, 'letters, digits, ".", "_" and "-" only')
     .default(''),
+  /**
+   * The broker drops a consumer silent for this long and rebalances its group. Consumers
+   * heartbeat while a batch is processed too, so a slow batch (LLM calls) does not count.
+   * Brokers accept 6000-1800000 by default (group.min/max.session.timeout.ms).
+   */
+  KAFKA_SESSION_TIMEOUT_MS: z.coerce.number().int().min(1_000).default(30_000),
+  /** Between heartbeats; well under a third of KAFKA_SESSION_TIMEOUT_MS. */
+  KAFKA_HEARTBEAT_INTERVAL_MS: z.coerce.number().int().min(100).default(3_000),
   /** PostgreSQL / RisingWave URL. Unset: embedded PGlite. */
   DATABASE_URL: optionalUrl,
   DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(100).default(5),

@@ -52,6 +52,8 @@ export async function createBus(config: Config, logger: Logger): Promise<Bus> {
           clientId: config.KAFKA_CLIENT_ID,
           groupPrefix: config.TICKCAST_GROUP_PREFIX,
           topicPrefix: config.KAFKA_TOPIC_PREFIX,
+          sessionTimeoutMs: config.KAFKA_SESSION_TIMEOUT_MS,
+          heartbeatIntervalMs: config.KAFKA_HEARTBEAT_INTERVAL_MS,
         },
         logger,
       )

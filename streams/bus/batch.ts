@@ -27,14 +27,17 @@ export function stateKeyOf(record: InboundRecord): string {
   return record.key ?? '';
 }
 
+/** `between` runs before each record: the Kafka bus heartbeats there, so a slow batch keeps its group membership. */
 export async function applyBatch<S>(
   processor: StatefulProcessor<S>,
   committed: ReadonlyMap<string, S>,
   records: readonly InboundRecord[],
+  between?: () => Promise<void>,
 ): Promise<AppliedBatch<S>> {
   const changed = new Map<string, S>();
   const outputs: OutboundRecord[] = [];
   for (const record of records) {
+    await between?.();
     const key = stateKeyOf(record);
     let state = changed.get(key);
     if (state === undefined) {
