@@ -105,6 +105,8 @@ export const configSchema = z.object({
   /** Consecutive failed articles that open the circuit (offline scorer until the cooldown ends). */
   LLM_CIRCUIT_FAILURES: positiveInt.default(5),
   LLM_CIRCUIT_COOLDOWN_MS: positiveInt.default(60_000),
+  /** Articles the sentiment extractor remembers to skip re-deliveries; older ones are forgotten (bounded memory). */
+  SENTIMENT_MAX_ARTICLES: positiveInt.default(50_000),
   /** Headline dataset `tickcast start` replays into the news pipeline when present. */
   NEWS_REPLAY_FILE: z.string().default('../shared/data/news/cryptonews_2021-10-12_2022-07-05.csv.gz'),
   /** CryptoPanic-style API key; set to poll it. */

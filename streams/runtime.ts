@@ -141,7 +141,9 @@ export async function startProcessor(
       return alsoStopping(await startPredictionsWriter(bus, store, logger), () => store.close());
     }
     case 'sentiment-extractor':
-      return bus.runStateful(sentimentExtractor({ scorer: scorerFromConfig(config, logger) }));
+      return bus.runStateful(
+        sentimentExtractor({ scorer: scorerFromConfig(config, logger), maxArticles: config.SENTIMENT_MAX_ARTICLES }),
+      );
     case 'sentiment-features':
       return bus.runStateful(sentimentFeaturesProcessor());
     case 'sentiment-writer':

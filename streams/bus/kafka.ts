@@ -24,7 +24,7 @@ import {
 import { changelogTopic, type TopicSpec } from '../../schema/topics.ts';
 import type { Logger } from '../../lib/logger.ts';
 import { counter, histogram } from '../../lib/metrics.ts';
-import { applyBatch } from './batch.ts';
+import { applyBatch, commitStates, stateStore, type StateStore } from './batch.ts';
 import type { Bus, ConsumeOptions, InboundRecord, OutboundRecord, RunningTask, StatefulProcessor } from './bus.ts';
 import { encodeValue } from './codec.ts';
 
@@ -284,7 +284,11 @@ export class KafkaBus implements Bus {
       allowAutoTopicCreation: false,
     });
     await producer.connect();
-    const states = await this.restore(processor, producer, changelog.name);
+    // Keys forgotten for room (maxKeys) since the last commit: the next transaction
+    // writes their changelog tombstones, so a restart does not restore them.
+    const evicted = new Set<string>();
+    const states = stateStore(processor, (key) => evicted.add(key));
+    await this.restore(processor, producer, changelog.name, states);
     log.info({ keys: states.size }, 'state restored from changelog');
 
     const groupId = this.group(processor.name);
@@ -299,6 +303,7 @@ export class KafkaBus implements Bus {
         const timer = batchSeconds.startTimer({ processor: processor.name });
         const records = batch.messages.map((m) => toInbound(this.logical(batch.topic), batch.partition, m));
         const last = batch.lastOffset();
+        const tombstones = [...evicted];
         const { outputs, changed } = await keepingAlive(heartbeat, this.config.heartbeatIntervalMs, async (beat) => {
           const applied = await applyBatch(processor, states, records, beat);
           const snapshots: OutboundRecord[] = [...applied.changed].map(([key, state]) => ({
@@ -308,6 +313,14 @@ export class KafkaBus implements Bus {
           }));
           const transaction = await producer.transaction();
           try {
+            // Before the snapshots: a key evicted and then seen again in this batch keeps its new state.
+            if (tombstones.length > 0) {
+              const messages = tombstones.map((key) => ({ key, value: null }));
+              await transaction.sendBatch({
+                acks: -1,
+                topicMessages: [{ topic: this.physical(changelog.name), messages }],
+              });
+            }
             for (const topicMessages of toRequests([...applied.outputs, ...snapshots], this.physical)) {
               await transaction.sendBatch({ acks: -1, topicMessages });
             }
@@ -324,7 +337,8 @@ export class KafkaBus implements Bus {
           }
           return applied;
         });
-        for (const [key, state] of changed) states.set(key, state);
+        for (const key of tombstones) evicted.delete(key);
+        commitStates(processor.name, states, changed);
         countPublished(outputs);
         resolveOffset(last);
         timer();
@@ -351,7 +365,8 @@ export class KafkaBus implements Bus {
     processor: StatefulProcessor<S>,
     producer: Producer,
     topic: string,
-  ): Promise<Map<string, S>> {
+    states: StateStore<S>,
+  ): Promise<void> {
     const marker = randomUUID();
     const transaction = await producer.transaction();
     await transaction.send({
@@ -361,7 +376,6 @@ export class KafkaBus implements Bus {
     });
     await transaction.commit();
 
-    const states = new Map<string, S>();
     const groupId = this.group(`${processor.name}-restore-${marker}`);
     const reader = this.kafka.consumer({ groupId, readUncommitted: false, allowAutoTopicCreation: false });
     await reader.connect();
@@ -391,7 +405,6 @@ export class KafkaBus implements Bus {
       await reader.disconnect();
       await this.withAdmin((admin) => admin.deleteGroups([groupId])).catch(() => undefined);
     }
-    return states;
   }
 
   /** A group consumer with the configured liveness bounds; `group` (the logical name) labels its metrics. */
