@@ -137,7 +137,7 @@ async function keepingAlive<T>(
   }
 }
 
-type TopicMessages = { topic: string; messages: { key: string; value: Buffer }[] }[];
+type TopicMessages = { topic: string; messages: { key: string; value: Buffer | null }[] }[];
 
 /**
  * Brokers refuse a record batch over `message.max.bytes` (1 MiB by default), and kafkajs
@@ -171,6 +171,25 @@ function toRequests(records: readonly OutboundRecord[], physical: (topic: string
     bytes += size;
   }
   flush();
+  return requests;
+}
+
+/** Tombstones (null values) for `keys` of one physical topic, in requests under MAX_REQUEST_BYTES. */
+function tombstoneRequests(topic: string, keys: readonly string[]): TopicMessages[] {
+  const requests: TopicMessages[] = [];
+  let messages: { key: string; value: null }[] = [];
+  let bytes = 0;
+  for (const key of keys) {
+    const size = key.length + 64;
+    if (bytes + size > MAX_REQUEST_BYTES && messages.length > 0) {
+      requests.push([{ topic, messages }]);
+      messages = [];
+      bytes = 0;
+    }
+    messages.push({ key, value: null });
+    bytes += size;
+  }
+  if (messages.length > 0) requests.push([{ topic, messages }]);
   return requests;
 }
 
@@ -314,12 +333,8 @@ export class KafkaBus implements Bus {
           const transaction = await producer.transaction();
           try {
             // Before the snapshots: a key evicted and then seen again in this batch keeps its new state.
-            if (tombstones.length > 0) {
-              const messages = tombstones.map((key) => ({ key, value: null }));
-              await transaction.sendBatch({
-                acks: -1,
-                topicMessages: [{ topic: this.physical(changelog.name), messages }],
-              });
+            for (const topicMessages of tombstoneRequests(this.physical(changelog.name), tombstones)) {
+              await transaction.sendBatch({ acks: -1, topicMessages });
             }
             for (const topicMessages of toRequests([...applied.outputs, ...snapshots], this.physical)) {
               await transaction.sendBatch({ acks: -1, topicMessages });
