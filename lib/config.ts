@@ -37,9 +37,25 @@ export const configSchema = z.object({
     .string()
     .regex(/^[a-zA-Z0-9._-]*$/, 'letters, digits, ".", "_" and "-" only')
     .default(''),
+  /**
+   * The broker drops a consumer silent for this long and rebalances its group. Consumers
+   * heartbeat while a batch is processed too, so a slow batch (LLM calls) does not count.
+   * Brokers accept 6000-1800000 by default (group.min/max.session.timeout.ms).
+   */
+  KAFKA_SESSION_TIMEOUT_MS: z.coerce.number().int().min(1_000).default(30_000),
+  /** Between heartbeats; well under a third of KAFKA_SESSION_TIMEOUT_MS. */
+  KAFKA_HEARTBEAT_INTERVAL_MS: z.coerce.number().int().min(100).default(3_000),
   /** PostgreSQL / RisingWave URL. Unset: embedded PGlite. */
   DATABASE_URL: optionalUrl,
   DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(100).default(5),
+  /** A connection attempt (TCP, TLS, start-up) that takes longer fails instead of waiting on a dead host. */
+  DATABASE_CONNECT_TIMEOUT_MS: positiveInt.default(5_000),
+  /** An idle pooled connection is closed after this long (a restarted server's stale sockets go away). */
+  DATABASE_IDLE_TIMEOUT_MS: positiveInt.default(30_000),
+  /** Server side: PostgreSQL cancels a statement running longer than this (SQLSTATE 57014). */
+  DATABASE_STATEMENT_TIMEOUT_MS: positiveInt.default(30_000),
+  /** Client side: a query without an answer after this long fails, even if the server never speaks again. */
+  DATABASE_QUERY_TIMEOUT_MS: positiveInt.default(35_000),
   /** Where the embedded default keeps its files (PGlite data, local model registry, recordings). */
   TICKCAST_DATA_DIR: z.string().default('.tickcast'),
   PAIRS: list(pairSchema).default(['BTC/USD', 'ETH/USD']),
@@ -99,6 +115,8 @@ export const configSchema = z.object({
   /** Consecutive failed articles that open the circuit (offline scorer until the cooldown ends). */
   LLM_CIRCUIT_FAILURES: positiveInt.default(5),
   LLM_CIRCUIT_COOLDOWN_MS: positiveInt.default(60_000),
+  /** Articles the sentiment extractor remembers to skip re-deliveries; older ones are forgotten (bounded memory). */
+  SENTIMENT_MAX_ARTICLES: positiveInt.default(50_000),
   /** Headline dataset `tickcast start` replays into the news pipeline when present. */
   NEWS_REPLAY_FILE: z.string().default('../shared/data/news/cryptonews_2021-10-12_2022-07-05.csv.gz'),
   /** CryptoPanic-style API key; set to poll it. */

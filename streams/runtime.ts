@@ -52,6 +52,8 @@ export async function createBus(config: Config, logger: Logger): Promise<Bus> {
           clientId: config.KAFKA_CLIENT_ID,
           groupPrefix: config.TICKCAST_GROUP_PREFIX,
           topicPrefix: config.KAFKA_TOPIC_PREFIX,
+          sessionTimeoutMs: config.KAFKA_SESSION_TIMEOUT_MS,
+          heartbeatIntervalMs: config.KAFKA_HEARTBEAT_INTERVAL_MS,
         },
         logger,
       )
@@ -67,6 +69,10 @@ export async function openFeatureStore(config: Config, logger: Logger): Promise<
       url: config.DATABASE_URL,
       embeddedDataDir: join(config.TICKCAST_DATA_DIR, 'pglite'),
       poolSize: config.DATABASE_POOL_SIZE,
+      connectTimeoutMs: config.DATABASE_CONNECT_TIMEOUT_MS,
+      idleTimeoutMs: config.DATABASE_IDLE_TIMEOUT_MS,
+      statementTimeoutMs: config.DATABASE_STATEMENT_TIMEOUT_MS,
+      queryTimeoutMs: config.DATABASE_QUERY_TIMEOUT_MS,
     },
     logger,
   );
@@ -141,7 +147,9 @@ export async function startProcessor(
       return alsoStopping(await startPredictionsWriter(bus, store, logger), () => store.close());
     }
     case 'sentiment-extractor':
-      return bus.runStateful(sentimentExtractor({ scorer: scorerFromConfig(config, logger) }));
+      return bus.runStateful(
+        sentimentExtractor({ scorer: scorerFromConfig(config, logger), maxArticles: config.SENTIMENT_MAX_ARTICLES }),
+      );
     case 'sentiment-features':
       return bus.runStateful(sentimentFeaturesProcessor());
     case 'sentiment-writer':
