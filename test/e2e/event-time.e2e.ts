@@ -112,6 +112,14 @@ describe('implausible trade times in a real replay on Kafka', () => {
     assert.equal(rows[0]?.n, 0);
   });
 
+  it("stores neither as a trade (a market's lastTrade stays a real one)", async () => {
+    const { rows } = await iso.pool.query<{ ids: string[]; latest: Date }>(
+      'SELECT array_agg(trade_id::text) FILTER (WHERE trade_id IN (1, 2)) AS ids, max(time) AS latest FROM trades',
+    );
+    assert.equal(rows[0]?.ids, null, 'no mis-stamped trade stored');
+    assert.ok(rows[0]!.latest.getTime() < FULL_DAY.to, `newest stored trade ${rows[0]!.latest.toISOString()}`);
+  });
+
   it('1m candles equal the input minutes, and 5m/15m/1h an SQL aggregation of them (EXCEPT both ways)', async () => {
     assert.deepEqual(await minuteMismatches(iso.pool, PAIR), []);
     for (const interval of ['5m', '15m', '1h']) {
