@@ -148,7 +148,11 @@ export async function startProcessor(
     }
     case 'sentiment-extractor':
       return bus.runStateful(
-        sentimentExtractor({ scorer: scorerFromConfig(config, logger), maxArticles: config.SENTIMENT_MAX_ARTICLES }),
+        sentimentExtractor({
+          scorer: scorerFromConfig(config, logger),
+          maxArticles: config.SENTIMENT_MAX_ARTICLES,
+          maxAheadMs: config.EVENT_MAX_AHEAD_MS,
+        }),
       );
     case 'sentiment-features':
       return bus.runStateful(sentimentFeaturesProcessor());

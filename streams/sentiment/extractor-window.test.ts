@@ -11,7 +11,13 @@ import type { RunningTask } from '../bus/bus.ts';
 import { toNewsItem } from '../news/article.ts';
 import { EXTRACTOR_NAME, sentimentExtractor } from './extractor.ts';
 import { LexiconScorer } from './lexicon.ts';
-import { sentimentSignalSchema, type NewsItem, type SentimentSignal } from '../../schema/events.ts';
+import {
+  deadLetterSchema,
+  sentimentSignalSchema,
+  type DeadLetter,
+  type NewsItem,
+  type SentimentSignal,
+} from '../../schema/events.ts';
 import { TOPICS } from '../../schema/topics.ts';
 import { metricValue } from '../../lib/metrics.ts';
 
@@ -36,7 +42,9 @@ describe('sentiment extractor state window', () => {
 
   before(async () => {
     tasks.push(
-      await bus.runStateful(sentimentExtractor({ scorer: new LexiconScorer(), maxArticles: WINDOW })),
+      await bus.runStateful(
+        sentimentExtractor({ scorer: new LexiconScorer(), maxArticles: WINDOW, maxAheadMs: 300_000 }),
+      ),
       await bus.consume({
         groupId: 'window-check',
         topics: [TOPICS.sentimentSignals.name],
@@ -79,6 +87,33 @@ describe('sentiment extractor state window', () => {
     const recent = items.slice(-(WINDOW - 2));
     assert.deepEqual(await deliver(recent), [], 'no article of the window is scored twice');
     assert.equal(await metricValue('tickcast_processor_state_keys', { processor: EXTRACTOR_NAME }), WINDOW);
+  });
+
+  it('dead-letters an article published in the future instead of scoring it (FUTURE_EVENT)', async () => {
+    const deadLetters: DeadLetter[] = [];
+    tasks.push(
+      await bus.consume({
+        groupId: 'future-check',
+        topics: [TOPICS.deadLetters.name],
+        fromBeginning: true,
+        handler: async (records) => {
+          for (const r of records) deadLetters.push(deadLetterSchema.parse(JSON.parse(String(r.value))));
+        },
+      }),
+    );
+    const future = toNewsItem({
+      title: 'Bitcoin story from 2100',
+      text: '',
+      url: 'https://news.example/window/2100',
+      source: 'Example',
+      feed: 'replay',
+      publishedAt: Date.UTC(2100, 0, 1),
+    });
+    assert.deepEqual(await deliver([future]), [], 'not scored');
+    assert.deepEqual(
+      deadLetters.map((d) => [d.code, d.processor]),
+      [['FUTURE_EVENT', EXTRACTOR_NAME]],
+    );
   });
 
   it('scores an article again once it has left the window', async () => {

@@ -86,6 +86,8 @@ describe('sentiment extractor against a local OpenAI-compatible server process',
     const processor = sentimentExtractor({
       scorer: new ResilientScorer(llm, new LexiconScorer(), breaker, logger),
       maxArticles: 10_000,
+      // The fixed clock only stamps signals (epoch + 1 s): no article may count as from the future.
+      maxAheadMs: Number.MAX_SAFE_INTEGER,
       now: () => 1_000,
     });
     const states = new Map<string, ExtractorState>();

@@ -14,6 +14,7 @@ import { TickcastError } from '../../lib/errors.ts';
 import { counter } from '../../lib/metrics.ts';
 import type { OutboundRecord, StatefulProcessor } from '../bus/bus.ts';
 import { decodeValue } from '../bus/codec.ts';
+import { assertPublishedBy } from '../news/article.ts';
 import { tagCoins } from './coins.ts';
 import { signalsProduced } from './metrics.ts';
 import type { SentimentScorer } from './scorer.ts';
@@ -35,6 +36,11 @@ export interface ExtractorOptions {
    * delivered again after that many newer ones is scored twice.
    */
   readonly maxArticles: number;
+  /**
+   * How far ahead of the wall clock an article may be published (EVENT_MAX_AHEAD_MS): the
+   * news sources refuse later ones, and so does the extractor for any other producer.
+   */
+  readonly maxAheadMs: number;
   readonly now?: () => number;
 }
 
@@ -51,6 +57,7 @@ export function sentimentExtractor(options: ExtractorOptions): StatefulProcessor
       if (record.key !== item.id) {
         throw new TickcastError('INVALID_EVENT', `news item ${item.id} arrived under key ${String(record.key)}`);
       }
+      assertPublishedBy(item, now(), options.maxAheadMs);
       if (state.contentHash === item.contentHash) {
         articles.inc({ outcome: 'duplicate' });
         return [];
