@@ -236,31 +236,37 @@ describe('the internal network trusts nothing', () => {
   });
 
   it("signs the gateway's graphql-ws connections to the subgraphs", async () => {
+    /** Runs `{ __typename }` through the gateway's upstream connection signed with `secret`. */
+    const typename = async (secret: string) => {
+      const upstream = new UpstreamConnections({
+        urls: { models: url },
+        signingSecrets: { models: secret },
+        graceMs: 5_000,
+        maxBackoffMs: 1_000,
+        logger: testLogger,
+        onUnavailable: () => undefined,
+        onRecovered: () => undefined,
+      });
+      try {
+        return await new Promise<unknown>((resolve, reject) => {
+          let value: unknown;
+          upstream.subscribe(
+            { subgraph: 'models', query: '{ __typename }', variables: {} },
+            { next: (v) => (value = v), error: reject, complete: () => resolve(value) },
+          );
+        });
+      } finally {
+        upstream.dispose();
+      }
+    };
     const unsignedBefore = await ignored('ws', 'unsigned');
     const forgedBefore = await ignored('ws', 'forged');
-    const upstream = new UpstreamConnections({
-      urls: { models: url },
-      signingSecrets: { models: CURRENT },
-      graceMs: 5_000,
-      maxBackoffMs: 1_000,
-      logger: testLogger,
-      onUnavailable: () => undefined,
-      onRecovered: () => undefined,
-    });
-    try {
-      const result = await new Promise<unknown>((resolve, reject) => {
-        let value: unknown;
-        upstream.subscribe(
-          { subgraph: 'models', query: '{ __typename }', variables: {} },
-          { next: (v) => (value = v), error: reject, complete: () => resolve(value) },
-        );
-      });
-      assert.deepEqual(result, { data: { __typename: 'Query' } });
-    } finally {
-      upstream.dispose();
-    }
+    // A key the subgraph does not know shows that a signature was sent, and checked.
+    assert.deepEqual(await typename(randomBytes(32).toString('hex')), { data: { __typename: 'Query' } });
+    assert.equal(await ignored('ws', 'forged'), forgedBefore + 1);
+    assert.deepEqual(await typename(CURRENT), { data: { __typename: 'Query' } });
+    assert.equal(await ignored('ws', 'forged'), forgedBefore + 1);
     assert.equal(await ignored('ws', 'unsigned'), unsignedBefore);
-    assert.equal(await ignored('ws', 'forged'), forgedBefore);
   });
 
   it('answers without stack traces, internal messages or schema suggestions, over HTTP and graphql-ws', async () => {
