@@ -12,8 +12,8 @@
  * replayed as the other). A signature older or newer than `MAX_SKEW_MS` is stale.
  *
  * Rotation: verifiers accept any of a list of secrets (current first, then previous ones);
- * the gateway signs with the first. Deploy the new secret to the subgraphs first, in second
- * place, then swap the order everywhere, then drop the old one.
+ * the gateway signs with the first. Roll out `old,new` (everyone accepts the new one), then
+ * `new,old` (the gateway signs with it), then `new` alone.
  */
 import { createHash, createHmac, randomUUID, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
