@@ -294,7 +294,7 @@ async function startTickcastGateway(
       GATEWAY_LANDING_PAGE: 'false',
     }),
   );
-  const { key, entry } = await generateApiKey('bench', ['read']);
+  const { key, entry } = generateApiKey('bench', ['read']);
   const config: GatewayConfig = {
     ...base,
     auth: { mode: 'enabled', apiKeys: parseApiKeyEntries(entry) },

@@ -16,7 +16,7 @@ import { loadCandleCsv } from '../streams/sources/candle-csv.ts';
 import { replayCandles } from '../streams/sources/candle-replay.ts';
 import { BTC_CANDLES, requireData } from '../test/support/data.ts';
 import { deleteTopics } from '../test/support/services.ts';
-import { applyClock, applyTrade } from '../streams/candles/aggregator.ts';
+import { applyClock, applyTrade, type CandleConfig } from '../streams/candles/aggregator.ts';
 import { initialCandleState } from '../streams/candles/window-state.ts';
 
 const DAYS = Number(process.env['BENCH_DAYS'] ?? 7);
@@ -56,7 +56,11 @@ export async function run(): Promise<void> {
   const bareSeconds = await timeUntil(kafka, `${id}.bare`, `${id}.${TOPICS.marketEvents.name}`, events.length);
 
   // The pipeline: candles and indicators processors, exactly-once, until the last indicator set.
-  const expectedSets = expectedIndicatorSets(events, config.CANDLE_INTERVALS, config.CANDLE_ALLOWED_LATENESS_MS);
+  const expectedSets = expectedIndicatorSets(events, {
+    intervals: config.CANDLE_INTERVALS,
+    allowedLatenessMs: config.CANDLE_ALLOWED_LATENESS_MS,
+    maxGapFillMinutes: config.CANDLE_MAX_GAP_FILL_MINUTES,
+  });
   const pipelineStarted = performance.now();
   const audit = countRecords(kafka, `${id}.audit`, `${id}.${TOPICS.indicators.name}`, expectedSets);
   const candles = await startProcessor('candles', { config, logger, bus, database: undefined });
@@ -83,17 +87,12 @@ export async function run(): Promise<void> {
 }
 
 /** One indicator set per closed candle: count the candles with the (pure) aggregator itself. */
-function expectedIndicatorSets(
-  events: readonly MarketEvent[],
-  intervals: readonly string[],
-  latenessMs: number,
-): number {
+function expectedIndicatorSets(events: readonly MarketEvent[], config: CandleConfig): number {
   const state = initialCandleState(PAIR);
-  const config = { intervals, allowedLatenessMs: latenessMs };
   let candles = 0;
   for (const event of events) {
-    candles +=
-      event.kind === 'trade' ? applyTrade(state, event, config).closed.length : applyClock(state, event, config).length;
+    candles += (event.kind === 'trade' ? applyTrade(state, event, config) : applyClock(state, event, config)).closed
+      .length;
   }
   return candles;
 }

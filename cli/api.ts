@@ -46,7 +46,7 @@ export async function startApi(config: Config, deps: { pool: pg.Pool; bus: Bus; 
   let sessionKey: string | undefined;
   let auth = base.auth;
   if (auth.mode === 'enabled' && auth.apiKeys.length === 0 && !auth.jwt) {
-    const generated = await generateApiKey('session', ['read', 'admin']);
+    const generated = generateApiKey('session', ['read', 'admin']);
     sessionKey = generated.key;
     auth = { mode: 'enabled', apiKeys: parseApiKeyEntries(generated.entry) };
   }

@@ -156,7 +156,7 @@ withSourceFlags(
   // News is auxiliary: a news source that fails is logged and the rest keeps running.
   for (const news of newsSourcesFromConfig(config, logger)) {
     news
-      .start(newsSink(bus), abort.signal)
+      .start(newsSink(bus, config.EVENT_MAX_AHEAD_MS), abort.signal)
       .then(() => logger.info({ source: news.name }, 'news source finished'))
       .catch((error: unknown) => logger.error({ source: news.name, err: error }, 'news source stopped'));
   }
@@ -355,12 +355,15 @@ program
   .requiredOption('--id <id>', 'key id, e.g. dashboard-prod')
   .addOption(new Option('--scopes <scopes>', 'read, or read+admin').choices(['read', 'read+admin']).default('read'))
   .action(async (flags: { id: string; scopes: 'read' | 'read+admin' }) => {
-    const { key, entry } = await generateApiKey(
-      flags.id,
-      flags.scopes === 'read' ? ['read'] : ['read', 'admin'],
-      'scrypt',
-    );
+    const secret = loadConfig().GATEWAY_API_KEY_SECRET;
+    const { key, entry } = generateApiKey(flags.id, flags.scopes === 'read' ? ['read'] : ['read', 'admin'], secret);
     process.stdout.write(`key (give to the client, shown once): ${key}\nGATEWAY_API_KEYS entry: ${entry}\n`);
+    if (!secret) {
+      process.stderr.write(
+        'note: GATEWAY_API_KEY_SECRET is not set, so the entry is an unkeyed sha256 hash; set it (32+ characters, ' +
+          'the same on every gateway) to issue hmac-sha256 entries\n',
+      );
+    }
   });
 
 program
@@ -498,7 +501,7 @@ program
     logger.info({ sources: sources.map((s) => s.name) }, 'publishing news');
     // One feed that refuses us (404, not a feed) stops alone; the command fails only when all have.
     const running = sources.map((source) =>
-      source.start(newsSink(bus), abort.signal).catch((error: unknown) => {
+      source.start(newsSink(bus, config.EVENT_MAX_AHEAD_MS), abort.signal).catch((error: unknown) => {
         logger.error({ source: source.name, err: error }, 'news source stopped; the others go on');
         throw error;
       }),

@@ -1,18 +1,21 @@
 /**
  * Who is calling, and what they may do. Two kinds of credentials:
  *
- * - API keys, stored hashed only: `id:hash:scopes` entries where hash is `sha256:<hex>` of
- *   the key (keys are 256-bit random, so a fast hash suffices) or `scrypt:<salt hex>:<hash
- *   hex>` (for keys chosen by people; the key must then carry its id: `tck_<id>_<secret>`).
- *   Sent as `x-api-key: <key>` or `authorization: Bearer <key>`.
+ * - API keys, stored hashed only: `id:hash:scopes` entries where hash is
+ *   `hmac-sha256:<hex>`, keyed with GATEWAY_API_KEY_SECRET (a leaked key list then cannot
+ *   be checked offline without the secret too), or the unkeyed `sha256:<hex>`. Keys are
+ *   256-bit random tokens, so a fast hash is enough: a password KDF (scrypt) would only make
+ *   every failed attempt cost the gateway CPU. Sent as `x-api-key: <key>` or
+ *   `authorization: Bearer <key>`.
  * - JWTs from an identity provider, verified against its JWKS (jose), with issuer and
- *   audience pinned; scopes come from the `scope` (space-separated) or `scp` claim.
+ *   audience pinned; scopes come from the `scope` (space-separated) or `scp` claim. The
+ *   token's `exp` travels in the principal, so a WebSocket session ends with its token.
  *   Sent as `authorization: Bearer <jwt>`.
  *
  * Scopes are `read` (queries, subscriptions) and `admin` (mutations; includes read).
- * Transport-agnostic: HTTP passes headers, graphql-ws will pass connection_init params.
+ * Transport-agnostic: HTTP passes headers, graphql-ws passes connection_init params.
  */
-import { createHash, randomBytes, scrypt as scryptCallback, timingSafeEqual, type BinaryLike } from 'node:crypto';
+import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { createRemoteJWKSet, errors as joseErrors, jwtVerify, type JWTPayload } from 'jose';
 import { z } from 'zod';
 import { ConfigError } from '../lib/config.ts';
@@ -28,6 +31,8 @@ export interface Principal {
   /** Stable per caller: the key id, `jwt:<sub>`, or the client address when auth is disabled. Names its rate-limit bucket. */
   readonly id: string;
   readonly scopes: ReadonlySet<Scope>;
+  /** When the credential stops being valid (JWT `exp`, epoch ms); API keys do not expire. */
+  readonly expiresAt?: number;
 }
 
 export interface Credentials {
@@ -75,15 +80,17 @@ export function credentialsFromHeaders(header: (name: string) => string | undefi
 
 const ID = /^[A-Za-z0-9-]{1,64}$/;
 const SHA256 = /^sha256:[0-9a-f]{64}$/;
-const SCRYPT = /^scrypt:[0-9a-f]{32}:[0-9a-f]{64}$/;
-const SCRYPT_PARAMS = { N: 16_384, r: 8, p: 1 } as const;
+const HMAC_SHA256 = /^hmac-sha256:[0-9a-f]{64}$/;
 const MAX_KEY_LENGTH = 512;
 
 export const apiKeyEntrySchema = z.object({
   id: z.string().regex(ID, 'key ids are 1-64 letters, digits or "-"'),
   hash: z
     .string()
-    .refine((h) => SHA256.test(h) || SCRYPT.test(h), 'hash must be sha256:<64 hex> or scrypt:<32 hex>:<64 hex>'),
+    .refine(
+      (h) => SHA256.test(h) || HMAC_SHA256.test(h),
+      'hash must be hmac-sha256:<64 hex> or sha256:<64 hex> (scrypt entries are no longer read: issue a new key with `tickcast api-key`)',
+    ),
   scopes: z.array(z.enum(SCOPES)).min(1),
 });
 export type ApiKeyEntry = z.infer<typeof apiKeyEntrySchema>;
@@ -110,66 +117,55 @@ export function parseApiKeyEntries(text: string): ApiKeyEntry[] {
 }
 
 const sha256Hex = (text: string) => createHash('sha256').update(text).digest('hex');
+const hmacHex = (secret: string, text: string) => createHmac('sha256', secret).update(text).digest('hex');
 
-function scrypt(key: BinaryLike, salt: Buffer): Promise<Buffer> {
-  return new Promise((resolve, reject) =>
-    scryptCallback(key, salt, 32, SCRYPT_PARAMS, (error, derived) => (error ? reject(error) : resolve(derived))),
-  );
-}
-
-/** The stored form of a key. */
-export async function hashApiKey(key: string, algorithm: 'sha256' | 'scrypt' = 'sha256'): Promise<string> {
-  if (algorithm === 'sha256') return `sha256:${sha256Hex(key)}`;
-  const salt = randomBytes(16);
-  return `scrypt:${salt.toString('hex')}:${(await scrypt(key, salt)).toString('hex')}`;
+/** The stored form of a key: keyed with `secret` (GATEWAY_API_KEY_SECRET) when there is one. */
+export function hashApiKey(key: string, secret?: string): string {
+  return secret ? `hmac-sha256:${hmacHex(secret, key)}` : `sha256:${sha256Hex(key)}`;
 }
 
 /** A fresh key (shown once) and the entry to configure. */
-export async function generateApiKey(
-  id: string,
-  scopes: readonly Scope[],
-  algorithm: 'sha256' | 'scrypt' = 'sha256',
-): Promise<{ key: string; entry: string }> {
+export function generateApiKey(id: string, scopes: readonly Scope[], secret?: string): { key: string; entry: string } {
   if (!ID.test(id)) throw new Error('key ids are 1-64 letters, digits or "-"');
   const key = `tck_${id}_${randomBytes(32).toString('base64url')}`;
-  return { key, entry: `${id}:${await hashApiKey(key, algorithm)}:${scopes.join('+')}` };
+  return { key, entry: `${id}:${hashApiKey(key, secret)}:${scopes.join('+')}` };
 }
 
 class ApiKeyStore {
-  private readonly bySha256 = new Map<string, ApiKeyEntry>();
-  private readonly scryptById = new Map<string, { entry: ApiKeyEntry; salt: Buffer; hash: Buffer }>();
-  /** sha256 of scrypt keys already verified, so scrypt runs once per key, not per request. */
-  private readonly verified = new Map<string, ApiKeyEntry>();
+  private readonly byDigest = new Map<string, ApiKeyEntry>();
+  private readonly hasHmac: boolean;
+  private readonly hasSha256: boolean;
 
-  constructor(entries: readonly ApiKeyEntry[]) {
+  constructor(
+    entries: readonly ApiKeyEntry[],
+    private readonly secret: string | undefined,
+  ) {
     const ids = new Set<string>();
     for (const entry of entries) {
       if (ids.has(entry.id)) throw new ConfigError([`API key id "${entry.id}" is configured twice`]);
       ids.add(entry.id);
-      const [algorithm, a, b] = entry.hash.split(':') as [string, string, string | undefined];
-      if (algorithm === 'sha256') this.bySha256.set(a, entry);
-      else this.scryptById.set(entry.id, { entry, salt: Buffer.from(a, 'hex'), hash: Buffer.from(b ?? '', 'hex') });
+      if (HMAC_SHA256.test(entry.hash) && !secret) {
+        throw new ConfigError([`API key "${entry.id}" is an hmac-sha256 entry: set GATEWAY_API_KEY_SECRET`]);
+      }
+      this.byDigest.set(entry.hash, entry);
     }
+    this.hasHmac = entries.some((e) => HMAC_SHA256.test(e.hash));
+    this.hasSha256 = entries.some((e) => SHA256.test(e.hash));
   }
 
   get size(): number {
-    return this.bySha256.size + this.scryptById.size;
+    return this.byDigest.size;
   }
 
-  async verify(key: string): Promise<ApiKeyEntry | undefined> {
+  /** One or two hashes and map lookups: the same small cost for a right and a wrong key. */
+  verify(key: string): ApiKeyEntry | undefined {
     if (key.length > MAX_KEY_LENGTH) return undefined;
     // A lookup by digest: timing reveals nothing useful about stored digests of 256-bit keys.
-    const digest = sha256Hex(key);
-    const known = this.bySha256.get(digest) ?? this.verified.get(digest);
-    if (known) return known;
-    const id = /^tck_([A-Za-z0-9-]{1,64})_/.exec(key)?.[1];
-    const stored = id === undefined ? undefined : this.scryptById.get(id);
-    if (!stored) return undefined;
-    const derived = await scrypt(key, stored.salt);
-    if (derived.length !== stored.hash.length || !timingSafeEqual(derived, stored.hash)) return undefined;
-    if (this.verified.size >= 1_000) this.verified.clear();
-    this.verified.set(digest, stored.entry);
-    return stored.entry;
+    if (this.hasHmac && this.secret) {
+      const entry = this.byDigest.get(`hmac-sha256:${hmacHex(this.secret, key)}`);
+      if (entry) return entry;
+    }
+    return this.hasSha256 ? this.byDigest.get(`sha256:${sha256Hex(key)}`) : undefined;
   }
 }
 
@@ -201,7 +197,12 @@ function createJwtVerifier(config: JwtConfig): (token: string) => Promise<Princi
         clockTolerance: 5,
         requiredClaims: ['exp', 'sub'],
       });
-      return { kind: 'jwt', id: `jwt:${payload.sub}`, scopes: effectiveScopes(jwtScopes(payload)) };
+      return {
+        kind: 'jwt',
+        id: `jwt:${payload.sub}`,
+        scopes: effectiveScopes(jwtScopes(payload)),
+        ...(typeof payload.exp === 'number' ? { expiresAt: payload.exp * 1000 } : {}),
+      };
     } catch (error) {
       // The identity provider could not be asked (timeout, refused, not 200, not JSON): not the caller's fault.
       const unavailable =
@@ -243,7 +244,7 @@ export function createAuthenticator(config: AuthConfig, logger: Logger): Authent
       }),
     };
   }
-  const keys = new ApiKeyStore(config.apiKeys);
+  const keys = new ApiKeyStore(config.apiKeys, config.apiKeySecret);
   if (keys.size === 0 && !config.jwt) {
     throw new ConfigError([
       'GATEWAY_AUTH is enabled but no credentials are configured: set GATEWAY_API_KEYS, GATEWAY_API_KEYS_FILE ' +
@@ -271,7 +272,7 @@ export function createAuthenticator(config: AuthConfig, logger: Logger): Authent
           headers: WWW_AUTHENTICATE,
         });
       }
-      const entry = await keys.verify(key);
+      const entry = keys.verify(key);
       if (!entry) throw gatewayError('UNAUTHENTICATED', 'invalid API key', { headers: WWW_AUTHENTICATE });
       return { kind: 'api-key', id: `key:${entry.id}`, scopes: effectiveScopes(entry.scopes) };
     },

@@ -23,7 +23,13 @@ export interface JwtConfig {
 
 export type AuthConfig =
   | { readonly mode: 'disabled' }
-  | { readonly mode: 'enabled'; readonly apiKeys: readonly ApiKeyEntry[]; readonly jwt?: JwtConfig };
+  | {
+      readonly mode: 'enabled';
+      readonly apiKeys: readonly ApiKeyEntry[];
+      /** Key of the hmac-sha256 API key entries. */
+      readonly apiKeySecret?: string;
+      readonly jwt?: JwtConfig;
+    };
 
 export interface QueryLimitsConfig {
   /** Longest chain of nested fields in one operation. */
@@ -57,6 +63,8 @@ export interface GatewayConfig {
   readonly auth: AuthConfig;
   /** Per-key token bucket: `ratePerSecond` tokens refill per second up to `burst`; one operation takes one. */
   readonly rateLimit: { readonly ratePerSecond: number; readonly burst: number };
+  /** Failed authentications per client address and window before the address is refused unheard. */
+  readonly authFailures: { readonly perWindow: number; readonly windowSeconds: number };
   readonly limits: QueryLimitsConfig;
   readonly subgraphs: Readonly<Record<SubgraphName, SubgraphConfig>>;
   /** The committed supergraph (production), or IntrospectAndCompose against the running subgraphs (dev only). */
@@ -78,6 +86,8 @@ export interface GatewayConfig {
 export interface SubscriptionsConfig {
   /** Open subscriptions per principal id, over all its connections. */
   readonly perKey: number;
+  /** Open graphql-ws connections per principal id. */
+  readonly connectionsPerKey: number;
   /** Events a subscriber may have waiting before it is disconnected. */
   readonly clientBuffer: number;
   /** Bytes a subscriber's socket may hold unsent before it is disconnected. */
@@ -140,7 +150,12 @@ export async function gatewayConfigFromEnv(env: GatewayEnv): Promise<GatewayConf
         };
       }
     }
-    auth = { mode: 'enabled', apiKeys, ...(jwt ? { jwt } : {}) };
+    auth = {
+      mode: 'enabled',
+      apiKeys,
+      ...(env.GATEWAY_API_KEY_SECRET ? { apiKeySecret: env.GATEWAY_API_KEY_SECRET } : {}),
+      ...(jwt ? { jwt } : {}),
+    };
   }
   if (problems.length > 0) throw new ConfigError(problems);
 
@@ -149,6 +164,7 @@ export async function gatewayConfigFromEnv(env: GatewayEnv): Promise<GatewayConf
     host: env.GATEWAY_HOST,
     auth,
     rateLimit: { ratePerSecond: env.GATEWAY_RATE_LIMIT_PER_SECOND, burst: env.GATEWAY_RATE_LIMIT_BURST },
+    authFailures: { perWindow: env.GATEWAY_AUTH_FAILURES_PER_MINUTE, windowSeconds: 60 },
     limits: {
       maxDepth: env.GATEWAY_MAX_DEPTH,
       maxAliases: env.GATEWAY_MAX_ALIASES,
@@ -168,6 +184,7 @@ export async function gatewayConfigFromEnv(env: GatewayEnv): Promise<GatewayConf
     dashboard: env.GATEWAY_DASHBOARD,
     subscriptions: {
       perKey: env.GATEWAY_SUBSCRIPTIONS_PER_KEY,
+      connectionsPerKey: env.GATEWAY_WS_CONNECTIONS_PER_KEY,
       clientBuffer: env.GATEWAY_SUBSCRIPTION_BUFFER,
       maxBufferedBytes: env.GATEWAY_WS_MAX_BUFFERED_BYTES,
       graceMs: env.GATEWAY_SUBSCRIPTION_GRACE_MS,

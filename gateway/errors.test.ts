@@ -16,12 +16,16 @@ describe('error masking', () => {
       path: ['market', 'ticker'],
       extensions: { code: 'INTERNAL_SERVER_ERROR', stacktrace: ['at db.ts:1'] },
     };
-    assert.deepEqual(mask(formatted, new Error(formatted.message)), {
+    const masked = mask(formatted, new Error(formatted.message));
+    const incidentId = masked.extensions?.['incidentId'];
+    assert.match(String(incidentId), /^[0-9a-f]{16}$/);
+    assert.deepEqual(masked, {
       message: 'Internal server error',
       path: ['market', 'ticker'],
-      extensions: { code: 'INTERNAL_SERVER_ERROR' },
+      extensions: { code: 'INTERNAL_SERVER_ERROR', incidentId },
     });
     assert.equal(logged.length, 1, 'the original is logged');
+    assert.equal((logged[0] as { incidentId?: unknown }).incidentId, incidentId, 'with the incident id the client got');
   });
 
   it('masks errors whose code is not one of ours, even if they set one', () => {
@@ -62,13 +66,18 @@ describe('error masking', () => {
       },
     );
     for (const code of ['INTERNAL_SERVER_ERROR', 'DOWNSTREAM_SERVICE_ERROR', undefined]) {
-      assert.deepEqual(
-        mask({ message: 'pg: password authentication failed', extensions: { code, serviceName: 'models' } }, undefined),
-        {
-          message: 'Internal error in subgraph "models"',
-          extensions: { code: 'INTERNAL_SERVER_ERROR', serviceName: 'models' },
-        },
+      const masked = mask(
+        { message: 'pg: password authentication failed', extensions: { code, serviceName: 'models' } },
+        undefined,
       );
+      assert.deepEqual(masked, {
+        message: 'Internal error in subgraph "models"',
+        extensions: {
+          code: 'INTERNAL_SERVER_ERROR',
+          serviceName: 'models',
+          incidentId: masked.extensions?.['incidentId'],
+        },
+      });
     }
   });
 });

@@ -94,6 +94,19 @@ describe('query measure', () => {
     const bomb = '{ __schema { types { fields { type { fields { type { fields { name } } } } } } } }';
     assert.equal(rejection(bomb)?.code, 'QUERY_TOO_DEEP');
   });
+
+  it('prices introspection by the size of the schema: one __schema fits, many aliased ones do not', () => {
+    const one = measure('{ __schema { types { name } } }').cost;
+    assert.ok(one > 100, `a __schema costs what it can list (${one})`);
+    assert.equal(measure(getIntrospectionQuery()).cost, one, 'the standard query costs one __schema');
+    assert.ok(measure('{ __type(name: "Market") { fields { name } } }').cost > 10, '__type is priced too');
+    const aliased = (n: number) =>
+      `{ ${Array.from({ length: n }, (_, i) => `s${i}: __schema { types { name } }`).join(' ')} }`;
+    const fits = Math.floor(limits.maxCost / one);
+    assert.equal(rejection(aliased(fits)), undefined);
+    assert.equal(rejection(aliased(fits + 1))?.code, 'QUERY_TOO_COSTLY');
+    assert.equal(rejection(aliased(50), undefined, { maxAliases: 100 })?.code, 'QUERY_TOO_COSTLY');
+  });
 });
 
 describe('checkLimits', () => {

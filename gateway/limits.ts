@@ -8,10 +8,12 @@
  *   list's size is its `first`/`last` argument (literal, variable, or the schema default);
  *   a connection's `first` sizes its `edges`; otherwise `defaultListSize`.
  *
- * Introspection (`__schema`, `__type`) is not counted in depth and cost (the standard
- * introspection query is 13 deep); instead its list fields may nest at most
- * `MAX_INTROSPECTION_LIST_DEPTH` times, which the standard query needs and the
- * `fields { type { fields { type ...` bomb exceeds.
+ * Introspection (`__schema`, `__type`) is not counted in depth (the standard introspection
+ * query is 13 deep); instead its list fields may nest at most `MAX_INTROSPECTION_LIST_DEPTH`
+ * times, which the standard query needs and the `fields { type { fields { type ...` bomb
+ * exceeds. It is priced by what it can return: a `__schema` costs the number of types,
+ * fields, arguments, enum values and input fields in the schema, a `__type` those of the
+ * largest type. So one introspection query fits the budget, and fifty aliased ones do not.
  *
  * Fragments are measured once per (fragment, inherited list size), so a document that
  * reuses fragments exponentially is still measured in linear time. Pure: the HTTP plugin
@@ -21,6 +23,8 @@ import {
   getNamedType,
   getNullableType,
   isCompositeType,
+  isEnumType,
+  isInputObjectType,
   isInterfaceType,
   isListType,
   isObjectType,
@@ -150,7 +154,7 @@ class Walker {
       return {
         depth: 0,
         aliases: aliases + children.aliases,
-        cost: 0,
+        cost: introspection ? 0 : introspectionCost(this.schema, name),
         introspectionListDepth: children.introspectionListDepth + (isList && composite ? 1 : 0),
       };
     }
@@ -187,6 +191,38 @@ class Walker {
     }
     return undefined;
   }
+}
+
+interface IntrospectionSizes {
+  /** Everything `__schema` can list. */
+  readonly schema: number;
+  /** What `__type` can list for the largest type. */
+  readonly largestType: number;
+}
+
+const introspectionSizes = new WeakMap<GraphQLSchema, IntrospectionSizes>();
+
+function sizeOf(type: GraphQLNamedType): number {
+  let size = 1;
+  if (isObjectType(type) || isInterfaceType(type) || isInputObjectType(type)) {
+    for (const field of Object.values(type.getFields())) size += 1 + ('args' in field ? field.args.length : 0);
+  }
+  if (isEnumType(type)) size += type.getValues().length;
+  return size;
+}
+
+/** The cost of one root introspection field, from the size of the schema (measured once per schema). */
+function introspectionCost(schema: GraphQLSchema, field: string): number {
+  let sizes = introspectionSizes.get(schema);
+  if (!sizes) {
+    const types = Object.values(schema.getTypeMap()).map(sizeOf);
+    const directives = schema.getDirectives().reduce((sum, d) => sum + 1 + d.args.length, 0);
+    sizes = { schema: types.reduce((a, b) => a + b, 0) + directives, largestType: Math.max(1, ...types) };
+    introspectionSizes.set(schema, sizes);
+  }
+  if (field === SchemaMetaFieldDef.name) return sizes.schema;
+  if (field === TypeMetaFieldDef.name) return sizes.largestType;
+  return 0;
 }
 
 /** Depth, aliases and estimated cost of one operation of `document`. */

@@ -1,13 +1,12 @@
 /**
  * The tickcast gateway: Apollo Gateway over the committed supergraph, behind a plain
- * node:http server that we control (size limits before Apollo sees a byte; graphql-ws
- * subscriptions will attach to the same server's `upgrade` on /graphql).
+ * node:http server that we control (size limits before Apollo sees a byte), with graphql-ws
+ * subscriptions on the same server's `upgrade` on /graphql.
  *
- * Request path, cheapest checks first:
- *   HTTP: CORS, body size (413) → Apollo Server: landing page, CSRF, context =
- *   authentication (401) + rate limit (429) → parse (token limit) → validation →
- *   didResolveOperation = scope (403) + depth/alias/cost limits (400) → query plan and
- *   subgraph fetches (per-subgraph timeout, partial results) → error masking.
+ * Both transports run one request pipeline (pipeline.ts): failed-auth throttle →
+ * authentication → rate limit at the edge, then Apollo Server's own stages (APQ, parse,
+ * validation) and the pipeline's operation stages (operation, transport, variables, scope,
+ * limits) as an Apollo plugin, then execution, then error masking (errors.ts).
  *
  * Routes: /graphql (GraphQL, Apollo Sandbox for browsers), /health (alive), /ready
  * (supergraph loaded and not stopping), /dashboard (the live dashboard, GATEWAY_DASHBOARD).
@@ -26,17 +25,18 @@ import {
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
 import { ApolloServerPluginLandingPageLocalDefault } from '@apollo/server/plugin/landingPage/default';
 import { ApolloServerPluginUsageReporting } from '@apollo/server/plugin/usageReporting';
-import { print, type ExecutionResult, type GraphQLError } from 'graphql';
+import type { GraphQLError } from 'graphql';
 import { headerMap, PayloadTooLarge, readBody, writeApolloResponse } from '../lib/apollo-http.ts';
 import { ConfigError } from '../lib/config.ts';
 import type { Logger } from '../lib/logger.ts';
 import { SUBGRAPHS } from '../schema/subgraphs.ts';
-import { authorize, createAuthenticator, credentialsFromHeaders, type Authenticator } from './auth.ts';
+import { createAuthenticator, credentialsFromHeaders, type Authenticator } from './auth.ts';
 import type { GatewayConfig } from './config.ts';
 import type { GatewayContext } from './context.ts';
+import { applyScalarInputRules } from '../schema/scalars.ts';
 import { createErrorMasker, errorBody, rejectionReason, type GatewayErrorCode } from './errors.ts';
-import { checkLimits } from './limits.ts';
 import { gatewayMetrics, type Outcome } from './metrics.ts';
+import { RequestPipeline } from './pipeline.ts';
 import { RateLimiter } from './rate-limit.ts';
 import { SubgraphDataSource } from './subgraphs.ts';
 import { createDashboardHandler, isDashboardPath } from './dashboard/serve.ts';
@@ -75,42 +75,6 @@ export function apolloPlugins(
     // Federated graphs publish their schema with rover, never from the gateway.
     ApolloServerPluginSchemaReportingDisabled(),
   ];
-}
-
-/** The gateway's checks inside Apollo Server's request pipeline, and the outcome metrics. */
-function protectionPlugin(config: GatewayConfig): ApolloServerPlugin<GatewayContext> {
-  return {
-    async requestDidStart() {
-      return {
-        async didResolveOperation({ contextValue, operation, document, request, schema }) {
-          if (!operation) return; // execution answers OPERATION_RESOLUTION_FAILURE
-          authorize(contextValue.principal, operation.operation);
-          checkLimits(schema, document, operation, request.variables, config.limits);
-        },
-        async didEncounterErrors({ errors, contextValue }) {
-          for (const error of errors) {
-            const reason = rejectionFor(error);
-            if (reason) {
-              gatewayMetrics.rejected.inc({ reason });
-              contextValue.state.outcome = 'rejected';
-            }
-          }
-        },
-        async willSendResponse({ response, contextValue }) {
-          if (contextValue.state.outcome || response.body.kind !== 'single') return;
-          const { data, errors } = response.body.singleResult;
-          contextValue.state.outcome = !errors?.length ? 'ok' : data ? 'partial' : 'error';
-        },
-      };
-    },
-  };
-}
-
-function rejectionFor(error: GraphQLError): string | undefined {
-  const code = error.extensions['code'];
-  // graphql-js says "more that N tokens" (sic); match either spelling.
-  if (code === 'GRAPHQL_PARSE_FAILED' && /contains more \w+ \d+ tokens/.test(error.message)) return 'too_many_tokens';
-  return rejectionReason(code);
 }
 
 async function loadSupergraph(config: GatewayConfig, logger: Logger) {
@@ -165,6 +129,7 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps): P
   const logger = deps.logger.child({ component: 'gateway' });
   const authenticator: Authenticator = createAuthenticator(config.auth, logger);
   const limiter = new RateLimiter({ ...config.rateLimit, ...(deps.now ? { now: deps.now } : {}) });
+  const pipeline = new RequestPipeline({ config, authenticator, limiter, logger });
   let ready = false;
   gatewayMetrics.ready.set(0);
 
@@ -205,21 +170,21 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps): P
     plugins: [
       ApolloServerPluginDrainHttpServer({ httpServer, stopGracePeriodMillis: 10_000 }),
       ...apolloPlugins(config),
-      protectionPlugin(config),
+      pipeline.plugin(),
     ],
   });
 
   async function context(req: IncomingMessage, state: GatewayContext['state']): Promise<GatewayContext> {
     try {
-      const principal = await authenticator.authenticate(
+      const principal = await pipeline.authenticate(
         credentialsFromHeaders((name) => {
           const value = req.headers[name];
           return Array.isArray(value) ? value[0] : value;
         }),
         req.socket.remoteAddress ?? 'unknown',
       );
-      limiter.consume(principal.id);
-      return { principal, state };
+      pipeline.admit(principal);
+      return { principal, transport: 'http', state };
     } catch (error) {
       const reason = rejectionReason((error as Partial<GraphQLError>).extensions?.['code']);
       state.outcome = reason ? 'rejected' : 'error';
@@ -302,30 +267,20 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps): P
     });
   });
   let planner: SubscriptionPlanner | undefined;
-  gateway.onSchemaLoadOrUpdate(({ coreSupergraphSdl }) => {
+  gateway.onSchemaLoadOrUpdate(({ apiSchema, coreSupergraphSdl }) => {
+    // The API schema Apollo Server validates against: give its custom scalars the contract's input rules.
+    applyScalarInputRules(apiSchema);
     planner = new SubscriptionPlanner(coreSupergraphSdl, dataSources, logger);
   });
   const subscriptions = startSubscriptionServer({
     httpServer,
     path: GRAPHQL_PATH,
     config,
-    authenticator,
-    limiter,
+    pipeline,
     logger,
     planner: () => planner,
     formatError,
-    execute: async (args, contextValue) => {
-      const response = await apollo.executeOperation(
-        {
-          query: print(args.document),
-          ...(args.operationName ? { operationName: args.operationName } : {}),
-          ...(args.variableValues ? { variables: args.variableValues as Record<string, unknown> } : {}),
-        },
-        { contextValue },
-      );
-      if (response.body.kind !== 'single') throw new Error('incremental delivery is not supported over WebSocket');
-      return response.body.singleResult as ExecutionResult;
-    },
+    run: (request, contextValue) => apollo.executeOperation(request, { contextValue }),
   });
 
   await new Promise<void>((resolve, reject) => {

@@ -38,14 +38,40 @@ export const configSchema = z.object({
     .string()
     .regex(/^[a-zA-Z0-9._-]*$/, 'letters, digits, ".", "_" and "-" only')
     .default(''),
+  /**
+   * The broker drops a consumer silent for this long and rebalances its group. Consumers
+   * heartbeat while a batch is processed too, so a slow batch (LLM calls) does not count.
+   * Brokers accept 6000-1800000 by default (group.min/max.session.timeout.ms).
+   */
+  KAFKA_SESSION_TIMEOUT_MS: z.coerce.number().int().min(1_000).default(30_000),
+  /** Between heartbeats; well under a third of KAFKA_SESSION_TIMEOUT_MS. */
+  KAFKA_HEARTBEAT_INTERVAL_MS: z.coerce.number().int().min(100).default(3_000),
   /** PostgreSQL / RisingWave URL. Unset: embedded PGlite. */
   DATABASE_URL: optionalUrl,
   DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(100).default(5),
+  /** A connection attempt (TCP, TLS, start-up) that takes longer fails instead of waiting on a dead host. */
+  DATABASE_CONNECT_TIMEOUT_MS: positiveInt.default(5_000),
+  /** An idle pooled connection is closed after this long (a restarted server's stale sockets go away). */
+  DATABASE_IDLE_TIMEOUT_MS: positiveInt.default(30_000),
+  /** Server side: PostgreSQL cancels a statement running longer than this (SQLSTATE 57014). */
+  DATABASE_STATEMENT_TIMEOUT_MS: positiveInt.default(30_000),
+  /** Client side: a query without an answer after this long fails, even if the server never speaks again. */
+  DATABASE_QUERY_TIMEOUT_MS: positiveInt.default(35_000),
   /** Where the embedded default keeps its files (PGlite data, local model registry, recordings). */
   TICKCAST_DATA_DIR: z.string().default('.tickcast'),
   PAIRS: list(pairSchema).default(['BTC/USD', 'ETH/USD']),
   CANDLE_INTERVALS: list(intervalSchema).default(['1m', '5m', '15m', '1h']),
   CANDLE_ALLOWED_LATENESS_MS: z.coerce.number().int().min(0).max(59_000).default(2_000),
+  /** Trades, clocks and news items stamped more than this ahead of the wall clock are dead-lettered (FUTURE_EVENT). */
+  EVENT_MAX_AHEAD_MS: z.coerce.number().int().min(0).max(86_400_000).default(300_000),
+  /**
+   * A trade or clock more than this ahead of its pair's event time is dead-lettered (FUTURE_EVENT), so one
+   * mis-stamped event cannot close weeks of windows in a replay. At least a minute: replays and backfills
+   * step their clocks through quiet periods one minute at a time.
+   */
+  CANDLE_MAX_JUMP_MS: z.coerce.number().int().min(60_000).default(300_000),
+  /** Most flat one-minute candles one event may emit for a gap; minutes beyond are skipped, unfilled (logged, counted). */
+  CANDLE_MAX_GAP_FILL_MINUTES: z.coerce.number().int().min(1).max(100_000).default(1_440),
   /** Publish in-progress candles for live charts (tickcast.candles.live.v1). */
   CANDLE_LIVE_UPDATES: bool.default(true),
   KRAKEN_WS_URL: z.string().url().default('wss://ws.kraken.com/v2'),
@@ -92,6 +118,8 @@ export const configSchema = z.object({
   /** Consecutive failed articles that open the circuit (offline scorer until the cooldown ends). */
   LLM_CIRCUIT_FAILURES: positiveInt.default(5),
   LLM_CIRCUIT_COOLDOWN_MS: positiveInt.default(60_000),
+  /** Articles the sentiment extractor remembers to skip re-deliveries; older ones are forgotten (bounded memory). */
+  SENTIMENT_MAX_ARTICLES: positiveInt.default(50_000),
   /** Headline dataset `tickcast start` replays into the news pipeline when present. */
   NEWS_REPLAY_FILE: z.string().default('../shared/data/news/cryptonews_2021-10-12_2022-07-05.csv.gz'),
   /** CryptoPanic-style API key; set to poll it. */
@@ -131,7 +159,7 @@ export const configSchema = z.object({
   GATEWAY_HOST: z.string().min(1).default('127.0.0.1'),
   /** `disabled` turns authentication off (local development only; logged loudly). */
   GATEWAY_AUTH: z.enum(['enabled', 'disabled']).default('enabled'),
-  /** Comma-separated `id:hash:scopes` entries; hash `sha256:<hex>` or `scrypt:<salt hex>:<hash hex>`, scopes `read` or `read+admin`. */
+  /** Comma-separated `id:hash:scopes` entries; hash `hmac-sha256:<hex>` (keyed with GATEWAY_API_KEY_SECRET) or `sha256:<hex>`, scopes `read` or `read+admin`. */
   GATEWAY_API_KEYS: z.string().default(''),
   /** A JSON file of `[{ "id", "hash", "scopes": ["read"] }]`, added to GATEWAY_API_KEYS. */
   GATEWAY_API_KEYS_FILE: z.string().optional(),
@@ -140,6 +168,10 @@ export const configSchema = z.object({
   GATEWAY_JWT_AUDIENCE: z.string().optional(),
   GATEWAY_JWT_ALGORITHMS: list(z.string()).default(['RS256', 'ES256']),
   GATEWAY_JWKS_TIMEOUT_MS: positiveInt.default(5_000),
+  /** Key for hmac-sha256 API key entries (at least 32 characters); `tickcast api-key` issues such entries when set. */
+  GATEWAY_API_KEY_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
+  /** Failed authentications one client address may make per minute before it is refused unheard (429). */
+  GATEWAY_AUTH_FAILURES_PER_MINUTE: positiveInt.default(20),
   GATEWAY_RATE_LIMIT_PER_SECOND: z.coerce.number().positive().default(10),
   GATEWAY_RATE_LIMIT_BURST: positiveInt.default(50),
   GATEWAY_MAX_DEPTH: positiveInt.default(10),
@@ -166,6 +198,8 @@ export const configSchema = z.object({
   GATEWAY_APQ_TTL_SECONDS: z.coerce.number().int().min(0).default(86_400),
   /** Open subscriptions one API key (or JWT subject) may hold at once, over all its connections. */
   GATEWAY_SUBSCRIPTIONS_PER_KEY: positiveInt.default(100),
+  /** Open graphql-ws connections per key (each carries any number of subscriptions). */
+  GATEWAY_WS_CONNECTIONS_PER_KEY: positiveInt.default(50),
   /** Events a subscriber may have waiting before it is disconnected as a slow consumer. */
   GATEWAY_SUBSCRIPTION_BUFFER: positiveInt.default(1_000),
   /** Bytes a subscriber's socket may hold unsent before it is disconnected as a slow consumer. */

@@ -9,6 +9,11 @@ export const ERROR_CODES = {
   INVALID_TRADE: { retriable: false, summary: 'a trade has an impossible price, size or time' },
   DUPLICATE_TRADE: { retriable: false, summary: 'a trade id was already applied' },
   LATE_TRADE: { retriable: false, summary: 'a trade arrived after its window closed' },
+  FUTURE_EVENT: {
+    retriable: false,
+    summary: "an event is stamped too far ahead of the wall clock or of its stream's event time",
+  },
+  IMPLAUSIBLE_TIME: { retriable: false, summary: 'an event is stamped before any market it could come from existed' },
   UPSTREAM_UNAVAILABLE: { retriable: true, summary: 'an external service could not be reached' },
   UPSTREAM_REJECTED: { retriable: false, summary: 'an external service refused the request' },
   RATE_LIMITED: { retriable: true, summary: 'an external service asked us to slow down' },

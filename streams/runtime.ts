@@ -52,6 +52,8 @@ export async function createBus(config: Config, logger: Logger): Promise<Bus> {
           clientId: config.KAFKA_CLIENT_ID,
           groupPrefix: config.TICKCAST_GROUP_PREFIX,
           topicPrefix: config.KAFKA_TOPIC_PREFIX,
+          sessionTimeoutMs: config.KAFKA_SESSION_TIMEOUT_MS,
+          heartbeatIntervalMs: config.KAFKA_HEARTBEAT_INTERVAL_MS,
         },
         logger,
       )
@@ -67,6 +69,10 @@ export async function openFeatureStore(config: Config, logger: Logger): Promise<
       url: config.DATABASE_URL,
       embeddedDataDir: join(config.TICKCAST_DATA_DIR, 'pglite'),
       poolSize: config.DATABASE_POOL_SIZE,
+      connectTimeoutMs: config.DATABASE_CONNECT_TIMEOUT_MS,
+      idleTimeoutMs: config.DATABASE_IDLE_TIMEOUT_MS,
+      statementTimeoutMs: config.DATABASE_STATEMENT_TIMEOUT_MS,
+      queryTimeoutMs: config.DATABASE_QUERY_TIMEOUT_MS,
     },
     logger,
   );
@@ -85,6 +91,9 @@ export async function startProcessor(
         candlesProcessor({
           intervals: config.CANDLE_INTERVALS,
           allowedLatenessMs: config.CANDLE_ALLOWED_LATENESS_MS,
+          maxGapFillMinutes: config.CANDLE_MAX_GAP_FILL_MINUTES,
+          maxAheadMs: config.EVENT_MAX_AHEAD_MS,
+          maxJumpMs: config.CANDLE_MAX_JUMP_MS,
           liveUpdates: config.CANDLE_LIVE_UPDATES,
         }),
       );
@@ -92,7 +101,10 @@ export async function startProcessor(
       return bus.runStateful(indicatorsProcessor());
     case 'store-writer':
       if (!database) throw new Error('the store writer needs the feature store');
-      return startStoreWriter(bus, database.pool, logger);
+      return startStoreWriter(bus, database.pool, logger, {
+        maxAheadMs: config.EVENT_MAX_AHEAD_MS,
+        maxJumpMs: config.CANDLE_MAX_JUMP_MS,
+      });
     case 'predictor': {
       const horizons = config.PREDICTION_HORIZONS.map(Number);
       const champions = new Champions(
@@ -135,7 +147,9 @@ export async function startProcessor(
       return alsoStopping(await startPredictionsWriter(bus, store, logger), () => store.close());
     }
     case 'sentiment-extractor':
-      return bus.runStateful(sentimentExtractor({ scorer: scorerFromConfig(config, logger) }));
+      return bus.runStateful(
+        sentimentExtractor({ scorer: scorerFromConfig(config, logger), maxArticles: config.SENTIMENT_MAX_ARTICLES }),
+      );
     case 'sentiment-features':
       return bus.runStateful(sentimentFeaturesProcessor());
     case 'sentiment-writer':

@@ -1,43 +1,45 @@
 /**
  * GraphQL over WebSocket (graphql-ws protocol) on the gateway's own HTTP server and path.
+ * Every operation runs the gateway's one request pipeline (../pipeline.ts), as HTTP does:
  *
- *   connection_init  credentials from the payload (x-api-key / authorization) or the
- *                    upgrade request's headers; a bad or missing one closes with 4403.
- *   subscribe        parse (token limit) → validate against the API schema → scope →
- *                    rate limit → depth/alias/cost limits → per-key subscription limit →
- *                    subscriptions go to the hub (hub.ts); queries and mutations run
- *                    through Apollo Server like HTTP ones.
+ *   connection_init  failed-auth throttle → authentication (credentials from the payload or
+ *                    the upgrade request's headers) → per-key connection slot. Bad or missing
+ *                    credentials close with 4403, a throttled address or a key over its
+ *                    connection limit with 4429; a JWT session closes with 4403 at its `exp`.
+ *   subscribe        rate limit → Apollo Server's pipeline (APQ, parse, validation, the
+ *                    operation stages, masking) → subscriptions go to the hub (hub.ts),
+ *                    queries and mutations are executed by Apollo Gateway.
+ *   errors           belong to their operation only (an `error` or `next` message, masked);
+ *                    they never close the socket that other operations share.
  *   slow client      its buffer overflows → the connection closes with 1008.
  *   shutdown         every subscription completes, then sockets close with 1001.
  */
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
+import type { GraphQLRequest, GraphQLResponse } from '@apollo/server';
 import {
-  getOperationAST,
+  buildSchema,
   GraphQLError,
   parse,
   print,
-  validate,
-  type DocumentNode,
   type ExecutionArgs,
   type ExecutionResult,
+  type FormattedExecutionResult,
   type GraphQLFormattedError,
 } from 'graphql';
-import { getVariableValues } from 'graphql/execution/values.js';
 import type { Context } from 'graphql-ws';
 import { useServer, type Extra } from 'graphql-ws/use/ws';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { Logger } from '../../lib/logger.ts';
 import { gauge } from '../../lib/metrics.ts';
-import { authorize, credentialsFromHeaders, type Authenticator, type Principal } from '../auth.ts';
+import { credentialsFromHeaders, type Principal } from '../auth.ts';
 import type { GatewayConfig } from '../config.ts';
 import type { GatewayContext } from '../context.ts';
 import { gatewayError, rejectionReason } from '../errors.ts';
-import { checkLimits } from '../limits.ts';
 import { gatewayMetrics } from '../metrics.ts';
-import type { RateLimiter } from '../rate-limit.ts';
+import type { AcceptedSubscription, RequestPipeline } from '../pipeline.ts';
 import { hubMetrics, SubscriptionHub } from './hub.ts';
-import { NotASubscription, type SubscriptionPlanner } from './planner.ts';
+import type { SubscriptionPlanner } from './planner.ts';
 import { UpstreamConnections } from './upstream.ts';
 
 const connections = gauge('tickcast_gateway_ws_connections_active', 'graphql-ws connections open on the gateway');
@@ -48,25 +50,35 @@ export const SLOW_CONSUMER_CLOSE = 1008;
 /** Per-event entity fetches are shared by every client of a selection; they run with read scope only. */
 const SUBSCRIPTION_PRINCIPAL: Principal = { kind: 'anonymous', id: 'gateway-subscriptions', scopes: new Set(['read']) };
 
-/** What graphql-ws keeps per connection beside its own `Extra`: the authenticated caller. */
-type ConnectionExtra = { principal?: Principal };
+/** graphql-ws close code for "too many requests" (its own, for repeated connection_init). */
+export const TOO_MANY_REQUESTS_CLOSE = 4429;
+/** graphql-ws close code for "forbidden": bad credentials, or a token that expired mid-session. */
+export const FORBIDDEN_CLOSE = 4403;
+/** setTimeout's longest delay; a token valid for longer is checked again when that fires. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
-interface OperationContext {
-  readonly principal: Principal;
-  readonly socket: WebSocket;
-}
+/** What graphql-ws keeps per connection beside its own `Extra`. */
+type ConnectionExtra = {
+  principal?: Principal;
+  releaseConnection?: () => void;
+  expiry?: NodeJS.Timeout;
+};
+
+/** The context of an operation accepted on a socket: a subscription for the hub, or a result already computed. */
+type OperationContext =
+  | { readonly kind: 'subscription'; readonly accepted: AcceptedSubscription; readonly socket: WebSocket }
+  | { readonly kind: 'result'; readonly result: FormattedExecutionResult };
 
 export interface SubscriptionServerDeps {
   readonly httpServer: Server;
   readonly path: string;
   readonly config: GatewayConfig;
-  readonly authenticator: Authenticator;
-  readonly limiter: RateLimiter;
+  readonly pipeline: RequestPipeline;
   readonly logger: Logger;
   /** The planner for the current supergraph; undefined until it is loaded. */
   readonly planner: () => SubscriptionPlanner | undefined;
-  /** Runs a query or mutation like an HTTP request would (Apollo Server's pipeline). */
-  readonly execute: (request: ExecutionArgs, context: GatewayContext) => Promise<ExecutionResult>;
+  /** Apollo Server's pipeline for one operation (executeOperation). */
+  readonly run: (request: GraphQLRequest, context: GatewayContext) => Promise<GraphQLResponse>;
   readonly formatError: (formatted: GraphQLFormattedError, error: unknown) => GraphQLFormattedError;
 }
 
@@ -112,14 +124,31 @@ function coalesceWrites(socket: WebSocket, maxBufferedBytes: number): void {
   }) as WebSocket['send'];
 }
 
-function rejected(error: GraphQLError): readonly GraphQLError[] {
-  const reason = rejectionReason(error.extensions['code']);
+/**
+ * Queries and mutations are executed inside Apollo's pipeline before graphql-ws asks for them;
+ * graphql-ws still wants a document to look at, and `execute` then hands over the result.
+ */
+const RESULT_SCHEMA = buildSchema('type Query { _: Boolean }');
+const RESULT_DOCUMENT = parse('{ __typename }');
+
+/** Errors and results that went through Apollo's formatError already: sent as they are. */
+const masked = new WeakSet<object>();
+
+function premaskedErrors(errors: readonly GraphQLFormattedError[]): GraphQLError[] {
+  return errors.map((formatted) => {
+    const error = new GraphQLError(formatted.message, { extensions: formatted.extensions ?? {} });
+    masked.add(error);
+    return error;
+  });
+}
+
+function countRejection(error: unknown): void {
+  const reason = rejectionReason((error as Partial<GraphQLError>).extensions?.['code']);
   if (reason) gatewayMetrics.rejected.inc({ reason });
-  return [error];
 }
 
 export function startSubscriptionServer(deps: SubscriptionServerDeps): SubscriptionServer {
-  const { config, logger } = deps;
+  const { config, logger, pipeline } = deps;
   const limits = config.subscriptions;
   const log = logger.child({ component: 'subscriptions' });
   const upstream = new UpstreamConnections({
@@ -134,15 +163,9 @@ export function startSubscriptionServer(deps: SubscriptionServerDeps): Subscript
     clientBuffer: limits.clientBuffer,
     // Bursts (a replay, a reconnect) queue here before resolution; only a backlog this deep fails a group.
     maxPendingEvents: Math.max(10_000, limits.clientBuffer),
-    context: { principal: SUBSCRIPTION_PRINCIPAL, state: {} } satisfies GatewayContext,
+    context: { principal: SUBSCRIPTION_PRINCIPAL, transport: 'ws', state: {} } satisfies GatewayContext,
     logger: log,
   });
-  const openByKey = new Map<string, number>();
-  const release = (id: string): void => {
-    const open = (openByKey.get(id) ?? 1) - 1;
-    if (open > 0) openByKey.set(id, open);
-    else openByKey.delete(id);
-  };
 
   const wsServer = new WebSocketServer({ noServer: true, maxPayload: config.limits.maxBodyBytes });
   const onUpgrade = (request: IncomingMessage, socket: Duplex, head: Buffer): void => {
@@ -159,25 +182,31 @@ export function startSubscriptionServer(deps: SubscriptionServerDeps): Subscript
     coalesceWrites(socket, limits.maxBufferedBytes);
   });
 
+  /** Formats errors for the wire: Apollo's results are masked already, anything else is masked here. */
+  const wireErrors = (errors: readonly (GraphQLError | GraphQLFormattedError)[]): GraphQLFormattedError[] =>
+    errors.map((error) => {
+      if (masked.has(error)) return error instanceof GraphQLError ? error.toJSON() : error;
+      return deps.formatError(error instanceof GraphQLError ? error.toJSON() : error, error);
+    });
+
   const subscribe = (args: ExecutionArgs): AsyncIterableIterator<ExecutionResult> | ExecutionResult => {
     const context = args.contextValue as OperationContext;
+    if (context.kind !== 'subscription') return context.result as ExecutionResult;
+    const { accepted, socket } = context;
     const planner = deps.planner();
-    const variables = (args.variableValues ?? {}) as Record<string, unknown>;
-    const selectionKey = JSON.stringify([print(args.document), args.operationName ?? null, variables]);
-    openByKey.set(context.principal.id, (openByKey.get(context.principal.id) ?? 0) + 1);
     try {
-      if (!planner) throw new NotASubscription('the supergraph is not loaded yet');
+      if (!planner) throw new Error('the supergraph is not loaded yet');
       return hub.subscribe({
-        selectionKey,
-        plan: () => planner.plan(args.document, args.operationName ?? undefined, variables),
+        selectionKey: JSON.stringify([print(accepted.document), accepted.operationName, accepted.variables]),
+        plan: () => planner.plan(accepted.document, accepted.operationName ?? undefined, accepted.variables),
         onSlowConsumer: () =>
-          context.socket.close(SLOW_CONSUMER_CLOSE, `slow consumer: more than ${limits.clientBuffer} events waiting`),
-        onEnd: () => release(context.principal.id),
+          socket.close(SLOW_CONSUMER_CLOSE, `slow consumer: more than ${limits.clientBuffer} events waiting`),
+        onEnd: accepted.release,
       });
     } catch (error) {
-      release(context.principal.id);
+      accepted.release();
       log.warn({ err: error }, 'subscription could not be planned');
-      return { errors: [gatewayError('BAD_REQUEST', `the subscription could not be planned: ${String(error)}`)] };
+      return { errors: [gatewayError('BAD_REQUEST', 'the subscription could not be planned')] };
     }
   };
 
@@ -186,85 +215,105 @@ export function startSubscriptionServer(deps: SubscriptionServerDeps): Subscript
       connectionInitWaitTimeout: limits.initTimeoutMs,
       onConnect: async (ctx: Context<Record<string, unknown> | undefined, Extra & Partial<ConnectionExtra>>) => {
         const params = ctx.connectionParams;
-        const request = ctx.extra.request;
+        const { request, socket } = ctx.extra;
         const credentials = credentialsFromHeaders(
           (name) =>
             param(params, name) ??
             (name === 'x-api-key' ? param(params, 'apikey') : undefined) ??
             header(request, name),
         );
+        let principal: Principal;
         try {
-          ctx.extra.principal = await deps.authenticator.authenticate(
-            credentials,
-            request.socket.remoteAddress ?? 'unknown',
-          );
-          return true;
+          principal = await pipeline.authenticate(credentials, request.socket.remoteAddress ?? 'unknown');
         } catch (error) {
-          const reason = rejectionReason((error as Partial<GraphQLError>).extensions?.['code']);
-          gatewayMetrics.rejected.inc({ reason: reason ?? 'unauthenticated' });
+          countRejection(error);
+          const code = (error as Partial<GraphQLError>).extensions?.['code'];
+          if (code === 'AUTH_THROTTLED')
+            socket.close(TOO_MANY_REQUESTS_CLOSE, 'too many failed authentication attempts');
           return false; // graphql-ws closes with 4403 Forbidden
         }
+        const release = pipeline.connectionSlots.tryAcquire(principal.id);
+        if (!release) {
+          gatewayMetrics.rejected.inc({ reason: 'too_many_connections' });
+          socket.close(TOO_MANY_REQUESTS_CLOSE, `at most ${limits.connectionsPerKey} connections per key`);
+          return false;
+        }
+        ctx.extra.principal = principal;
+        ctx.extra.releaseConnection = release;
+        if (principal.expiresAt !== undefined) {
+          const closeAtExpiry = (): void => {
+            const left = principal.expiresAt! - Date.now();
+            if (left > 0) ctx.extra.expiry = setTimeout(closeAtExpiry, Math.min(left, MAX_TIMER_MS));
+            else socket.close(FORBIDDEN_CLOSE, 'Forbidden: the token expired');
+          };
+          closeAtExpiry();
+        }
+        return true;
       },
-      onSubscribe: (ctx, _id, payload) => {
+      onClose: (ctx) => {
+        ctx.extra.releaseConnection?.();
+        clearTimeout(ctx.extra.expiry);
+      },
+      onSubscribe: async (ctx, _id, payload) => {
         const principal = ctx.extra.principal;
-        const planner = deps.planner();
-        if (!principal) return [gatewayError('UNAUTHENTICATED', 'connection_init carried no valid credentials')];
-        if (!planner) return [gatewayError('BAD_REQUEST', 'the gateway is starting; retry shortly')];
-        let document: DocumentNode;
+        if (!principal)
+          return premaskedErrors([{ message: 'not authenticated', extensions: { code: 'UNAUTHENTICATED' } }]);
         try {
-          document = parse(payload.query, { maxTokens: config.limits.maxTokens });
+          pipeline.admit(principal);
         } catch (error) {
-          return [new GraphQLError((error as Error).message, { extensions: { code: 'GRAPHQL_PARSE_FAILED' } })];
+          countRejection(error);
+          return [error as GraphQLError];
         }
-        const invalid = validate(planner.schema, document);
-        if (invalid.length > 0) {
-          return invalid.map(
-            (e) =>
-              new GraphQLError(e.message, {
-                nodes: e.nodes ?? null,
-                extensions: { code: 'GRAPHQL_VALIDATION_FAILED' },
-              }),
-          );
+        const state: GatewayContext['state'] = {};
+        const response = await deps.run(
+          {
+            query: payload.query,
+            ...(payload.operationName != null ? { operationName: payload.operationName } : {}),
+            ...(payload.variables ? { variables: payload.variables } : {}),
+            ...(payload.extensions ? { extensions: payload.extensions } : {}),
+          },
+          { principal, transport: 'ws', state },
+        );
+        if (state.subscription) {
+          return {
+            schema: RESULT_SCHEMA,
+            document: state.subscription.document,
+            operationName: state.subscription.operationName,
+            variableValues: state.subscription.variables,
+            contextValue: {
+              kind: 'subscription',
+              accepted: state.subscription,
+              socket: ctx.extra.socket,
+            } satisfies OperationContext,
+          };
         }
-        const operation = getOperationAST(document, payload.operationName ?? undefined);
-        if (!operation) return [gatewayError('BAD_REQUEST', 'name the operation to run (operationName)')];
-        const coerced = getVariableValues(planner.schema, operation.variableDefinitions ?? [], payload.variables ?? {});
-        if (coerced.errors)
-          return coerced.errors.map((e) => new GraphQLError(e.message, { extensions: { code: 'BAD_USER_INPUT' } }));
-        try {
-          authorize(principal, operation.operation);
-          deps.limiter.consume(principal.id);
-          checkLimits(planner.schema, document, operation, coerced.coerced, config.limits);
-          if (operation.operation === 'subscription' && (openByKey.get(principal.id) ?? 0) >= limits.perKey) {
-            throw gatewayError('TOO_MANY_SUBSCRIPTIONS', `at most ${limits.perKey} open subscriptions per key`, {
-              extensions: { limit: limits.perKey },
-            });
-          }
-        } catch (error) {
-          if (error instanceof GraphQLError) return rejected(error);
-          throw error;
+        if (response.body.kind !== 'single') {
+          return premaskedErrors([
+            { message: 'incremental delivery is not supported over WebSocket', extensions: { code: 'BAD_REQUEST' } },
+          ]);
         }
+        const result = response.body.singleResult;
+        // No `data` at all: the request was refused before execution (an `error` message for this operation).
+        if (!('data' in result) && result.errors?.length) return premaskedErrors(result.errors);
+        masked.add(result);
         return {
-          schema: planner.schema,
-          document,
-          operationName: payload.operationName ?? null,
-          variableValues: coerced.coerced,
-          contextValue: { principal, socket: ctx.extra.socket } satisfies OperationContext,
+          schema: RESULT_SCHEMA,
+          document: RESULT_DOCUMENT,
+          contextValue: { kind: 'result', result } satisfies OperationContext,
         };
       },
       subscribe,
-      execute: (args) => {
-        const { principal } = args.contextValue as OperationContext;
-        return deps.execute(args, { principal, state: {} });
-      },
+      execute: subscribe,
       onNext: (_ctx, _id, _payload, _args, result) => {
+        // Apollo's results are formatted already (graphql-ws would call toJSON on their errors).
+        if (masked.has(result)) return result as FormattedExecutionResult;
         if (!result.errors?.length) return undefined;
         return {
           ...(result.data !== undefined ? { data: result.data } : {}),
-          errors: result.errors.map((error) => deps.formatError(error.toJSON(), error)),
+          errors: wireErrors(result.errors),
         };
       },
-      onError: (_ctx, _id, _payload, errors) => errors.map((error) => deps.formatError(error.toJSON(), error)),
+      onError: (_ctx, _id, _payload, errors) => wireErrors(errors),
     },
     wsServer,
   );

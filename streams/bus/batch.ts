@@ -3,11 +3,12 @@
  * private copies of the affected states, turning bad records into dead letters
  * instead of failing the batch.
  */
+import { LRUCache } from 'lru-cache';
 import { TOPICS } from '../../schema/topics.ts';
 import type { DeadLetter } from '../../schema/events.ts';
 import { TickcastError } from '../../lib/errors.ts';
 import type { Logger } from '../../lib/logger.ts';
-import { counter } from '../../lib/metrics.ts';
+import { counter, gauge } from '../../lib/metrics.ts';
 import type { InboundRecord, OutboundRecord, StatefulProcessor } from './bus.ts';
 
 const recordsProcessed = counter(
@@ -15,6 +16,52 @@ const recordsProcessed = counter(
   'Input records a stateful processor applied, by outcome',
   ['processor', 'outcome'],
 );
+
+const stateKeys = gauge('tickcast_processor_state_keys', 'Keys a stateful processor holds a state for', ['processor']);
+const statesEvicted = counter(
+  'tickcast_processor_states_evicted_total',
+  'States forgotten because the processor holds its maxKeys already',
+  ['processor'],
+);
+
+/** A processor's committed states, as both buses keep them. */
+export interface StateStore<S> {
+  get(key: string): S | undefined;
+  set(key: string, state: S): void;
+  delete(key: string): void;
+  readonly size: number;
+}
+
+/**
+ * Every state, or with `processor.maxKeys` the most recently used ones: keys that never
+ * come back (article ids) would otherwise grow the map for as long as the process runs.
+ * `onEvict` hears each key forgotten for room (not ones replaced or deleted).
+ */
+export function stateStore<S>(processor: StatefulProcessor<S>, onEvict?: (key: string) => void): StateStore<S> {
+  if (processor.maxKeys === undefined) return new Map<string, S>();
+  const cache = new LRUCache<string, { readonly state: S }>({
+    max: processor.maxKeys,
+    dispose: (_value, key, reason) => {
+      if (reason !== 'evict') return;
+      statesEvicted.inc({ processor: processor.name });
+      onEvict?.(key);
+    },
+  });
+  return {
+    get: (key) => cache.get(key)?.state,
+    set: (key, state) => void cache.set(key, { state }),
+    delete: (key) => void cache.delete(key),
+    get size() {
+      return cache.size;
+    },
+  };
+}
+
+/** Keeps a committed batch's states. */
+export function commitStates<S>(processor: string, states: StateStore<S>, changed: ReadonlyMap<string, S>): void {
+  for (const [key, state] of changed) states.set(key, state);
+  stateKeys.set({ processor }, states.size);
+}
 
 export interface AppliedBatch<S> {
   readonly outputs: OutboundRecord[];
@@ -27,14 +74,17 @@ export function stateKeyOf(record: InboundRecord): string {
   return record.key ?? '';
 }
 
+/** `between` runs before each record: the Kafka bus heartbeats there, so a slow batch keeps its group membership. */
 export async function applyBatch<S>(
   processor: StatefulProcessor<S>,
-  committed: ReadonlyMap<string, S>,
+  committed: Pick<StateStore<S>, 'get'>,
   records: readonly InboundRecord[],
+  between?: () => Promise<void>,
 ): Promise<AppliedBatch<S>> {
   const changed = new Map<string, S>();
   const outputs: OutboundRecord[] = [];
   for (const record of records) {
+    await between?.();
     const key = stateKeyOf(record);
     let state = changed.get(key);
     if (state === undefined) {

@@ -60,6 +60,12 @@ export interface StatefulProcessor<S> {
   readonly inputs: readonly string[];
   readonly stateSchema: z.ZodType<S>;
   initialState(key: string): S;
+  /**
+   * At most this many keys keep a state; past it the least recently used is forgotten
+   * (on Kafka with a changelog tombstone) and its next record starts from `initialState`.
+   * Unset: every key is kept, for processors with a bounded key space (pairs, coins).
+   */
+  readonly maxKeys?: number;
   /** May be async (e.g. model inference); records are still applied one at a time, in order. */
   process(state: S, record: InboundRecord): OutboundRecord[] | Promise<OutboundRecord[]>;
   /** Optional records derived from the states a batch changed (e.g. in-progress candles); not part of the exactly-once output. */

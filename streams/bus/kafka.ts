@@ -16,6 +16,7 @@ import {
   logLevel as KafkaLogLevel,
   type Admin,
   type Consumer,
+  type ConsumerConfig,
   type EachBatchPayload,
   type LogEntry,
   type Producer,
@@ -23,7 +24,7 @@ import {
 import { changelogTopic, type TopicSpec } from '../../schema/topics.ts';
 import type { Logger } from '../../lib/logger.ts';
 import { counter, histogram } from '../../lib/metrics.ts';
-import { applyBatch } from './batch.ts';
+import { applyBatch, commitStates, stateStore, type StateStore } from './batch.ts';
 import type { Bus, ConsumeOptions, InboundRecord, OutboundRecord, RunningTask, StatefulProcessor } from './bus.ts';
 import { encodeValue } from './codec.ts';
 
@@ -34,12 +35,21 @@ export interface KafkaBusConfig {
   readonly groupPrefix: string;
   /** Prefixes every physical topic name; processors keep using the logical names of schema/topics.ts. */
   readonly topicPrefix: string;
+  /** The broker drops a consumer it has not heard from for this long (kafkajs `sessionTimeout`). */
+  readonly sessionTimeoutMs: number;
+  /** How often a consumer heartbeats, between batches and while one is processed. */
+  readonly heartbeatIntervalMs: number;
 }
 
 const batchSeconds = histogram('tickcast_processor_batch_seconds', 'Time to process and commit one input batch', [
   'processor',
 ]);
 const recordsPublished = counter('tickcast_bus_records_published_total', 'Records published to the bus', ['topic']);
+const groupJoins = counter(
+  'tickcast_bus_group_joins_total',
+  'Times a consumer joined its group: one at start, one more per rebalance it went through',
+  ['group'],
+);
 const restoredStates = counter(
   'tickcast_processor_restored_states_total',
   'State snapshots read back from a changelog at start-up',
@@ -85,7 +95,49 @@ function toInbound(
   };
 }
 
-type TopicMessages = { topic: string; messages: { key: string; value: Buffer }[] }[];
+/**
+ * Runs `work` (one batch) while keeping the consumer's group membership alive. kafkajs
+ * heartbeats only when asked, and asks between batches; one sentiment batch can wait
+ * minutes on an LLM, so without this the broker drops the member after the session
+ * timeout and rebalances: another replica is handed the partition and redoes the batch,
+ * and this one's rejoin costs a second rebalance. Heartbeating instead of bounding batch
+ * sizes because no batch size bounds the time: one record can take an LLM timeout times
+ * its retries. A timer covers long awaits inside one record; `beat` (between records) also surfaces a
+ * heartbeat the timer saw fail, i.e. a rebalance under way: the batch then stops, its
+ * transaction is never committed, and kafkajs rejoins instead of the batch finishing
+ * work whose partition may already belong to another member. kafkajs' `heartbeat()`
+ * only calls the broker once per heartbeat interval, so calling it often is cheap.
+ */
+async function keepingAlive<T>(
+  heartbeat: () => Promise<void>,
+  intervalMs: number,
+  work: (beat: () => Promise<void>) => Promise<T>,
+): Promise<T> {
+  const failures: unknown[] = [];
+  let inFlight: Promise<void> | undefined;
+  const beat = async (): Promise<void> => {
+    if (failures.length === 0) {
+      inFlight ??= heartbeat()
+        .catch((error: unknown) => {
+          failures.push(error);
+        })
+        .finally(() => {
+          inFlight = undefined;
+        });
+      await inFlight;
+    }
+    if (failures.length > 0) throw failures[0];
+  };
+  // A failure is kept for the next `beat`; nothing to do with it here.
+  const timer = setInterval(() => beat().catch(() => undefined), intervalMs);
+  try {
+    return await work(beat);
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+type TopicMessages = { topic: string; messages: { key: string; value: Buffer | null }[] }[];
 
 /**
  * Brokers refuse a record batch over `message.max.bytes` (1 MiB by default), and kafkajs
@@ -119,6 +171,25 @@ function toRequests(records: readonly OutboundRecord[], physical: (topic: string
     bytes += size;
   }
   flush();
+  return requests;
+}
+
+/** Tombstones (null values) for `keys` of one physical topic, in requests under MAX_REQUEST_BYTES. */
+function tombstoneRequests(topic: string, keys: readonly string[]): TopicMessages[] {
+  const requests: TopicMessages[] = [];
+  let messages: { key: string; value: null }[] = [];
+  let bytes = 0;
+  for (const key of keys) {
+    const size = key.length + 64;
+    if (bytes + size > MAX_REQUEST_BYTES && messages.length > 0) {
+      requests.push([{ topic, messages }]);
+      messages = [];
+      bytes = 0;
+    }
+    messages.push({ key, value: null });
+    bytes += size;
+  }
+  if (messages.length > 0) requests.push([{ topic, messages }]);
   return requests;
 }
 
@@ -182,7 +253,7 @@ export class KafkaBus implements Bus {
   async consume(options: ConsumeOptions): Promise<RunningTask> {
     const live = options.live === true;
     const groupId = this.group(live ? `${options.groupId}-${randomUUID()}` : options.groupId);
-    const consumer = this.kafka.consumer({ groupId, allowAutoTopicCreation: false });
+    const consumer = this.consumer({ groupId, allowAutoTopicCreation: false }, options.groupId);
     const joined = new Promise<void>((resolve) => consumer.on(consumer.events.GROUP_JOIN, () => resolve()));
     // A live feed starts where the topics end now, not wherever "latest" is when the first
     // fetch happens to resolve it (records published in between would be skipped).
@@ -197,7 +268,9 @@ export class KafkaBus implements Bus {
       eachBatchAutoResolve: false,
       eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
         if (!isRunning() || isStale() || batch.messages.length === 0) return;
-        await options.handler(batch.messages.map((m) => toInbound(this.logical(batch.topic), batch.partition, m)));
+        await keepingAlive(heartbeat, this.config.heartbeatIntervalMs, () =>
+          options.handler(batch.messages.map((m) => toInbound(this.logical(batch.topic), batch.partition, m))),
+        );
         const last = batch.lastOffset();
         resolveOffset(last);
         if (!live)
@@ -230,11 +303,15 @@ export class KafkaBus implements Bus {
       allowAutoTopicCreation: false,
     });
     await producer.connect();
-    const states = await this.restore(processor, producer, changelog.name);
+    // Keys forgotten for room (maxKeys) since the last commit: the next transaction
+    // writes their changelog tombstones, so a restart does not restore them.
+    const evicted = new Set<string>();
+    const states = stateStore(processor, (key) => evicted.add(key));
+    await this.restore(processor, producer, changelog.name, states);
     log.info({ keys: states.size }, 'state restored from changelog');
 
     const groupId = this.group(processor.name);
-    const consumer = this.kafka.consumer({ groupId, allowAutoTopicCreation: false, readUncommitted: false });
+    const consumer = this.consumer({ groupId, allowAutoTopicCreation: false, readUncommitted: false }, processor.name);
     await consumer.connect();
     await consumer.subscribe({ topics: processor.inputs.map(this.physical), fromBeginning: true });
     await consumer.run({
@@ -244,30 +321,39 @@ export class KafkaBus implements Bus {
         if (!isRunning() || isStale() || batch.messages.length === 0) return;
         const timer = batchSeconds.startTimer({ processor: processor.name });
         const records = batch.messages.map((m) => toInbound(this.logical(batch.topic), batch.partition, m));
-        const { outputs, changed } = await applyBatch(processor, states, records);
-        const snapshots: OutboundRecord[] = [...changed].map(([key, state]) => ({
-          topic: changelog.name,
-          key,
-          value: state,
-        }));
         const last = batch.lastOffset();
-        const transaction = await producer.transaction();
-        try {
-          for (const topicMessages of toRequests([...outputs, ...snapshots], this.physical)) {
-            await transaction.sendBatch({ acks: -1, topicMessages });
+        const tombstones = [...evicted];
+        const { outputs, changed } = await keepingAlive(heartbeat, this.config.heartbeatIntervalMs, async (beat) => {
+          const applied = await applyBatch(processor, states, records, beat);
+          const snapshots: OutboundRecord[] = [...applied.changed].map(([key, state]) => ({
+            topic: changelog.name,
+            key,
+            value: state,
+          }));
+          const transaction = await producer.transaction();
+          try {
+            // Before the snapshots: a key evicted and then seen again in this batch keeps its new state.
+            for (const topicMessages of tombstoneRequests(this.physical(changelog.name), tombstones)) {
+              await transaction.sendBatch({ acks: -1, topicMessages });
+            }
+            for (const topicMessages of toRequests([...applied.outputs, ...snapshots], this.physical)) {
+              await transaction.sendBatch({ acks: -1, topicMessages });
+            }
+            await transaction.sendOffsets({
+              consumerGroupId: groupId,
+              topics: [{ topic: batch.topic, partitions: [{ partition: batch.partition, offset: next(last) }] }],
+            });
+            await transaction.commit();
+          } catch (error) {
+            // The in-memory states were not replaced, so they still match the last
+            // commit; the consumer restarts from the committed offsets.
+            if (transaction.isActive()) await transaction.abort().catch(() => undefined);
+            throw error;
           }
-          await transaction.sendOffsets({
-            consumerGroupId: groupId,
-            topics: [{ topic: batch.topic, partitions: [{ partition: batch.partition, offset: next(last) }] }],
-          });
-          await transaction.commit();
-        } catch (error) {
-          // The in-memory states were not replaced, so they still match the last
-          // commit; the consumer restarts from the committed offsets.
-          if (transaction.isActive()) await transaction.abort().catch(() => undefined);
-          throw error;
-        }
-        for (const [key, state] of changed) states.set(key, state);
+          return applied;
+        });
+        for (const key of tombstones) evicted.delete(key);
+        commitStates(processor.name, states, changed);
         countPublished(outputs);
         resolveOffset(last);
         timer();
@@ -294,7 +380,8 @@ export class KafkaBus implements Bus {
     processor: StatefulProcessor<S>,
     producer: Producer,
     topic: string,
-  ): Promise<Map<string, S>> {
+    states: StateStore<S>,
+  ): Promise<void> {
     const marker = randomUUID();
     const transaction = await producer.transaction();
     await transaction.send({
@@ -304,7 +391,6 @@ export class KafkaBus implements Bus {
     });
     await transaction.commit();
 
-    const states = new Map<string, S>();
     const groupId = this.group(`${processor.name}-restore-${marker}`);
     const reader = this.kafka.consumer({ groupId, readUncommitted: false, allowAutoTopicCreation: false });
     await reader.connect();
@@ -334,7 +420,17 @@ export class KafkaBus implements Bus {
       await reader.disconnect();
       await this.withAdmin((admin) => admin.deleteGroups([groupId])).catch(() => undefined);
     }
-    return states;
+  }
+
+  /** A group consumer with the configured liveness bounds; `group` (the logical name) labels its metrics. */
+  private consumer(config: Omit<ConsumerConfig, 'sessionTimeout' | 'heartbeatInterval'>, group: string): Consumer {
+    const consumer = this.kafka.consumer({
+      ...config,
+      sessionTimeout: this.config.sessionTimeoutMs,
+      heartbeatInterval: this.config.heartbeatIntervalMs,
+    });
+    consumer.on(consumer.events.GROUP_JOIN, () => groupJoins.inc({ group }));
+    return consumer;
   }
 
   private readonly physical = (topic: string): string => `${this.config.topicPrefix}${topic}`;

@@ -8,7 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { TopicSpec } from '../../schema/topics.ts';
-import { applyBatch } from './batch.ts';
+import { applyBatch, commitStates, stateStore } from './batch.ts';
 import type { Bus, ConsumeOptions, InboundRecord, OutboundRecord, RunningTask, StatefulProcessor } from './bus.ts';
 import { encodeValue } from './codec.ts';
 import { partitionFor } from './partitioner.ts';
@@ -60,12 +60,12 @@ export class MemoryBus implements Bus {
   }
 
   async runStateful<S>(processor: StatefulProcessor<S>): Promise<RunningTask> {
-    const states = new Map<string, S>();
+    const states = stateStore(processor);
     return this.loop(processor.name, processor.inputs, true, async (records) => {
       const { outputs, changed } = await applyBatch(processor, states, records);
       const derived = processor.afterBatch?.(changed) ?? [];
       await this.publish([...outputs, ...derived]);
-      for (const [key, state] of changed) states.set(key, state);
+      commitStates(processor.name, states, changed);
     });
   }
 

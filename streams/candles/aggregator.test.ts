@@ -8,7 +8,11 @@ import { loadCandleCsv } from '../sources/candle-csv.ts';
 import { tradesForMinute } from '../sources/candle-replay.ts';
 import { BTC_CANDLES, ETH_CANDLES, FULL_DAY, requireData } from '../../test/support/data.ts';
 
-const config: CandleConfig = { intervals: ['1m', '5m', '15m', '1h'], allowedLatenessMs: 2_000 };
+const config: CandleConfig = {
+  intervals: ['1m', '5m', '15m', '1h'],
+  allowedLatenessMs: 2_000,
+  maxGapFillMinutes: 1_440,
+};
 const T0 = Date.UTC(2023, 3, 4, 10, 0);
 const PAIR = 'BTC/USD';
 
@@ -86,7 +90,7 @@ describe('candle aggregator', () => {
     run(state, [trade(0, 100), trade(3 * 60_000 + 5_000, 120)]);
     const clock = (minutes: number) =>
       applyClock(state, { v: 1, kind: 'clock', pair: PAIR, time: T0 + minutes * 60_000, source: 'simulated' }, config)
-        .filter((c) => c.interval === '1m')
+        .closed.filter((c) => c.interval === '1m')
         .map((c) => [c.openTime - T0, c.flat, c.close]);
     // The clock closes minute 3 (its trade) but not minute 4: 5m00s minus 2 s of lateness is still inside it.
     assert.deepEqual(clock(5), [[180_000, false, 120]]);
@@ -102,6 +106,42 @@ describe('candle aggregator', () => {
         [0, false, 100, 0.5],
         [60_000, true, 100, 0],
         [120_000, true, 100, 0],
+      ],
+    );
+  });
+
+  it('fills at most maxGapFillMinutes flat minutes for a gap and skips the rest, rollups included', () => {
+    const state = initialCandleState(PAIR);
+    const bounded = { ...config, maxGapFillMinutes: 10 };
+    applyTrade(state, trade(5_000, 100), bounded);
+    const threeDays = 3 * 1_440 * 60_000;
+    const { closed, skipped } = applyClock(
+      state,
+      { v: 1, kind: 'clock', pair: PAIR, time: T0 + threeDays, source: 'kraken-ws' },
+      bounded,
+    );
+    const minutes = closed.filter((c) => c.interval === '1m');
+    assert.equal(minutes.length, 1 + 10, 'the traded minute and ten flat ones');
+    assert.deepEqual(skipped, { from: T0 + 11 * 60_000, to: T0 + threeDays - 60_000 });
+    // The 5m windows those minutes complete, and the 15m one they leave partial, closed by the next minute.
+    assert.deepEqual(
+      closed.filter((c) => c.interval === '5m').map((c) => c.openTime - T0),
+      [0, 5 * 60_000],
+    );
+    // The next trade closes the minute before it: the rollups the skip left partial close
+    // first, then the windows ending with that minute, each holding just it.
+    const after = applyTrade(state, trade(threeDays + 5_000, 110), bounded);
+    assert.equal(after.skipped, null);
+    assert.deepEqual(
+      after.closed.map((c) => [c.interval, (c.openTime - T0) / 60_000, c.tradeCount, c.flat]),
+      [
+        ['1m', 3 * 1_440 - 1, 0, true],
+        ['5m', 10, 0, true],
+        ['5m', 3 * 1_440 - 5, 0, true],
+        ['15m', 0, 1, false],
+        ['15m', 3 * 1_440 - 15, 0, true],
+        ['1h', 0, 1, false],
+        ['1h', 3 * 1_440 - 60, 0, true],
       ],
     );
   });
@@ -154,7 +194,7 @@ describe('candle aggregator', () => {
           state,
           { v: 1, kind: 'clock', pair, time: FULL_DAY.to + 60_000, source: 'replay-candles' },
           config,
-        ),
+        ).closed,
       );
       const minutes = new Map(closed.filter((c) => c.interval === '1m').map((c) => [c.openTime, c]));
       assert.equal(minutes.size, 1440);

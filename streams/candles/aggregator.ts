@@ -6,7 +6,10 @@
  * A one-minute window closes once the pair's event time (newest trade or clock) has
  * passed its end by the allowed lateness. Trades for a closed window are late:
  * rejected, never silently merged into the wrong candle. A minute without trades
- * closes as a flat candle carrying the previous close.
+ * closes as a flat candle carrying the previous close, up to `maxGapFillMinutes` of them per
+ * event: a feed back after days emits (and holds) a bounded number of candles, and the
+ * rest of the gap is skipped, reported in `skipped` for the processor to log and count.
+ * Whether an event's time is believable at all is decided before, in event-time.ts.
  *
  * Everything here is pure: the processor owns I/O, metrics and the changelog.
  */
@@ -21,15 +24,29 @@ export interface CandleConfig {
   readonly intervals: readonly Interval[];
   /** How long after a window's end a trade for it is still applied. */
   readonly allowedLatenessMs: number;
+  /** Most flat one-minute candles one event may emit for a gap without trades. */
+  readonly maxGapFillMinutes: number;
 }
 
 export type TradeOutcome = 'applied' | 'duplicate';
 
-export interface Applied {
-  readonly outcome: TradeOutcome;
+/** Minutes [from, to) closed without any candle because the gap exceeded `maxGapFillMinutes`. */
+export interface SkippedGap {
+  readonly from: number;
+  readonly to: number;
+}
+
+export interface Advanced {
   /** Candles closed by this event, oldest first, one-minute before the larger windows they close. */
   readonly closed: Candle[];
+  readonly skipped: SkippedGap | null;
 }
+
+export interface Applied extends Advanced {
+  readonly outcome: TradeOutcome;
+}
+
+const NOTHING_CLOSED: Advanced = { closed: [], skipped: null };
 
 const floorTo = (time: number, step: number): number => Math.floor(time / step) * step;
 
@@ -51,7 +68,7 @@ export function applyTrade(state: CandleState, trade: Trade, config: CandleConfi
   if (state.closedUntil !== null && minute < state.closedUntil) {
     // Kraken trade ids grow per pair: an id we have already passed is a re-delivery
     // (e.g. the snapshot after a reconnect), not news from the past.
-    if (trade.tradeId <= state.closedMaxTradeId) return { outcome: 'duplicate', closed: [] };
+    if (trade.tradeId <= state.closedMaxTradeId) return { outcome: 'duplicate', ...NOTHING_CLOSED };
     throw new TickcastError(
       'LATE_TRADE',
       `trade ${trade.tradeId} on ${trade.pair} at ${new Date(trade.time).toISOString()} arrived after its minute closed ` +
@@ -60,16 +77,16 @@ export function applyTrade(state: CandleState, trade: Trade, config: CandleConfi
   }
   const window = state.openMinutes.find((w) => w.openTime === minute);
   if (window && trade.tradeId <= window.maxTradeId && window.tradeIds.includes(trade.tradeId)) {
-    return { outcome: 'duplicate', closed: [] };
+    return { outcome: 'duplicate', ...NOTHING_CLOSED };
   }
   addTrade(state, minute, trade);
   if (state.closedUntil === null) state.closedUntil = floorTo(trade.time - config.allowedLatenessMs, MINUTE_MS);
-  return { outcome: 'applied', closed: advanceTo(state, trade.time, config) };
+  return { outcome: 'applied', ...advanceTo(state, trade.time, config) };
 }
 
-export function applyClock(state: CandleState, clock: Clock, config: CandleConfig): Candle[] {
+export function applyClock(state: CandleState, clock: Clock, config: CandleConfig): Advanced {
   // Before the first trade there is no close to carry, so a clock has nothing to close.
-  if (state.closedUntil === null) return [];
+  if (state.closedUntil === null) return NOTHING_CLOSED;
   return advanceTo(state, clock.time, config);
 }
 
@@ -134,11 +151,11 @@ function addTrade(state: CandleState, minute: number, trade: Trade): void {
 }
 
 /** Closes every one-minute window that ends at or before `time - allowedLateness`. */
-function advanceTo(state: CandleState, time: number, config: CandleConfig): Candle[] {
+function advanceTo(state: CandleState, time: number, config: CandleConfig): Advanced {
   state.eventTime = state.eventTime === null ? time : Math.max(state.eventTime, time);
   const closeUpTo = floorTo(state.eventTime - config.allowedLatenessMs, MINUTE_MS);
   const closed: Candle[] = [];
-  if (state.closedUntil === null || closeUpTo <= state.closedUntil) return closed;
+  if (state.closedUntil === null || closeUpTo <= state.closedUntil) return NOTHING_CLOSED;
 
   // Jump straight to the first minute that has trades when no close can be carried yet.
   let minute = state.closedUntil;
@@ -146,7 +163,14 @@ function advanceTo(state: CandleState, time: number, config: CandleConfig): Cand
     const first = Math.min(...state.openMinutes.map((w) => w.openTime));
     minute = Math.max(minute, first);
   }
-  for (; minute < closeUpTo; minute += MINUTE_MS) {
+  // Minutes with trades always close (they sit just after the last closed minute: the event
+  // that jumps ahead is in a minute still open); flat filling stops maxGapFillMinutes later.
+  const lastTraded = Math.max(
+    minute,
+    ...state.openMinutes.filter((w) => w.openTime < closeUpTo).map((w) => w.openTime + MINUTE_MS),
+  );
+  const fillUntil = Math.min(closeUpTo, lastTraded + config.maxGapFillMinutes * MINUTE_MS);
+  for (; minute < fillUntil; minute += MINUTE_MS) {
     const index = state.openMinutes.findIndex((w) => w.openTime === minute);
     let candle: Candle;
     if (index >= 0) {
@@ -162,7 +186,9 @@ function advanceTo(state: CandleState, time: number, config: CandleConfig): Cand
     closed.push(candle, ...rollUp(state, candle, config));
   }
   state.closedUntil = closeUpTo;
-  return closed;
+  // Rollups need no extra step: the next minute that closes either continues the same
+  // window (which then has a hole) or closes it (see rollUp); neither allocates per minute.
+  return { closed, skipped: fillUntil < closeUpTo ? { from: fillUntil, to: closeUpTo } : null };
 }
 
 function rollUp(state: CandleState, minute: Candle, config: CandleConfig): Candle[] {
@@ -172,7 +198,8 @@ function rollUp(state: CandleState, minute: Candle, config: CandleConfig): Candl
     const start = floorTo(minute.openTime, ms);
     const current = state.rollups[interval];
     // Minutes arrive contiguously, so a rollup of another window can only be one that
-    // started before the first trade ever seen; close it rather than mix windows.
+    // started before the first trade ever seen, or one a skipped gap left behind; close it
+    // rather than mix windows.
     if (current && current.openTime !== start) {
       closed.push(rollupCandle(state.pair, interval, current, true));
       delete state.rollups[interval];

@@ -77,3 +77,18 @@ export function toNewsItem(fields: ArticleFields): NewsItem {
   }
   return parsed.data;
 }
+
+/**
+ * Throws FUTURE_EVENT for an item published more than `maxAheadMs` after `now`: a feed's
+ * bad date (a typo'd year, a time zone read as UTC the wrong way) must not place an
+ * article in the future of every price it would be joined with.
+ */
+export function assertPublishedBy(item: NewsItem, now: number, maxAheadMs: number): void {
+  if (item.publishedAt <= now + maxAheadMs) return;
+  const at = new Date(item.publishedAt);
+  throw new TickcastError(
+    'FUTURE_EVENT',
+    `news item ${item.id} from ${item.feed} is published at ${Number.isNaN(at.getTime()) ? item.publishedAt : at.toISOString()}, ` +
+      `more than ${maxAheadMs} ms ahead of the wall clock (${new Date(now).toISOString()})`,
+  );
+}

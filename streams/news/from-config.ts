@@ -7,9 +7,12 @@
 import { existsSync } from 'node:fs';
 import type { Config } from '../../lib/config.ts';
 import type { Logger } from '../../lib/logger.ts';
-import type { NewsItem } from '../../schema/events.ts';
+import { TickcastError } from '../../lib/errors.ts';
+import type { DeadLetter, NewsItem } from '../../schema/events.ts';
 import { TOPICS } from '../../schema/topics.ts';
-import type { Bus } from '../bus/bus.ts';
+import type { Bus, OutboundRecord } from '../bus/bus.ts';
+import { assertPublishedBy } from './article.ts';
+import { newsItemsRejected } from './metrics.ts';
 import { CryptoPanicClient } from './cryptopanic.ts';
 import { DEFAULT_NEWS_BACKOFF, PollingNewsSource } from './poller.ts';
 import { HeadlineReplaySource } from './replay.ts';
@@ -18,8 +21,42 @@ import type { NewsSink, NewsSource } from './source.ts';
 
 export type NewsSourceChoice = 'auto' | 'cryptopanic' | 'rss' | 'replay';
 
-export function newsSink(bus: Bus): NewsSink {
-  return (items) => bus.publish(items.map((value) => ({ topic: TOPICS.news.name, key: value.id, value })));
+/**
+ * Publishes items to the news topic; one stamped more than `maxAheadMs` ahead of the wall
+ * clock goes to the dead-letter topic instead (FUTURE_EVENT, counted), for every source alike.
+ */
+export function newsSink(bus: Bus, maxAheadMs: number, now: () => number = Date.now): NewsSink {
+  return (items) => {
+    const at = now();
+    return bus.publish(
+      items.map((item): OutboundRecord => {
+        try {
+          assertPublishedBy(item, at, maxAheadMs);
+        } catch (error) {
+          if (!(error instanceof TickcastError)) throw error;
+          newsItemsRejected.inc({ reason: 'ahead_of_wall_clock' });
+          return { topic: TOPICS.deadLetters.name, key: TOPICS.news.name, value: unpublished(item, error, at) };
+        }
+        return { topic: TOPICS.news.name, key: item.id, value: item };
+      }),
+    );
+  };
+}
+
+/** A dead letter for an item rejected before it reached the news topic: no partition or offset (-1, ""). */
+function unpublished(item: NewsItem, error: TickcastError, at: number): DeadLetter {
+  return {
+    v: 1,
+    topic: TOPICS.news.name,
+    partition: -1,
+    offset: '',
+    key: item.id,
+    value: JSON.stringify(item),
+    code: error.code,
+    message: error.message,
+    processor: 'news',
+    at,
+  };
 }
 
 export function newsSourcesFromConfig(

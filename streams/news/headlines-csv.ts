@@ -5,9 +5,9 @@
  * never copied into the repository.
  */
 import { createReadStream } from 'node:fs';
-import { createInterface } from 'node:readline';
 import { createGunzip } from 'node:zlib';
 import type { Readable } from 'node:stream';
+import { CsvError, parse } from 'csv-parse';
 import { TickcastError } from '../../lib/errors.ts';
 
 const HEADER = ['date', 'sentiment', 'source', 'subject', 'text', 'title', 'url'] as const;
@@ -25,29 +25,6 @@ export interface HeadlineRow {
   readonly text: string;
   readonly title: string;
   readonly url: string;
-}
-
-/** Splits one line on `delimiter`, honouring double quotes ("" is a literal quote). */
-export function splitCsvLine(line: string, delimiter = ';'): string[] {
-  const fields: string[] = [];
-  let field = '';
-  let quoted = false;
-  for (let i = 0; i < line.length; i += 1) {
-    const c = line[i];
-    if (quoted) {
-      if (c === '"' && line[i + 1] === '"') {
-        field += '"';
-        i += 1;
-      } else if (c === '"') quoted = false;
-      else field += c;
-    } else if (c === '"' && field === '') quoted = true;
-    else if (c === delimiter) {
-      fields.push(field);
-      field = '';
-    } else field += c;
-  }
-  fields.push(field);
-  return fields;
 }
 
 /** `5-7-2022 04:24` -> 2022-07-05T04:24Z; NaN when it does not parse. */
@@ -68,56 +45,70 @@ export function parseDatasetSentiment(text: string): DatasetSentiment | null {
 /**
  * Every row of the file in file order. A row with the wrong number of fields or an
  * unreadable date is yielded as `{ error }` so callers can count or dead-letter it.
+ * Parsed by csv-parse: a quoted field may hold the delimiter, `""` quotes and newlines
+ * (a headline's text can span lines); a stray quote inside an unquoted field is text,
+ * as the dataset's writer meant it.
  */
 export async function* readHeadlines(
   path: string,
 ): AsyncGenerator<{ row: HeadlineRow } | { error: string; line: number }> {
   let input: Readable = createReadStream(path);
   if (path.endsWith('.gz')) input = input.pipe(createGunzip());
-  const lines = createInterface({ input, crlfDelay: Infinity });
+  const records = input.pipe(
+    parse({ delimiter: ';', bom: true, relax_quotes: true, relax_column_count: true, skip_empty_lines: true }),
+  );
   let line = 0;
-  for await (const raw of lines) {
-    if (line === 0) {
-      if (splitCsvLine(raw).join(';') !== HEADER.join(';')) {
-        throw new TickcastError('CONFIG_INVALID', `${path} is not a headline dataset: expected ${HEADER.join(';')}`);
+  try {
+    for await (const fields of records as AsyncIterable<string[]>) {
+      if (line === 0) {
+        if (fields.join(';') !== HEADER.join(';')) {
+          throw new TickcastError('CONFIG_INVALID', `${path} is not a headline dataset: expected ${HEADER.join(';')}`);
+        }
+        line += 1;
+        continue;
       }
+      const current = line;
       line += 1;
-      continue;
+      if (fields.length === 1 && fields[0]?.trim() === '') continue;
+      if (fields.length !== HEADER.length) {
+        yield { error: `expected ${HEADER.length} fields, found ${fields.length}`, line: current };
+        continue;
+      }
+      const [date, sentiment, source, subject, text, title, url] = fields as [
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+      ];
+      const publishedAt = parseHeadlineDate(date);
+      if (Number.isNaN(publishedAt)) {
+        yield { error: `unreadable date ${JSON.stringify(date)}`, line: current };
+        continue;
+      }
+      yield {
+        row: {
+          line: current,
+          publishedAt,
+          sentiment: parseDatasetSentiment(sentiment),
+          source,
+          subject,
+          text,
+          title,
+          url,
+        },
+      };
     }
-    const current = line;
-    line += 1;
-    if (raw.trim() === '') continue;
-    const fields = splitCsvLine(raw);
-    if (fields.length !== HEADER.length) {
-      yield { error: `expected ${HEADER.length} fields, found ${fields.length}`, line: current };
-      continue;
+  } catch (error) {
+    // The rest of the file cannot be framed (e.g. a quote never closed): say where.
+    if (error instanceof CsvError) {
+      throw new TickcastError('CONFIG_INVALID', `${path}: unreadable after data row ${line - 1}: ${error.message}`, {
+        cause: error,
+      });
     }
-    const [date, sentiment, source, subject, text, title, url] = fields as [
-      string,
-      string,
-      string,
-      string,
-      string,
-      string,
-      string,
-    ];
-    const publishedAt = parseHeadlineDate(date);
-    if (Number.isNaN(publishedAt)) {
-      yield { error: `unreadable date ${JSON.stringify(date)}`, line: current };
-      continue;
-    }
-    yield {
-      row: {
-        line: current,
-        publishedAt,
-        sentiment: parseDatasetSentiment(sentiment),
-        source,
-        subject,
-        text,
-        title,
-        url,
-      },
-    };
+    throw error;
   }
 }
 

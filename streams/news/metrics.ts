@@ -6,3 +6,8 @@ export const newsPolls = counter('tickcast_news_polls_total', 'Polls of a news A
   'source',
   'outcome',
 ]);
+export const newsItemsRejected = counter(
+  'tickcast_news_items_rejected_total',
+  'News items dead-lettered instead of published, by reason',
+  ['reason'],
+);

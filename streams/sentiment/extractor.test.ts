@@ -85,6 +85,7 @@ describe('sentiment extractor against a local OpenAI-compatible server process',
     });
     const processor = sentimentExtractor({
       scorer: new ResilientScorer(llm, new LexiconScorer(), breaker, logger),
+      maxArticles: 10_000,
       now: () => 1_000,
     });
     const states = new Map<string, ExtractorState>();

@@ -29,6 +29,12 @@ export const EXTRACTOR_NAME = 'sentiment-extractor';
 
 export interface ExtractorOptions {
   readonly scorer: SentimentScorer;
+  /**
+   * Articles remembered for dedupe (the state is per article id, and ids never come back
+   * once a story is old): the least recently seen is forgotten first, and only an article
+   * delivered again after that many newer ones is scored twice.
+   */
+  readonly maxArticles: number;
   readonly now?: () => number;
 }
 
@@ -39,6 +45,7 @@ export function sentimentExtractor(options: ExtractorOptions): StatefulProcessor
     inputs: [TOPICS.news.name],
     stateSchema: extractorStateSchema,
     initialState: () => ({ contentHash: null }),
+    maxKeys: options.maxArticles,
     async process(state, record) {
       const item = decodeValue(newsItemSchema, record);
       if (record.key !== item.id) {

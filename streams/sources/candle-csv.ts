@@ -1,6 +1,9 @@
 /**
  * Reads Kraken one-minute OHLC exports (the columns of Kraken's REST `OHLC` rows:
  * `dtime,time,open,high,low,close,vwap,volume,count`), gzip-compressed or plain.
+ * Split by hand rather than with csv-parse (as the headline reader is): every field is a
+ * number or a timestamp, so there is no quoting to get wrong, and csv-parse took about
+ * twice as long on the real 49,355-row file (~320-650 ms against ~185 ms).
  */
 import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';

@@ -9,6 +9,7 @@
 import type { Clock, MarketEvent, Trade } from '../../schema/events.ts';
 import { QTY_SCALE } from '../candles/window-state.ts';
 import type { OhlcMinute } from './candle-csv.ts';
+import { gapClocks } from './clocks.ts';
 
 const MINUTE_MS = 60_000;
 
@@ -68,7 +69,8 @@ export interface ReplayOptions {
 
 /**
  * Streams the replay into `sink`. Ends with a clock one minute past the last candle so
- * its window closes. Quiet minutes get a clock at their end so charts do not stall.
+ * its window closes. Quiet minutes get a clock at their end so charts do not stall, and
+ * so do minutes missing from the file (see clocks.ts).
  */
 export async function replayCandles(
   rows: AsyncIterable<OhlcMinute> | Iterable<OhlcMinute>,
@@ -96,6 +98,12 @@ export async function replayCandles(
       const due = startedAt.wall + (row.time - startedAt.event) / options.speed;
       await flush();
       await sleepUntil(due, options.signal);
+    }
+    if (lastEnd !== null) {
+      for (const clock of gapClocks(options.pair, 'replay-candles', lastEnd, row.time)) {
+        pending.push(clock);
+        if (pending.length >= batchSize) await flush();
+      }
     }
     const minuteTrades = tradesForMinute(options.pair, row);
     pending.push(...minuteTrades);

@@ -81,4 +81,36 @@ describe('recording format', () => {
       (e: unknown) => e instanceof TickcastError && e.code === 'INVALID_EVENT' && /bad\.jsonl:2 /.test(e.message),
     );
   });
+
+  it('steps clocks through a gap in a pair, so the candles processor accepts the events after it', async () => {
+    const path = join(await mkdtemp(join(tmpdir(), 'tickcast-rec-')), 'gap.jsonl');
+    const writer = createRecordingWriter(path);
+    const t0 = Date.UTC(2024, 0, 1, 12, 0, 30);
+    const btc = events[0]!;
+    const eth = events[1]!;
+    // The recorder was disconnected for ten minutes; ETH's events straddle BTC's gap.
+    await writer.sink([
+      { ...btc, time: t0 },
+      { ...eth, time: t0 + 1_000 },
+      { ...eth, time: t0 + 2_000 },
+      { ...btc, time: t0 + 10 * 60_000 },
+    ]);
+    await writer.close();
+    const replayed: MarketEvent[] = [];
+    await new RecordingReplaySource(path, 0).start(
+      async (batch) => void replayed.push(...batch),
+      new AbortController().signal,
+    );
+    const minute = (m: number) => Date.UTC(2024, 0, 1, 12, m);
+    assert.deepEqual(
+      replayed.map((e) => [e.kind, e.pair, e.time, e.source]),
+      [
+        ['trade', 'BTC/USD', t0, 'replay-recording'],
+        ['trade', 'ETH/USD', t0 + 1_000, 'replay-recording'],
+        ['trade', 'ETH/USD', t0 + 2_000, 'replay-recording'],
+        ...[1, 2, 3, 4, 5, 6, 7, 8, 9, 10].map((m) => ['clock', 'BTC/USD', minute(m), 'replay-recording']),
+        ['trade', 'BTC/USD', t0 + 10 * 60_000, 'replay-recording'],
+      ],
+    );
+  });
 });

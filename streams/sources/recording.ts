@@ -11,6 +11,7 @@ import { createGunzip, createGzip } from 'node:zlib';
 import type { Readable, Writable } from 'node:stream';
 import { marketEventSchema, type MarketEvent } from '../../schema/events.ts';
 import { TickcastError } from '../../lib/errors.ts';
+import { gapClocks } from './clocks.ts';
 import type { MarketSink, TradeSource } from './source.ts';
 
 export interface RecordingWriter {
@@ -60,7 +61,11 @@ export async function* readRecording(path: string): AsyncGenerator<MarketEvent> 
   }
 }
 
-/** Replays a recording; `speed` 0 is as fast as the sink accepts. */
+/**
+ * Replays a recording; `speed` 0 is as fast as the sink accepts. Where a pair's events
+ * stop for longer than a minute (the recorder was disconnected: no clocks were recorded
+ * either), clocks step through the gap (see clocks.ts).
+ */
 export class RecordingReplaySource implements TradeSource {
   readonly name = 'replay-recording' as const;
 
@@ -73,6 +78,7 @@ export class RecordingReplaySource implements TradeSource {
   async start(sink: MarketSink, signal: AbortSignal): Promise<void> {
     let pending: MarketEvent[] = [];
     let origin: { wall: number; event: number } | null = null;
+    const newest = new Map<string, number>();
     for await (const event of readRecording(this.path)) {
       if (signal.aborted) return;
       if (this.speed > 0) {
@@ -83,6 +89,14 @@ export class RecordingReplaySource implements TradeSource {
           await new Promise((resolve) => setTimeout(resolve, wait));
         }
       }
+      const previous = newest.get(event.pair);
+      if (previous !== undefined && event.time > previous) {
+        for (const clock of gapClocks(event.pair, this.name, previous, event.time - 1)) {
+          pending.push(clock);
+          if (pending.length >= this.batchSize) await sink(pending.splice(0));
+        }
+      }
+      if (previous === undefined || event.time > previous) newest.set(event.pair, event.time);
       pending.push({ ...event, source: 'replay-recording' });
       if (pending.length >= this.batchSize) await sink(pending.splice(0));
     }

@@ -22,6 +22,30 @@ export interface DatabaseConfig {
   /** Where the embedded store keeps its files; 'memory://' keeps nothing. */
   readonly embeddedDataDir: string;
   readonly poolSize: number;
+  /** Connecting (TCP, TLS, start-up) and waiting for a free pooled connection, each. */
+  readonly connectTimeoutMs: number;
+  /** An idle pooled connection is closed after this long. */
+  readonly idleTimeoutMs: number;
+  /** The server cancels a longer statement (`statement_timeout`, SQLSTATE 57014). */
+  readonly statementTimeoutMs: number;
+  /** The client gives up on a query the server has not answered by then (a dead or partitioned server). */
+  readonly queryTimeoutMs: number;
+}
+
+/**
+ * Every bound of a pool. Without them a black-holed server hangs a connect forever, a
+ * runaway statement holds its connection (and the batch waiting on it) forever, and a
+ * restarted server leaves idle sockets that fail on their next use.
+ */
+function poolConfig(url: string, config: DatabaseConfig, max: number): pg.PoolConfig {
+  return {
+    connectionString: url,
+    max,
+    connectionTimeoutMillis: config.connectTimeoutMs,
+    idleTimeoutMillis: config.idleTimeoutMs,
+    statement_timeout: config.statementTimeoutMs,
+    query_timeout: config.queryTimeoutMs,
+  };
 }
 
 // NUMERIC comes back as a string by default; the store only holds values that are
@@ -31,14 +55,15 @@ pg.types.setTypeParser(pg.types.builtins.INT8, (value) => Number(value));
 
 export async function openDatabase(config: DatabaseConfig, logger: Logger): Promise<Database> {
   if (config.url) {
-    const pool = new pg.Pool({ connectionString: config.url, max: config.poolSize });
+    const pool = new pg.Pool(poolConfig(config.url, config, config.poolSize));
     pool.on('error', (error) => logger.warn({ err: error }, 'idle feature store connection failed'));
     return { pool, kind: 'postgres', url: config.url, close: () => pool.end() };
   }
-  return openEmbedded(config.embeddedDataDir, logger);
+  return openEmbedded(config, logger);
 }
 
-async function openEmbedded(dataDir: string, logger: Logger): Promise<Database> {
+async function openEmbedded(config: DatabaseConfig, logger: Logger): Promise<Database> {
+  const dataDir = config.embeddedDataDir;
   const [{ PGlite }, { PGLiteSocketServer }] = await Promise.all([
     import('@electric-sql/pglite'),
     import('@electric-sql/pglite-socket'),
@@ -49,8 +74,10 @@ async function openEmbedded(dataDir: string, logger: Logger): Promise<Database> 
   await server.start();
   const address = server.getServerConn();
   const url = `postgres://postgres@${address}/postgres`;
-  // PGlite is a single connection: one pooled client keeps every query on it.
-  const pool = new pg.Pool({ connectionString: url, max: 1 });
+  // PGlite is a single connection: one pooled client keeps every query on it. Its socket
+  // server ignores start-up parameters, so statement_timeout does not apply here; the
+  // client-side query timeout still does.
+  const pool = new pg.Pool(poolConfig(url, config, 1));
   logger.info({ dataDir, url }, 'embedded feature store (PGlite) started');
   return {
     pool,

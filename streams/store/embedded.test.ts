@@ -29,7 +29,18 @@ const candle = (openTime: number, close: number): Candle => ({
 
 describe('embedded feature store (PGlite behind the Postgres wire protocol)', () => {
   it('runs the same migrations and upserts as PostgreSQL', async () => {
-    const database = await openDatabase({ url: undefined, embeddedDataDir: 'memory://', poolSize: 5 }, logger);
+    const database = await openDatabase(
+      {
+        url: undefined,
+        embeddedDataDir: 'memory://',
+        poolSize: 5,
+        connectTimeoutMs: 5_000,
+        idleTimeoutMs: 30_000,
+        statementTimeoutMs: 30_000,
+        queryTimeoutMs: 35_000,
+      },
+      logger,
+    );
     try {
       assert.equal(database.kind, 'embedded');
       // Every PostgreSQL migration applies on PGlite too.

@@ -242,7 +242,7 @@ before(async () => {
     ['admin', ['read', 'admin']],
     ['limited', ['read']],
   ] as const) {
-    const generated = await generateApiKey(id, scopes);
+    const generated = generateApiKey(id, scopes);
     keys[id] = generated.key;
     entries.push(generated.entry);
   }

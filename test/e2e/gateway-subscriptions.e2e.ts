@@ -128,14 +128,16 @@ describe('gateway subscriptions: fan-out, slow consumers and subgraph restarts',
     bus.publish(values.map((value) => ({ topic: TOPICS.predictions.name, key: value.pair, value })));
 
   before(async () => {
-    const reader = await generateApiKey('dashboard', ['read']);
-    const other = await generateApiKey('other', ['read']);
+    const reader = generateApiKey('dashboard', ['read']);
+    const other = generateApiKey('other', ['read']);
     key = reader.key;
     otherKey = other.key;
     iso = await isolate('subs', {
       PAIRS: PAIR,
       GATEWAY_API_KEYS: `${reader.entry},${other.entry}`,
       GATEWAY_SUBSCRIPTIONS_PER_KEY: '100',
+      // Each of the 100 clients below opens its own connection.
+      GATEWAY_WS_CONNECTIONS_PER_KEY: '200',
       GATEWAY_SUBSCRIPTION_BUFFER: String(BUFFER),
       GATEWAY_WS_MAX_BUFFERED_BYTES: String(1024 * 1024),
       GATEWAY_SUBSCRIPTION_GRACE_MS: '1000',

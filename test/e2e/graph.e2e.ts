@@ -39,7 +39,7 @@ describe('the federated graph over real stores', () => {
     // Three real hours replayed through the (pure) candle and indicator code into the store.
     const rows = (await loadDay(BTC_CANDLES, FULL_DAY)).slice(0, 180);
     const state = initialCandleState(PAIR);
-    const config = { intervals: ['1m', '5m', '15m', '1h'], allowedLatenessMs: 2_000 };
+    const config = { intervals: ['1m', '5m', '15m', '1h'], allowedLatenessMs: 2_000, maxGapFillMinutes: 1_440 };
     const trades = rows.flatMap((row) => tradesForMinute(PAIR, row));
     candles = trades.flatMap((t) => applyTrade(state, t, config).closed);
     candles.push(
@@ -47,7 +47,7 @@ describe('the federated graph over real stores', () => {
         state,
         { v: 1, kind: 'clock', pair: PAIR, time: FULL_DAY.from + 181 * 60_000, source: 'replay-candles' },
         config,
-      ),
+      ).closed,
     );
     const indicatorState = createIndicatorState();
     const sets = candles

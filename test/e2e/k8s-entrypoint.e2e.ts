@@ -56,7 +56,7 @@ before(async () => {
   dataDir = await mkdtemp(join(tmpdir(), 'tickcast-k8s-'));
   const mlflow = process.env['MLFLOW_TRACKING_URI'];
   assert.ok(mlflow, 'MLFLOW_TRACKING_URI: run with the real services (scripts/services env)');
-  const { entry } = await generateApiKey('k8s-entrypoint', ['read'], 'sha256');
+  const { entry } = generateApiKey('k8s-entrypoint', ['read']);
   const context = {
     configMaps: configMapsOf(resources),
     secrets: new Map([

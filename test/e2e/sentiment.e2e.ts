@@ -63,7 +63,7 @@ async function replayDay(iso: Isolation, bus: Bus): Promise<void> {
     batchSize: 25,
     logger: testLogger,
   });
-  await source.start(newsSink(bus), new AbortController().signal);
+  await source.start(newsSink(bus, iso.config.EVENT_MAX_AHEAD_MS), new AbortController().signal);
 }
 
 async function count(iso: Isolation, table: string): Promise<number> {
