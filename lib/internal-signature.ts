@@ -9,13 +9,16 @@
  * header `x-tickcast-signature: t=<unix seconds>,v1=<base64url>`; the claims travel in
  * their own headers. graphql-ws: the connection_init payload carries the claims, a
  * timestamp, a nonce and the signature over them (a different tag, so neither form can be
- * replayed as the other). A signature older or newer than `MAX_SKEW_MS` is stale.
+ * replayed as the other). A signature older or newer than `MAX_SKEW_MS` is stale, and with a
+ * `ReplayGuard` one already used within that window is refused: a captured connection_init
+ * would otherwise open further connections with its claims for a minute.
  *
  * Rotation: verifiers accept any of a list of secrets (current first, then previous ones);
  * the gateway signs with the first. Roll out `old,new` (everyone accepts the new one), then
  * `new,old` (the gateway signs with it), then `new` alone.
  */
 import { createHash, createHmac, randomUUID, timingSafeEqual } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
 import { z } from 'zod';
 
 export const SIGNATURE_HEADER = 'x-tickcast-signature';
@@ -42,8 +45,8 @@ export interface Claims {
   readonly requestId: string;
 }
 
-/** Why a claim was not believed: no signature at all, unreadable, too old or new, or wrong. */
-export type Rejection = 'unsigned' | 'malformed' | 'stale' | 'forged';
+/** Why a claim was not believed: no signature at all, unreadable, too old or new, wrong, or used before. */
+export type Rejection = 'unsigned' | 'malformed' | 'stale' | 'forged' | 'replayed';
 
 export type Verification =
   { readonly ok: true; readonly claims: Claims } | { readonly ok: false; readonly reason: Rejection };
@@ -87,6 +90,36 @@ function matchesAny(secrets: readonly string[], signature: string, canonical: un
   return matched;
 }
 
+/**
+ * Signatures seen while they are fresh. The gateway signs every request and connection
+ * anew (request id or nonce, timestamp), so a second use is a replay. Keyed by signature,
+ * not request id: Apollo's APQ retry sends one request id with two bodies. Bounded: once
+ * `max` signatures arrive within the window the oldest are forgotten, and per process, so
+ * a replay to another replica is not caught.
+ */
+export class ReplayGuard {
+  private readonly seen: LRUCache<string, true>;
+
+  constructor(max = 100_000) {
+    // Twice the skew: a signature stays fresh from MAX_SKEW_MS before its timestamp to MAX_SKEW_MS after.
+    this.seen = new LRUCache<string, true>({ max, ttl: 2 * MAX_SKEW_MS, ttlAutopurge: false });
+  }
+
+  /** True the first time `signature` is offered. */
+  firstUse(signature: string): boolean {
+    if (this.seen.has(signature)) return false;
+    this.seen.set(signature, true);
+    return true;
+  }
+}
+
+export interface VerifyOptions {
+  /** Refuses a signature's second use; none: replays within the skew window verify. */
+  readonly replays?: ReplayGuard | undefined;
+  /** The verifier's clock (tests). */
+  readonly nowMs?: number;
+}
+
 function fresh(timestampSeconds: number, nowMs: number): boolean {
   return Math.abs(nowMs - timestampSeconds * 1000) <= MAX_SKEW_MS;
 }
@@ -116,7 +149,7 @@ export function verifyHttpRequest(
   secrets: readonly string[],
   message: HttpMessage,
   header: (name: string) => string | undefined,
-  nowMs = Date.now(),
+  { replays, nowMs = Date.now() }: VerifyOptions = {},
 ): Verification {
   const signature = header(SIGNATURE_HEADER);
   if (signature === undefined) return { ok: false, reason: 'unsigned' };
@@ -130,6 +163,7 @@ export function verifyHttpRequest(
     requestId: header(REQUEST_ID_HEADER) ?? '',
   };
   if (!matchesAny(secrets, parts[2], httpCanonical(timestamp, message, claims))) return { ok: false, reason: 'forged' };
+  if (replays && !replays.firstUse(parts[2])) return { ok: false, reason: 'replayed' };
   return { ok: true, claims };
 }
 
@@ -166,7 +200,7 @@ export function signConnectionParams(
 export function verifyConnectionParams(
   secrets: readonly string[],
   params: Readonly<Record<string, unknown>> | undefined,
-  nowMs = Date.now(),
+  { replays, nowMs = Date.now() }: VerifyOptions = {},
 ): Verification {
   if (params?.['signature'] === undefined) return { ok: false, reason: 'unsigned' };
   const parsed = connectionParamsSchema.safeParse(params);
@@ -174,6 +208,7 @@ export function verifyConnectionParams(
   const { signature, ...signed } = parsed.data;
   if (!fresh(signed.timestamp, nowMs)) return { ok: false, reason: 'stale' };
   if (!matchesAny(secrets, signature, wsCanonical(signed))) return { ok: false, reason: 'forged' };
+  if (replays && !replays.firstUse(signature)) return { ok: false, reason: 'replayed' };
   return {
     ok: true,
     claims: { principal: signed.principal, scopes: parseScopes(signed.scopes), requestId: signed.nonce },

@@ -4,8 +4,9 @@
  * on the same path fed by the bus (subgraphs/live.ts).
  *
  * Trust: the caller's scopes come only from what the gateway signed (lib/internal-signature.ts),
- * in headers over HTTP and in connection_init over graphql-ws. Anything unsigned, stale or
- * forged is served with public scope (no scopes), counted and logged at most once a minute.
+ * in headers over HTTP and in connection_init over graphql-ws. Anything unsigned, stale,
+ * forged or replayed is served with public scope (no scopes), counted and logged at most
+ * once a minute.
  * Errors reach callers masked: no stack traces, no internal messages, no schema suggestions.
  */
 import { readFile } from 'node:fs/promises';
@@ -21,6 +22,7 @@ import { WebSocketServer } from 'ws';
 import type pg from 'pg';
 import { headerMap, PayloadTooLarge, readBody, writeApolloResponse } from '../lib/apollo-http.ts';
 import {
+  ReplayGuard,
   verifyConnectionParams,
   verifyHttpRequest,
   type Claims,
@@ -48,7 +50,7 @@ const requestSeconds = histogram('tickcast_subgraph_request_seconds', 'Time to s
 const ignoredClaims = counter(
   'tickcast_subgraph_unsigned_requests_total',
   'Requests (http) and graphql-ws connections (ws) whose caller claims were not signed by the gateway, ' +
-    'or stale or forged: served with public scope',
+    'or stale, forged or replayed: served with public scope',
   ['subgraph', 'transport', 'reason'],
 );
 /** A flood of unsigned requests must not become a flood of log lines: one summary per interval. */
@@ -107,6 +109,7 @@ export async function startSubgraph(
     logger.warn('no TICKCAST_INTERNAL_SECRET: caller scopes are not verifiable, every caller gets public scope');
   }
   const ignored = ignoredClaimsReporter(definition.name, logger);
+  const replays = new ReplayGuard();
   /** The signed claims, or undefined (public scope) when they do not verify. */
   const trusted = (verification: Verification, transport: 'http' | 'ws'): Claims | undefined => {
     // Without a secret nothing can verify: the start-up warning said so, no need to count each request.
@@ -168,10 +171,15 @@ export async function startSubgraph(
       const method = req.method ?? 'GET';
       const text = method === 'POST' ? await readBody(req, MAX_BODY_BYTES) : undefined;
       const claims = trusted(
-        verifyHttpRequest(secrets, { method, path: req.url ?? '/', body: text ?? '' }, (name) => {
-          const value = req.headers[name];
-          return Array.isArray(value) ? value.join(', ') : value;
-        }),
+        verifyHttpRequest(
+          secrets,
+          { method, path: req.url ?? '/', body: text ?? '' },
+          (name) => {
+            const value = req.headers[name];
+            return Array.isArray(value) ? value.join(', ') : value;
+          },
+          { replays },
+        ),
         'http',
       );
       const response = await server.executeHTTPGraphQLRequest({
@@ -206,7 +214,7 @@ export async function startSubgraph(
     {
       schema,
       onConnect: (ctx) => {
-        const claims = trusted(verifyConnectionParams(secrets, ctx.connectionParams), 'ws');
+        const claims = trusted(verifyConnectionParams(secrets, ctx.connectionParams, { replays }), 'ws');
         if (claims) connectionClaims.set(ctx, claims);
       },
       context: (ctx) => contextFor(connectionClaims.get(ctx)),

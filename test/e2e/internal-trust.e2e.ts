@@ -9,7 +9,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { createClient } from 'graphql-ws';
 import pg from 'pg';
 import WebSocket from 'ws';
@@ -106,8 +106,14 @@ describe('the internal network trusts nothing', () => {
 
   const champion = async () => (await mlflow.getVersionByAlias(model, 'champion'))?.version;
   const body = (version: string) => JSON.stringify({ query: SET_ALIAS, variables: { model, version } });
+  // A fresh request id each time, as the gateway does: the same claims, body and second would sign alike (a replay).
   const signed = (text: string, secret = CURRENT, claims = admin, nowMs = Date.now()) =>
-    signHttpRequest(secret, { method: 'POST', path: '/graphql', body: text }, claims, nowMs);
+    signHttpRequest(
+      secret,
+      { method: 'POST', path: '/graphql', body: text },
+      { ...claims, requestId: randomUUID() },
+      nowMs,
+    );
 
   before(async () => {
     const experiment = await mlflow.ensureExperiment(uniqueName('trust'));
@@ -218,6 +224,28 @@ describe('the internal network trusts nothing', () => {
     const response = await overWebSocket(url, signConnectionParams(PREVIOUS, admin), SET_ALIAS, variables);
     assert.deepEqual(response, { data: { setModelAlias: { version: '4' } } });
     assert.equal(await champion(), '4');
+  });
+
+  it('refuses a signed request or connection_init used a second time (a replay within the skew window)', async () => {
+    const before = { http: await ignored('http', 'replayed'), ws: await ignored('ws', 'replayed') };
+    const headers = signed(body('2'));
+    assert.equal(codes((await post(url, body('2'), headers)).body).length, 0);
+    assert.equal(await champion(), '2');
+    await mlflow.setAlias(model, 'champion', '4');
+    assert.deepEqual(codes((await post(url, body('2'), headers)).body), ['FORBIDDEN']);
+    assert.equal(await champion(), '4');
+    const params = signConnectionParams(CURRENT, admin);
+    const variables = { model, version: '3' };
+    assert.deepEqual(await overWebSocket(url, params, SET_ALIAS, variables), {
+      data: { setModelAlias: { version: '3' } },
+    });
+    await mlflow.setAlias(model, 'champion', '4');
+    assert.deepEqual(codes(await overWebSocket(url, params, SET_ALIAS, variables)), ['FORBIDDEN']);
+    assert.equal(await champion(), '4');
+    assert.deepEqual(
+      { http: await ignored('http', 'replayed'), ws: await ignored('ws', 'replayed') },
+      { http: before.http + 1, ws: before.ws + 1 },
+    );
   });
 
   it("serves the gateway's signed requests: an admin key sets the alias, a read key cannot", async () => {
