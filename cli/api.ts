@@ -2,8 +2,11 @@
  * Starts the GraphQL side in one process for `tickcast start`: the five subgraphs on
  * free ports sharing the feature store, and the gateway in front of them. With auth
  * enabled and no credentials configured, a one-session admin key is generated and
- * printed, so the embedded default is protected without setup.
+ * printed, so the embedded default is protected without setup. Likewise without
+ * TICKCAST_INTERNAL_SECRET a random one is generated for this run: the gateway signs
+ * what it forwards with it and only these subgraphs can verify it.
  */
+import { randomBytes } from 'node:crypto';
 import type pg from 'pg';
 import type { Config } from '../lib/config.ts';
 import type { Logger } from '../lib/logger.ts';
@@ -24,6 +27,7 @@ export interface RunningApi {
 
 export async function startApi(config: Config, deps: { pool: pg.Pool; bus: Bus; logger: Logger }): Promise<RunningApi> {
   const { pool, bus, logger } = deps;
+  const internalSecrets = config.TICKCAST_INTERNAL_SECRET ?? [randomBytes(32).toString('base64url')];
   const subgraphs: RunningSubgraph[] = [];
   const urls = {} as Record<SubgraphName, string>;
   for (const name of SUBGRAPHS) {
@@ -33,6 +37,7 @@ export async function startApi(config: Config, deps: { pool: pg.Pool; bus: Bus; 
       logger,
       port: 0,
       host: '127.0.0.1',
+      internalSecrets,
     });
     subgraphs.push(subgraph);
     urls[name] = subgraph.url;
@@ -49,7 +54,7 @@ export async function startApi(config: Config, deps: { pool: pg.Pool; bus: Bus; 
     ...base,
     auth,
     subgraphs: Object.fromEntries(
-      SUBGRAPHS.map((name) => [name, { ...base.subgraphs[name], url: urls[name] }]),
+      SUBGRAPHS.map((name) => [name, { ...base.subgraphs[name], url: urls[name], signingSecret: internalSecrets[0] }]),
     ) as GatewayConfig['subgraphs'],
   };
   const gateway = await createGateway(gatewayConfig, { logger });

@@ -6,7 +6,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { ConfigError, loadConfig, type Config } from '../lib/config.ts';
 import { createLogger, type Logger } from '../lib/logger.ts';
-import { startOpsServer } from '../lib/ops-server.ts';
+import { opsServerOptions, startOpsServer } from '../lib/ops-server.ts';
 import { Lifecycle } from './lifecycle.ts';
 import { chooseSource, type SourceChoice, type SourceOptions } from './sources.ts';
 import { createBus, openFeatureStore, PROCESSORS, startProcessor, type ProcessorName } from '../streams/runtime.ts';
@@ -137,7 +137,7 @@ withSourceFlags(
   const api = await startApi(config, { pool: database.pool, bus, logger });
   for (const subgraph of api.subgraphs) lifecycle.add(`subgraph ${subgraph.url}`, () => subgraph.stop());
   lifecycle.add('gateway', () => api.gateway.stop());
-  const ops = await startOpsServer(config.METRICS_PORT, () => api.gateway.ready());
+  const ops = await startOpsServer(opsServerOptions(config), () => api.gateway.ready());
   lifecycle.add('ops server', () => ops.close());
   logger.info(
     {
@@ -191,7 +191,7 @@ program
     if (database) lifecycle.add('feature store', () => database.close());
     const task = await startProcessor(name, { config, logger, bus, database });
     lifecycle.add(name, () => task.stop());
-    const ops = await startOpsServer(config.METRICS_PORT, () => true);
+    const ops = await startOpsServer(opsServerOptions(config), () => true);
     lifecycle.add('ops server', () => ops.close());
     logger.info({ processor: name, metricsPort: ops.port }, 'processor running');
     await lifecycle.runUntilSignal(task.done);
@@ -208,7 +208,7 @@ withSourceFlags(program.command('ingest').description('publish trades from a sou
   const source = await chooseSource(config, sourceOptions(flags), logger);
   const abort = new AbortController();
   lifecycle.add('source', async () => abort.abort());
-  const ops = await startOpsServer(config.METRICS_PORT, () => true);
+  const ops = await startOpsServer(opsServerOptions(config), () => true);
   lifecycle.add('ops server', () => ops.close());
   logger.info({ source: source.name }, 'ingesting');
   await lifecycle.runUntilSignal(source.start(busSink(bus), abort.signal));
@@ -318,9 +318,12 @@ program
       bus,
       logger,
       port: config.SUBGRAPH_PORT ?? DEFAULT_SUBGRAPH_PORTS[name],
+      host: config.SUBGRAPH_HOST,
+      // Unset: public scope only (startSubgraph warns); the gateway must share the secret.
+      ...(config.TICKCAST_INTERNAL_SECRET ? { internalSecrets: config.TICKCAST_INTERNAL_SECRET } : {}),
     });
     lifecycle.add(`subgraph ${name}`, () => subgraph.stop());
-    const ops = await startOpsServer(config.METRICS_PORT, () => true);
+    const ops = await startOpsServer(opsServerOptions(config), () => true);
     lifecycle.add('ops server', () => ops.close());
     logger.info({ subgraph: name, url: subgraph.url, metricsPort: ops.port }, 'subgraph running');
     await lifecycle.runUntilSignal();
@@ -334,10 +337,14 @@ program
     const lifecycle = new Lifecycle(logger);
     const gateway = await createGateway(await gatewayConfigFromEnv(config), { logger });
     lifecycle.add('gateway', () => gateway.stop());
-    const ops = await startOpsServer(config.METRICS_PORT, () => gateway.ready());
+    const ops = await startOpsServer(opsServerOptions(config), () => gateway.ready());
     lifecycle.add('ops server', () => ops.close());
     if (gateway.authDisabled)
       logger.warn('AUTHENTICATION IS DISABLED (GATEWAY_AUTH=disabled): for local development only');
+    if (!config.TICKCAST_INTERNAL_SECRET)
+      logger.warn(
+        'no TICKCAST_INTERNAL_SECRET: requests to the subgraphs go unsigned, so they serve public scope only (no admin mutations)',
+      );
     logger.info({ url: gateway.url, metricsPort: ops.port }, 'gateway running');
     await lifecycle.runUntilSignal();
   });
@@ -489,7 +496,7 @@ program
     lifecycle.add('bus', () => bus.close());
     const abort = new AbortController();
     lifecycle.add('news sources', async () => abort.abort());
-    const ops = await startOpsServer(config.METRICS_PORT, () => true);
+    const ops = await startOpsServer(opsServerOptions(config), () => true);
     lifecycle.add('ops server', () => ops.close());
     logger.info({ sources: sources.map((s) => s.name) }, 'publishing news');
     // One feed that refuses us (404, not a feed) stops alone; the command fails only when all have.

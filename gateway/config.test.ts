@@ -4,7 +4,7 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError } from '../lib/config.ts';
-import { SUPERGRAPH_PATH } from '../schema/subgraphs.ts';
+import { SUBGRAPHS, SUPERGRAPH_PATH } from '../schema/subgraphs.ts';
 import { gatewayConfigFromEnv } from './config.ts';
 import { loadConfig } from '../lib/config.ts';
 
@@ -82,5 +82,24 @@ describe('gateway configuration', () => {
         graphRef: 'tickcast@prod',
       },
     );
+  });
+
+  it('signs subgraph requests with the first internal secret, and binds to loopback by default', async () => {
+    const [current, previous] = ['c'.repeat(32), 'p'.repeat(32)];
+    const config = await fromEnv({ GATEWAY_API_KEYS: KEY, TICKCAST_INTERNAL_SECRET: `${current},${previous}` });
+    for (const name of SUBGRAPHS) assert.equal(config.subgraphs[name].signingSecret, current);
+    assert.equal(config.host, '127.0.0.1');
+  });
+
+  it('names a bad API keys file without repeating its contents', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'gateway-keys-'));
+    const file = join(dir, 'keys.json');
+    await writeFile(file, JSON.stringify([{ id: 'ops', hash: 'plain-text-key', scopes: ['read'] }]));
+    await assert.rejects(fromEnv({ GATEWAY_API_KEYS_FILE: file }), (error: unknown) => {
+      assert.ok(error instanceof ConfigError);
+      assert.match(error.message, /GATEWAY_API_KEYS_FILE: /);
+      assert.doesNotMatch(error.message, /plain-text-key|keys\.json/);
+      return true;
+    });
   });
 });

@@ -49,6 +49,11 @@ export interface QueryLimitsConfig {
 export interface SubgraphConfig {
   readonly url: string;
   readonly timeoutMs: number;
+  /**
+   * Signs the caller's scopes, id and request id sent to this subgraph (lib/internal-signature.ts);
+   * unset: sent unsigned, and the subgraph grants public scope only.
+   */
+  readonly signingSecret?: string;
 }
 
 export interface GatewayConfig {
@@ -109,12 +114,15 @@ export async function gatewayConfigFromEnv(env: GatewayEnv): Promise<GatewayConf
       return [name, Number(ms)] as const;
     }),
   );
+  // The first secret signs; the others are for subgraphs still verifying with an older one.
+  const signingSecret = env.TICKCAST_INTERNAL_SECRET?.[0];
   const subgraphs = Object.fromEntries(
     SUBGRAPHS.map((name) => [
       name,
       {
         url: env[subgraphUrlVariable(name)] ?? defaultSubgraphUrl(name),
         timeoutMs: timeouts.get(name) ?? env.GATEWAY_SUBGRAPH_TIMEOUT_MS,
+        ...(signingSecret ? { signingSecret } : {}),
       },
     ]),
   ) as Record<SubgraphName, SubgraphConfig>;
@@ -126,7 +134,7 @@ export async function gatewayConfigFromEnv(env: GatewayEnv): Promise<GatewayConf
       const text = await readFile(env.GATEWAY_API_KEYS_FILE, 'utf8');
       const parsed = z.array(apiKeyEntrySchema).safeParse(JSON.parse(text));
       if (parsed.success) apiKeys.push(...parsed.data);
-      else problems.push(`GATEWAY_API_KEYS_FILE=${env.GATEWAY_API_KEYS_FILE}: ${parsed.error.issues[0]?.message}`);
+      else problems.push(`GATEWAY_API_KEYS_FILE: ${parsed.error.issues[0]?.message}`);
     }
     let jwt: JwtConfig | undefined;
     if (env.GATEWAY_JWKS_URL) {

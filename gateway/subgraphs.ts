@@ -1,12 +1,21 @@
 /**
  * How the gateway talks to one subgraph: the URL from configuration (the supergraph's
  * URLs are placeholders), a per-subgraph timeout through an AbortSignal-aware fetch, the
- * caller's verified scopes in header x-tickcast-scopes, and failures turned into a clear
- * SUBGRAPH_UNAVAILABLE error naming the subgraph. The gateway keeps the data the other
- * subgraphs returned (partial results).
+ * caller's verified id and scopes and a request id, signed with the internal secret
+ * (lib/internal-signature.ts), and failures turned into a clear SUBGRAPH_UNAVAILABLE error
+ * naming the subgraph. The gateway keeps the data the other subgraphs returned (partial
+ * results).
  */
+import { randomUUID } from 'node:crypto';
 import { RemoteGraphQLDataSource, type GraphQLDataSourceProcessOptions } from '@apollo/gateway';
 import { GraphQLError } from 'graphql';
+import {
+  PRINCIPAL_HEADER,
+  REQUEST_ID_HEADER,
+  SCOPES_HEADER,
+  SIGNATURE_HEADER,
+  signHttpRequest,
+} from '../lib/internal-signature.ts';
 import { scopesHeader } from './auth.ts';
 import type { GatewayContext } from './context.ts';
 import { gatewayError } from './errors.ts';
@@ -15,14 +24,35 @@ import { gatewayMetrics } from './metrics.ts';
 type Fetcher = RemoteGraphQLDataSource['fetcher'];
 type FetcherResponse = Awaited<ReturnType<Fetcher>>;
 
-/** Node's fetch with a deadline per request (covering the response body too). */
-export function fetchWithTimeout(timeoutMs: number): Fetcher {
+/**
+ * Node's fetch with a deadline per request (covering the response body too). With a
+ * secret, it signs the claims `willSendRequest` put in the headers together with the
+ * exact body (built after willSendRequest, and different per APQ attempt), so it is here
+ * that every byte the subgraph will verify is known.
+ */
+export function fetchWithTimeout(timeoutMs: number, signingSecret?: string): Fetcher {
   return async (url, init) => {
     const deadline = AbortSignal.timeout(timeoutMs);
     const signal = init?.signal instanceof AbortSignal ? AbortSignal.any([init.signal, deadline]) : deadline;
+    const method = init?.method ?? 'GET';
+    const headers = { ...init?.headers };
+    delete headers[SIGNATURE_HEADER];
+    if (signingSecret) {
+      const target = new URL(url);
+      const signed = signHttpRequest(
+        signingSecret,
+        { method, path: `${target.pathname}${target.search}`, body: init?.body ?? '' },
+        {
+          principal: headers[PRINCIPAL_HEADER] ?? '',
+          scopes: (headers[SCOPES_HEADER] ?? '').split(',').filter((s) => s.length > 0),
+          requestId: headers[REQUEST_ID_HEADER] ?? '',
+        },
+      );
+      Object.assign(headers, signed);
+    }
     const response = await fetch(url, {
-      ...(init?.method ? { method: init.method } : {}),
-      ...(init?.headers ? { headers: init.headers } : {}),
+      method,
+      headers,
       ...(init?.body !== undefined ? { body: init.body } : {}),
       signal,
     });
@@ -34,16 +64,22 @@ export class SubgraphDataSource extends RemoteGraphQLDataSource<GatewayContext> 
   private readonly subgraph: string;
   private readonly timeoutMs: number;
 
-  constructor(options: { name: string; url: string; timeoutMs: number }) {
-    super({ url: options.url, fetcher: fetchWithTimeout(options.timeoutMs) });
+  constructor(options: { name: string; url: string; timeoutMs: number; signingSecret?: string }) {
+    super({ url: options.url, fetcher: fetchWithTimeout(options.timeoutMs, options.signingSecret) });
     this.subgraph = options.name;
     this.timeoutMs = options.timeoutMs;
   }
 
   override willSendRequest(options: GraphQLDataSourceProcessOptions<GatewayContext>): void {
-    // Only the gateway sets this header: subgraphs trust it, so it is never copied from the client.
+    // Only the gateway sets these headers (never copied from the client); the fetcher signs
+    // them. Without a principal (IntrospectAndCompose, health checks) they are signed empty.
+    const headers = options.request.http?.headers;
+    if (!headers) return;
     const principal = (options.context as Partial<GatewayContext>).principal;
-    if (principal) options.request.http?.headers.set('x-tickcast-scopes', scopesHeader(principal));
+    // Percent-encoded: a JWT subject may hold characters a header value cannot.
+    headers.set(PRINCIPAL_HEADER, encodeURIComponent(principal?.id ?? ''));
+    headers.set(SCOPES_HEADER, principal ? scopesHeader(principal) : '');
+    headers.set(REQUEST_ID_HEADER, randomUUID());
   }
 
   override didEncounterError(error: Error): void {

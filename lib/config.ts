@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { intervalSchema, pairSchema } from '../schema/events.ts';
+import { MIN_SECRET_BYTES } from './internal-signature.ts';
 import { SUBGRAPHS, SUPERGRAPH_PATH } from '../schema/subgraphs.ts';
 
 const list = <T extends z.ZodType<string, string>>(item: T) =>
@@ -77,6 +78,8 @@ export const configSchema = z.object({
   KRAKEN_REST_URL: z.string().url().default('https://api.kraken.com'),
   /** MLflow tracking server (model registry). Unset: the local registry in TICKCAST_DATA_DIR/registry. */
   MLFLOW_TRACKING_URI: optionalUrl,
+  /** Interface `tickcast subgraph <name>` binds; only the gateway calls a subgraph (Kubernetes sets 0.0.0.0). */
+  SUBGRAPH_HOST: z.string().min(1).default('127.0.0.1'),
   /** Where `tickcast subgraph <name>` listens; unset uses the subgraph's default port (4001-4005). */
   SUBGRAPH_PORT: z.coerce.number().int().min(0).max(65_535).optional(),
   /** Subgraph URLs the gateway calls; each defaults to http://127.0.0.1:<default port>/graphql. */
@@ -129,11 +132,31 @@ export const configSchema = z.object({
   NEWS_HTTP_TIMEOUT_MS: positiveInt.default(15_000),
   /** Port for /metrics, /health and /ready; 0 picks a free one. */
   METRICS_PORT: z.coerce.number().int().min(0).max(65_535).default(9464),
+  /** Interface of the metrics port; Kubernetes sets 0.0.0.0 for its probes and Prometheus. */
+  METRICS_HOST: z.string().min(1).default('127.0.0.1'),
+  /** When set, /metrics answers only `Authorization: Bearer <token>` (/health and /ready stay open). */
+  METRICS_TOKEN: z.string().min(16, 'at least 16 characters (e.g. `openssl rand -hex 16`)').optional(),
+  /**
+   * Shared secret(s) the gateway signs what it forwards to subgraphs with (caller, scopes,
+   * request id; lib/internal-signature.ts), comma-separated for rotation: subgraphs accept
+   * any, the gateway signs with the first. Unset: `tickcast start` generates one per run;
+   * a separate gateway then sends unsigned requests and a separate subgraph serves public
+   * scope only (no admin mutations), both warning at start-up.
+   */
+  TICKCAST_INTERNAL_SECRET: list(
+    z
+      .string()
+      .refine(
+        (s) => Buffer.byteLength(s) >= MIN_SECRET_BYTES,
+        `each secret needs at least ${MIN_SECRET_BYTES} bytes (e.g. \`openssl rand -hex 32\`)`,
+      ),
+  ).optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 
   // The gateway (gateway/config.ts turns these into its typed GatewayConfig).
 
-  GATEWAY_HOST: z.string().default('0.0.0.0'),
+  /** Interface the gateway binds; Kubernetes (and anything behind a proxy on another host) sets 0.0.0.0. */
+  GATEWAY_HOST: z.string().min(1).default('127.0.0.1'),
   /** `disabled` turns authentication off (local development only; logged loudly). */
   GATEWAY_AUTH: z.enum(['enabled', 'disabled']).default('enabled'),
   /** Comma-separated `id:hash:scopes` entries; hash `hmac-sha256:<hex>` (keyed with GATEWAY_API_KEY_SECRET) or `sha256:<hex>`, scopes `read` or `read+admin`. */
@@ -206,10 +229,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   );
   const parsed = configSchema.safeParse(known);
   if (parsed.success) return parsed.data;
+  // The value is never repeated: it may be a secret, and the person reading the message has it.
   throw new ConfigError(
     parsed.error.issues.map((issue) => {
       const name = String(issue.path[0] ?? '(config)');
-      return `${name}=${JSON.stringify(env[name] ?? '')}: ${issue.message}. Fix or unset ${name} (see lib/config.ts for its default).`;
+      const item = typeof issue.path[1] === 'number' ? ` (item ${issue.path[1] + 1})` : '';
+      return `${name}${item}: ${issue.message}. Fix or unset ${name} (see lib/config.ts for its default).`;
     }),
   );
 }

@@ -13,6 +13,9 @@ export interface SubgraphContext {
   readonly live: LiveFeed;
   /** Per-request DataLoaders, created by the subgraph's own `createLoaders`. */
   readonly loaders: Record<string, unknown>;
-  /** Scopes the gateway verified for the caller (header x-tickcast-scopes), e.g. ["read", "admin"]. */
+  /**
+   * Scopes the gateway verified for the caller, e.g. ["read", "admin"]: only from claims whose
+   * signature verified (subgraphs/server.ts), else none (public scope).
+   */
   readonly scopes: readonly string[];
 }

@@ -9,6 +9,7 @@ import { createClient, type Client, type Sink } from 'graphql-ws';
 import type { FormattedExecutionResult } from 'graphql';
 import WebSocket from 'ws';
 import { backoffDelay, sleep, type BackoffPolicy } from '../../lib/backoff.ts';
+import { signConnectionParams } from '../../lib/internal-signature.ts';
 import type { Logger } from '../../lib/logger.ts';
 import { counter, gauge } from '../../lib/metrics.ts';
 import type { UpstreamOperation } from './planner.ts';
@@ -27,6 +28,11 @@ const upstreamReconnects = counter(
 export interface UpstreamOptions {
   /** graphql-ws URL per subgraph name. */
   readonly urls: Readonly<Record<string, string>>;
+  /**
+   * Secret per subgraph name (GatewayConfig.subgraphs[name].signingSecret) that signs the
+   * connection_init payload; a subgraph without one gets unsigned (public scope) params.
+   */
+  readonly signingSecrets?: Readonly<Record<string, string | undefined>>;
   /** How long a subgraph may be unreachable before its subscribers are told. */
   readonly graceMs: number;
   /** Longest wait between reconnect attempts. */
@@ -58,13 +64,17 @@ class SubgraphConnection {
     private readonly options: UpstreamOptions,
   ) {
     const log = options.logger.child({ subgraph });
+    const secret = options.signingSecrets?.[subgraph];
+    // The gateway checked the client's scopes; subgraph subscriptions need `read`.
+    const claims = { principal: 'gateway-subscriptions', scopes: ['read'] };
     this.client = createClient({
       url,
       webSocketImpl: WebSocket,
       lazy: true,
       lazyCloseTimeout: 0,
-      // The gateway checked the client's scopes; subgraph subscriptions need `read`.
-      connectionParams: { scopes: 'read' },
+      // A function: every (re)connection gets a fresh timestamp and nonce. Unsigned scopes
+      // would be ignored, so without a secret none are sent.
+      ...(secret ? { connectionParams: () => signConnectionParams(secret, claims) } : {}),
       keepAlive: 10_000,
       retryAttempts: Number.MAX_SAFE_INTEGER,
       shouldRetry: () => true,

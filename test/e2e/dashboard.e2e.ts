@@ -99,16 +99,15 @@ describe('the live dashboard (embedded default, real browser)', () => {
     return { page, errors };
   }
 
-  it('serves the page and its scripts from the gateway only, with a same-host CSP', async () => {
+  it('serves the page and its scripts from the gateway only, with a same-origin CSP', async () => {
     const page = await fetch(`${base}/dashboard`);
     assert.equal(page.status, 200);
     assert.equal(page.headers.get('content-type'), 'text/html; charset=utf-8');
     assert.equal(page.headers.get('cache-control'), 'no-cache');
-    const host = new URL(base).host;
-    assert.match(
-      page.headers.get('content-security-policy') ?? '',
-      new RegExp(`connect-src 'self' ws://${host} wss://${host}`),
-    );
+    // 'self' alone: the page's live subscriptions (below, in Chromium) show it covers ws: to the same host.
+    const csp = page.headers.get('content-security-policy') ?? '';
+    assert.match(csp, /connect-src 'self';/);
+    assert.ok(!csp.includes(new URL(base).hostname), `nothing of the request's Host in ${csp}`);
     assert.match(page.headers.get('content-security-policy') ?? '', /script-src 'self';/);
     const html = await page.text();
     assert.doesNotMatch(html, /https?:\/\//, 'the page loads nothing from another origin');

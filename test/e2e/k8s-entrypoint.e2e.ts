@@ -15,6 +15,7 @@
  * (here `tickcast topics` does).
  */
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -62,6 +63,7 @@ before(async () => {
       ['tickcast-postgres/password', 'replaced-by-the-local-DATABASE_URL'],
       ['tickcast-es-elastic-user/elastic', 'no-elasticsearch-here'],
       ['tickcast-gateway/api-keys', entry],
+      ['tickcast-internal/secret', randomBytes(32).toString('hex')],
     ]),
   };
   for (const deployment of deployments) launches.set(deployment.metadata.name, await localLaunch(deployment, context));

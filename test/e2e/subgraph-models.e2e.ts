@@ -3,9 +3,11 @@
  * training run logged, `_entities` as the gateway sends it (with the registry calls it costs),
  * setModelAlias with and without the admin scope, and a registry that cannot be reached.
  */
+import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import pg from 'pg';
+import { signHttpRequest } from '../../lib/internal-signature.ts';
 import { uniqueName } from '../../registry/contract.ts';
 import { MlflowRegistry } from '../../registry/mlflow.ts';
 import type { ModelRegistry, RunInfo } from '../../registry/registry.ts';
@@ -31,16 +33,22 @@ function trackingUri(): string {
   return uri.replace(/\/+$/, '');
 }
 
+/** What the subgraphs here share with the "gateway" (this test), which signs the scopes it forwards. */
+const INTERNAL_SECRET = randomBytes(32).toString('hex');
+
 async function graphql(
   url: string,
   query: string,
   variables: Record<string, unknown> = {},
   scopes?: string,
 ): Promise<GraphQLResponse> {
+  const body = JSON.stringify({ query, variables });
+  const claims = { principal: 'test', scopes: scopes?.split(',') ?? [], requestId: 'test' };
+  const signed = signHttpRequest(INTERNAL_SECRET, { method: 'POST', path: new URL(url).pathname, body }, claims);
   const response = await fetch(url, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', ...(scopes === undefined ? {} : { 'x-tickcast-scopes': scopes }) },
-    body: JSON.stringify({ query, variables }),
+    headers: { 'content-type': 'application/json', ...(scopes === undefined ? {} : signed) },
+    body,
   });
   return (await response.json()) as GraphQLResponse;
 }
@@ -149,6 +157,7 @@ describe('models subgraph on MLflow', () => {
       logger: testLogger,
       port: 0,
       host: '127.0.0.1',
+      internalSecrets: [INTERNAL_SECRET],
     });
     running.push(subgraph);
     url = subgraph.url;
@@ -380,7 +389,14 @@ describe('models subgraph on MLflow', () => {
       modelsSubgraph(new MlflowRegistry({ trackingUri: `http://127.0.0.1:${closed}`, timeoutMs: 2_000 }), {
         logger: testLogger.child({}, { level: 'error' }),
       }),
-      { pool, bus: new MemoryBus(), logger: testLogger, port: 0, host: '127.0.0.1' },
+      {
+        pool,
+        bus: new MemoryBus(),
+        logger: testLogger,
+        port: 0,
+        host: '127.0.0.1',
+        internalSecrets: [INTERNAL_SECRET],
+      },
     );
     running.push(offline);
     assert.deepEqual(await errorCodes(offline.url, '{ models { name } }'), ['UPSTREAM_UNAVAILABLE']);

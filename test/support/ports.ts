@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { networkInterfaces } from 'node:os';
 
 /**
  * Ports are picked below the kernel's ephemeral range: a port the kernel hands out with
@@ -45,4 +46,11 @@ export async function scrape(port: number, sample: string): Promise<number> {
   if (!response?.ok) return 0;
   const line = (await response.text()).split('\n').find((l) => l.startsWith(`${sample} `));
   return line ? Number(line.slice(sample.length + 1)) : 0;
+}
+
+/** An address of this machine other than loopback, if it has one: a server bound to 127.0.0.1 refuses it. */
+export function nonLoopbackAddress(): string | undefined {
+  return Object.values(networkInterfaces())
+    .flat()
+    .find((i) => i && !i.internal && i.family === 'IPv4')?.address;
 }
