@@ -153,6 +153,10 @@ export function startSubscriptionServer(deps: SubscriptionServerDeps): Subscript
   const log = logger.child({ component: 'subscriptions' });
   const upstream = new UpstreamConnections({
     urls: Object.fromEntries(Object.entries(config.subgraphs).map(([name, subgraph]) => [name, subgraph.url])),
+    // connection_init is signed like HTTP requests, so subgraphs can believe the gateway's claims.
+    signingSecrets: Object.fromEntries(
+      Object.entries(config.subgraphs).map(([name, subgraph]) => [name, subgraph.signingSecret]),
+    ),
     graceMs: limits.graceMs,
     maxBackoffMs: limits.maxBackoffMs,
     logger: log,

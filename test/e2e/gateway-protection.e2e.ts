@@ -521,13 +521,16 @@ describe('gateway: errors', () => {
     const text = JSON.stringify(unexpected.body);
     assert.ok(!text.includes('hunter2') && !text.includes('pg:'), text);
     assert.ok(!text.includes('stacktrace'), text);
+    const incidentId = (unexpected.body.errors?.[0] as { extensions?: { incidentId?: unknown } })?.extensions
+      ?.incidentId;
+    assert.match(String(incidentId), /^[0-9a-f]{16}$/, 'an id to find the logged details by');
     assert.deepEqual(unexpected.body, {
       data: null,
       errors: [
         {
           message: 'Internal error in subgraph "predictions"',
           path: ['modelPerformance'],
-          extensions: { code: 'INTERNAL_SERVER_ERROR', serviceName: 'predictions' },
+          extensions: { code: 'INTERNAL_SERVER_ERROR', serviceName: 'predictions', incidentId },
         },
       ],
     });

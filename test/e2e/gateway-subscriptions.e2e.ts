@@ -5,6 +5,7 @@
  * cuts off a client that stops reading, and resumes after the subgraph restarts.
  */
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { createClient, type Client } from 'graphql-ws';
 import type { FormattedExecutionResult } from 'graphql';
@@ -144,6 +145,8 @@ describe('gateway subscriptions: fan-out, slow consumers and subgraph restarts',
       GATEWAY_SUBSCRIPTION_MAX_BACKOFF_MS: '500',
       GATEWAY_RATE_LIMIT_BURST: '1000',
       GATEWAY_RATE_LIMIT_PER_SECOND: '1000',
+      // Shared by the gateway and the subgraph process: the gateway's upstream socket is signed.
+      TICKCAST_INTERNAL_SECRET: randomBytes(32).toString('hex'),
     });
     bus = await createBus(iso.config, testLogger);
     subgraphPort = await freePort();
@@ -219,6 +222,10 @@ describe('gateway subscriptions: fan-out, slow consumers and subgraph restarts',
         30_000,
       );
       assert.equal(await upstreamSubscriptions(), 1, 'exactly one subscription reached the subgraph');
+      for (const reason of ['unsigned', 'malformed', 'stale', 'forged', 'replayed']) {
+        const sample = `tickcast_subgraph_unsigned_requests_total{subgraph="predictions",transport="ws",reason="${reason}"}`;
+        assert.equal(await scrape(subgraphMetrics, sample), 0, `the gateway's socket is signed (${reason})`);
+      }
       // A second, different subscription to the same subgraph shares the gateway's socket to it.
       const alerts = subscribe(gateway.url, otherKey, 'subscription { modelAlert { factor } }');
       await waitFor('the alert subscription upstream', async () => (await upstreamSubscriptions()) === 2, 10_000);
