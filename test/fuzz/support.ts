@@ -40,7 +40,7 @@ export const fuzzEnv = loadFuzzEnv(process.env);
  * a failure stops after `timeLimitMs` so a red property over the network cannot stall the suite
  * (the counterexample found so far is still reported).
  */
-export function fuzzParams<T>(ciRuns: number, timeLimitMs = 120_000): fc.Parameters<T> {
+export function fuzzParams<T>(ciRuns: number, timeLimitMs = 60_000): fc.Parameters<T> {
   return {
     seed: fuzzEnv.FUZZ_SEED,
     numRuns: Math.max(1, Math.round(ciRuns * fuzzEnv.FUZZ_RUNS)),
