@@ -6,3 +6,9 @@ export const newsPolls = counter('tickcast_news_polls_total', 'Polls of a news A
   'source',
   'outcome',
 ]);
+/** Counted where a feed's entry is refused (no title, no readable date, off-schema), so a bad feed shows up. */
+export const newsItemsRejected = counter(
+  'tickcast_news_items_rejected_total',
+  'News entries or posts refused as malformed (no title, unreadable date, off-schema), by feed',
+  ['feed'],
+);
