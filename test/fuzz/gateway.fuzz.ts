@@ -10,6 +10,8 @@
  *    "Internal server error" is allowed only as the masked error itself: that message (or
  *    `Internal error in subgraph "x"`) with code INTERNAL_SERVER_ERROR and nothing else.
  *    Introspection is off, as in production, so "Did you mean ..." suggestions are a leak too;
+ *  - a client's mistake (bad scalar, unknown operation, ...) is answered as the client's error,
+ *    never with INTERNAL_SERVER_ERROR or SUBGRAPH_UNAVAILABLE: every subgraph is up throughout;
  *  - every refused request (an HTTP 4xx) is counted in `tickcast_gateway_rejected_total`;
  *  - over graphql-ws, several generated operations multiplexed on one socket never close it
  *    (an operation's error is an `error` message for that operation; only the close codes the
@@ -53,9 +55,16 @@ const LEAKS: readonly RegExp[] = [
   /\b(TypeError|ReferenceError|RangeError)\b/,
   /ECONNREFUSED|ECONNRESET|EPIPE/,
   // Schema suggestions; "Did you mean "field { ... }"?" only echoes the client's own field.
-  /Did you mean (?!"\w+ \{ \.\.\. \}"\?)/,
+  /Did you mean (?!\\?"\w+ \{ \.\.\. \}\\?"\?)/,
   /\bSELECT\b|\bsearch_path\b|relation "/,
 ];
+
+/** Codes that blame the server or a subgraph: with every subgraph up, no client input may produce them. */
+const SERVER_SIDE: ReadonlySet<string> = new Set([
+  'INTERNAL_SERVER_ERROR',
+  'SUBGRAPH_UNAVAILABLE',
+  'DOWNSTREAM_SERVICE_ERROR',
+]);
 
 const MASKED = /^(Internal server error|Internal error in subgraph "\w+")$/;
 
@@ -188,6 +197,17 @@ describe('fuzz: the gateway over HTTP and graphql-ws, real subgraphs, PostgreSQL
     );
   });
 
+  it("HTTP: answers a client's mistake as one, never as a server or subgraph failure (all subgraphs are up)", async () => {
+    await fc.assert(
+      fc.asyncProperty(httpCase, async ([method, request, headers]) => {
+        const { status, text, body } = await send(method, request, headers);
+        const serverSide = errorsOf(body).filter((e) => SERVER_SIDE.has(String(e.extensions?.code)));
+        assert.deepEqual(serverSide, [], describeCase(status, text));
+      }),
+      fuzzParams(600),
+    );
+  });
+
   it('HTTP: counts every refused request in tickcast_gateway_rejected_total', async () => {
     await fc.assert(
       fc.asyncProperty(httpCase, async ([method, request, headers]) => {
@@ -310,6 +330,8 @@ describe('fuzz: the gateway over HTTP and graphql-ws, real subgraphs, PostgreSQL
               ...answer.errors.flatMap((e) => (Array.isArray(e) ? (e as AnsweredError[]) : [])),
             ];
             assert.deepEqual(leaksIn(text, errors), [], text.slice(0, 400));
+            const serverSide = errors.filter((e) => SERVER_SIDE.has(String(e.extensions?.code)));
+            assert.deepEqual(serverSide, [], `a client's mistake answered as a server failure: ${text.slice(0, 400)}`);
           }
         } finally {
           socket.close(1000);
