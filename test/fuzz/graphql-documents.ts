@@ -60,6 +60,8 @@ const fieldName = fc.oneof(
     'constructor',
     '__proto__',
   ),
+  // Near misses: graphql-js answers these with "Did you mean ...?", which must not reach clients.
+  fc.constantFrom('pai', 'bas', 'quot', 'predictins', 'lastTrad', 'tickr'),
 );
 
 /** Deep nesting through the graph's cycles: Market.predictions → Prediction.market → ... */
