@@ -18,7 +18,9 @@
  *    protocol defines for connection-level problems may close a socket, and none applies to an
  *    authenticated client sending well-framed messages), no answer leaks, and a long-lived
  *    subscription on the same socket keeps receiving events;
- *  - the gateway is alive at the end (/health answers).
+ *  - the same HTTP properties against `tickcast gateway` as its own process (fewer cases), which
+ *    must still be running and answering /health at the end;
+ *  - the in-process gateway is alive at the end (/health answers).
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -31,7 +33,10 @@ import type { Prediction } from '../../schema/events.ts';
 import { TOPICS } from '../../schema/topics.ts';
 import type { Bus } from '../../streams/bus/bus.ts';
 import { createBus } from '../../streams/runtime.ts';
+import { SUBGRAPHS } from '../../schema/subgraphs.ts';
 import { samplePrediction } from '../support/events.ts';
+import { freePort } from '../support/ports.ts';
+import { startService, stopGracefully } from '../support/processes.ts';
 import { isolate, waitFor, type Isolation } from '../support/services.ts';
 import { graphqlRequest, headerSpec, type GraphQLRequest, type HeaderSpec } from './graphql-documents.ts';
 import { counterTotal, fuzzParams } from './support.ts';
@@ -100,6 +105,15 @@ function isSubscribePayload(request: GraphQLRequest): boolean {
   );
 }
 
+/** Sum of a counter over its label sets on a process's /metrics page (0 when absent). */
+async function scrapeTotal(metricsPort: number, name: string): Promise<number> {
+  const page = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+  return page
+    .split('\n')
+    .filter((line) => line.startsWith(`${name}{`) || line.startsWith(`${name} `))
+    .reduce((sum, line) => sum + Number(line.slice(line.lastIndexOf(' ') + 1)), 0);
+}
+
 function errorsOf(body: unknown): AnsweredError[] {
   const errors = (body as { errors?: unknown } | null)?.errors;
   return Array.isArray(errors) ? (errors as AnsweredError[]) : [];
@@ -142,13 +156,13 @@ describe('fuzz: the gateway over HTTP and graphql-ws, real subgraphs, PostgreSQL
   });
 
   /** Sends one generated request the way its method says; answers status, text and parsed body. */
-  async function send(method: 'POST' | 'GET', request: GraphQLRequest, headers: HeaderSpec) {
+  async function send(method: 'POST' | 'GET', request: GraphQLRequest, headers: HeaderSpec, target = api.gateway.url) {
     const h: Record<string, string> = { ...headers.extra };
     if (headers.contentType !== null && method === 'POST') h['content-type'] = headers.contentType;
     if (headers.auth === 'key' || headers.auth === 'both') h['x-api-key'] = key;
     if (headers.auth === 'wrong-key') h['x-api-key'] = `tck_fuzz_${'0'.repeat(32)}`;
     if (headers.auth === 'bearer-garbage' || headers.auth === 'both') h['authorization'] = 'Bearer not.a.jwt';
-    let url = api.gateway.url;
+    let url = target;
     let body: string | undefined;
     if (method === 'POST') {
       body = JSON.stringify(request) ?? 'null';
@@ -339,6 +353,56 @@ describe('fuzz: the gateway over HTTP and graphql-ws, real subgraphs, PostgreSQL
       }),
       fuzzParams(40),
     );
+  });
+
+  it('the gateway as its own process (`tickcast gateway`): the same properties over the network, alive at the end', async () => {
+    const port = await freePort();
+    const metricsPort = await freePort();
+    const gateway = startService('gateway', ['gateway'], {
+      ...iso.env,
+      GATEWAY_PORT: String(port),
+      METRICS_PORT: String(metricsPort),
+      ...Object.fromEntries(SUBGRAPHS.map((name, i) => [`SUBGRAPH_${name.toUpperCase()}_URL`, api.subgraphs[i]!.url])),
+    });
+    const base = `http://127.0.0.1:${port}`;
+    let failure: unknown;
+    try {
+      await waitFor(
+        'the gateway process',
+        () =>
+          fetch(`${base}/ready`).then(
+            (r) => r.ok,
+            () => false,
+          ),
+        60_000,
+      ).catch((error: Error) => {
+        throw new Error(`${error.message}\n${gateway.output()}`);
+      });
+      await fc
+        .assert(
+          fc.asyncProperty(httpCase, async ([method, request, headers]) => {
+            const before = await scrapeTotal(metricsPort, REJECTED);
+            const { status, text, body } = await send(method, request, headers, `${base}/graphql`);
+            assert.ok(status < 500, describeCase(status, text));
+            assert.deepEqual(leaksIn(text, errorsOf(body)), [], describeCase(status, text));
+            const serverSide = errorsOf(body).filter((e) => SERVER_SIDE.has(String(e.extensions?.code)));
+            assert.deepEqual(serverSide, [], describeCase(status, text));
+            if (status >= 400 && status < 500)
+              assert.ok(
+                (await scrapeTotal(metricsPort, REJECTED)) > before,
+                `not counted: ${describeCase(status, text)}`,
+              );
+          }),
+          fuzzParams(100),
+        )
+        .catch((error: unknown) => (failure = error));
+      // Alive whatever the properties found.
+      assert.equal(gateway.child.exitCode, null, `the gateway process exited:\n${gateway.output()}`);
+      assert.equal((await fetch(`${base}/health`)).status, 200);
+    } finally {
+      await stopGracefully(gateway);
+    }
+    if (failure) throw failure;
   });
 
   it('is alive at the end', async () => {
