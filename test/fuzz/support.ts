@@ -33,7 +33,7 @@ function loadFuzzEnv(env: NodeJS.ProcessEnv): z.infer<typeof fuzzEnvSchema> {
   return parsed.data;
 }
 
-export const fuzzEnv = loadFuzzEnv(process.env);
+const fuzzEnv = loadFuzzEnv(process.env);
 
 /**
  * fast-check parameters for one property: `ciRuns` cases in CI, scaled by FUZZ_RUNS. Shrinking
@@ -59,18 +59,6 @@ export async function counterTotal(name: string, labels: Record<string, string> 
   return values
     .filter((v) => Object.entries(labels).every(([k, val]) => v.labels[k] === val))
     .reduce((sum, v) => sum + v.value, 0);
-}
-
-/** Counter values by one label, e.g. rejections by reason. */
-export async function counterBy(name: string, label: string): Promise<Map<string, number>> {
-  const metric = registry.getSingleMetric(name);
-  const out = new Map<string, number>();
-  if (!metric) return out;
-  for (const v of (await metric.get()).values) {
-    const key = String(v.labels[label] ?? '');
-    out.set(key, (out.get(key) ?? 0) + v.value);
-  }
-  return out;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -148,31 +136,3 @@ export const hostileJsonText: fc.Arbitrary<string> = fc.oneof(
   { weight: 1, arbitrary: fc.integer({ min: 100, max: 5_000 }).map((d) => `${'['.repeat(d)}${']'.repeat(d)}`) },
   { weight: 1, arbitrary: fc.integer({ min: 100, max: 5_000 }).map((d) => `${'{"a":'.repeat(d)}1${'}'.repeat(d)}`) },
 );
-
-/** A JSON text cut short anywhere before its end: never valid JSON. */
-export function truncated(text: string): fc.Arbitrary<string> {
-  return fc.integer({ min: 0, max: Math.max(0, text.length - 1) }).map((n) => text.slice(0, n));
-}
-
-/**
- * An object with one field mutated: replaced by a hostile value, removed, or given the wrong
- * type. The name of the mutated field comes back so a property knows what must be refused.
- */
-export function mutateField<T extends Record<string, unknown>>(
-  value: T,
-  fields: readonly (keyof T & string)[],
-  replacement: fc.Arbitrary<unknown>,
-): fc.Arbitrary<{ value: Record<string, unknown>; field: keyof T & string; how: 'replace' | 'remove' }> {
-  return fc
-    .record({
-      field: fc.constantFrom(...fields),
-      how: fc.constantFrom('replace' as const, 'remove' as const),
-      replacement,
-    })
-    .map(({ field, how, replacement: r }) => {
-      const copy: Record<string, unknown> = { ...value };
-      if (how === 'remove') delete copy[field];
-      else copy[field] = r;
-      return { value: copy, field, how };
-    });
-}
