@@ -17,7 +17,7 @@
  *    (an operation's error is an `error` message for that operation; only the close codes the
  *    protocol defines for connection-level problems may close a socket, and none applies to an
  *    authenticated client sending well-framed messages), no answer leaks, and a long-lived
- *    subscription on the same socket keeps receiving events;
+ *    subscription on the same socket keeps receiving events; refused operations are counted;
  *  - the same HTTP properties against `tickcast gateway` as its own process (fewer cases), which
  *    must still be running and answering /health at the end;
  *  - the in-process gateway is alive at the end (/health answers).
@@ -307,13 +307,14 @@ describe('fuzz: the gateway over HTTP and graphql-ws, real subgraphs, PostgreSQL
     );
   }
 
-  it('graphql-ws: multiplexed operations never close the socket, never leak, and the live subscription keeps flowing', async () => {
+  it('graphql-ws: multiplexed operations never close the socket, never leak, are counted when refused, and the live subscription keeps flowing', async () => {
     await fc.assert(
       fc.asyncProperty(fc.array(graphqlRequest, { minLength: 1, maxLength: 5 }), async (requests) => {
         const { socket, state } = await openSocket();
         try {
           await eventArrives(state, 'the live subscription to start');
           assert.equal(state.closed, undefined, `socket closed before the operations: ${JSON.stringify(state.closed)}`);
+          const rejectedBefore = await counterTotal(REJECTED);
           requests.forEach((request, i) => {
             state.operations.set(String(i), { results: [], errors: [], done: false });
             socket.send(JSON.stringify({ id: String(i), type: 'subscribe', payload: request }));
@@ -337,6 +338,10 @@ describe('fuzz: the gateway over HTTP and graphql-ws, real subgraphs, PostgreSQL
           await eventArrives(state, 'a live event after the operations');
           assert.equal(state.closed, undefined, `the socket closed: ${JSON.stringify(state.closed)}`);
           assert.deepEqual(state.subscriptionErrors, [], 'the live subscription failed');
+          // An operation answered with `error` was refused: each one is counted.
+          const refused = [...state.operations.values()].filter((o) => o.errors.length > 0).length;
+          const counted = (await counterTotal(REJECTED)) - rejectedBefore;
+          assert.ok(counted >= refused, `${refused} operations refused, ${counted} counted in ${REJECTED}`);
           for (const answer of state.operations.values()) {
             const text = JSON.stringify(answer);
             const errors = [
