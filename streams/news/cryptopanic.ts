@@ -9,6 +9,7 @@ import { TickcastError } from '../../lib/errors.ts';
 import type { NewsItem } from '../../schema/events.ts';
 import { toNewsItem } from './article.ts';
 import { conditionalGet, redact, type Validators } from './http.ts';
+import { newsItemsRejected } from './metrics.ts';
 
 const postSchema = z.object({
   id: z.union([z.number(), z.string()]),
@@ -68,6 +69,7 @@ export class CryptoPanicClient {
       const publishedAt = post.success ? Date.parse(post.data.published_at) : NaN;
       if (!post.success || Number.isNaN(publishedAt)) {
         rejected += 1;
+        newsItemsRejected.inc({ feed: 'cryptopanic', reason: 'malformed' });
         continue;
       }
       try {
@@ -85,6 +87,7 @@ export class CryptoPanicClient {
       } catch (error) {
         if (!(error instanceof TickcastError)) throw error;
         rejected += 1;
+        newsItemsRejected.inc({ feed: 'cryptopanic', reason: 'malformed' });
       }
     }
     return { items, rejected };

@@ -34,7 +34,7 @@ export function newsSink(bus: Bus, maxAheadMs: number, now: () => number = Date.
           assertPublishedBy(item, at, maxAheadMs);
         } catch (error) {
           if (!(error instanceof TickcastError)) throw error;
-          newsItemsRejected.inc({ reason: 'ahead_of_wall_clock' });
+          newsItemsRejected.inc({ feed: item.feed, reason: 'ahead_of_wall_clock' });
           return { topic: TOPICS.deadLetters.name, key: TOPICS.news.name, value: unpublished(item, error, at) };
         }
         return { topic: TOPICS.news.name, key: item.id, value: item };

@@ -6,8 +6,12 @@ export const newsPolls = counter('tickcast_news_polls_total', 'Polls of a news A
   'source',
   'outcome',
 ]);
+/**
+ * News refused before the bus: a feed's malformed entry (no title, unreadable date,
+ * off-schema: reason `malformed`) or an item dated ahead of the wall clock.
+ */
 export const newsItemsRejected = counter(
   'tickcast_news_items_rejected_total',
-  'News items dead-lettered instead of published, by reason',
-  ['reason'],
+  'News entries refused instead of published, by feed and reason',
+  ['feed', 'reason'],
 );

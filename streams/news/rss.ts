@@ -8,6 +8,7 @@ import { TickcastError } from '../../lib/errors.ts';
 import type { NewsItem } from '../../schema/events.ts';
 import { toNewsItem } from './article.ts';
 import { conditionalGet, type Validators } from './http.ts';
+import { newsItemsRejected } from './metrics.ts';
 
 const parser = new XMLParser({
   ignoreAttributes: false,
@@ -17,6 +18,8 @@ const parser = new XMLParser({
   isArray: (name) => name === 'item' || name === 'entry' || name === 'link',
   processEntities: true,
   htmlEntities: true,
+  // Text stays text: by default the parser reads a title "007" or "1.50" as the number 7 or 1.5.
+  parseTagValue: false,
 });
 
 type Node = Record<string, unknown>;
@@ -85,6 +88,7 @@ export function parseFeed(xml: string, fallbackSource: string): ParsedFeed {
     } catch (error) {
       if (!(error instanceof TickcastError)) throw error;
       rejected += 1;
+      newsItemsRejected.inc({ feed: 'rss', reason: 'malformed' });
     }
   }
   return { items, rejected };

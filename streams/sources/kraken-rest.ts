@@ -244,6 +244,8 @@ export function secondsToMs(value: number | string): number | null {
   const text = typeof value === 'number' ? (Number.isFinite(value) ? String(value) : '') : value.trim();
   const m = /^(\d+)(?:\.(\d+))?$/.exec(text);
   if (m) return Number(m[1]) * 1000 + Number(`${m[2] ?? ''}000`.slice(0, 3));
+  // Kraken writes times as plain decimals; Number() would also read "0x1A", "1e3" or "Infinity".
+  if (typeof value === 'string') return null;
   const n = Number(text);
   return text !== '' && Number.isFinite(n) && n >= 0 ? Math.floor(n * 1000) : null;
 }
@@ -320,7 +322,13 @@ export function parseOhlcRow(row: unknown): RowResult<OhlcRow> {
     };
   }
   const [timeRaw, o, h, l, c, vw, vol, countRaw] = row as unknown[];
-  if (typeof timeRaw !== 'number' || !Number.isInteger(timeRaw) || timeRaw < 0) {
+  // In milliseconds it must still be an exact integer: an absurd time would read as "past the end" and stop a backfill.
+  if (
+    typeof timeRaw !== 'number' ||
+    !Number.isInteger(timeRaw) ||
+    timeRaw < 0 ||
+    !Number.isSafeInteger(timeRaw * 1000)
+  ) {
     return { ok: false, reason: 'bad_timestamp', detail: `time ${JSON.stringify(timeRaw)}` };
   }
   const prices = [o, h, l, c, vw].map(positiveDecimal);
