@@ -14,9 +14,10 @@
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { readFile } from 'node:fs/promises';
 import { ApolloGateway, IntrospectAndCompose } from '@apollo/gateway';
-import { ApolloServer, type ApolloServerPlugin } from '@apollo/server';
+import { ApolloServer, type ApolloServerPlugin, type HTTPGraphQLResponse } from '@apollo/server';
 import {
   ApolloServerPluginLandingPageDisabled,
   ApolloServerPluginSchemaReportingDisabled,
@@ -92,6 +93,21 @@ function apolloLogger(logger: Logger) {
     warn: (message: unknown) => logger.warn(String(message)),
     error: (message: unknown) => logger.error(String(message)),
   };
+}
+
+/** The reason label of a refusal Apollo Server answered at the HTTP level: its code, else the status. */
+function httpRejectionReason(response: HTTPGraphQLResponse, status: number): string {
+  if (response.body.kind === 'complete') {
+    try {
+      const code = (JSON.parse(response.body.string) as { errors?: { extensions?: { code?: unknown } }[] }).errors?.[0]
+        ?.extensions?.code;
+      const reason = rejectionReason(code);
+      if (reason) return reason;
+    } catch {
+      // not JSON: fall back to the status
+    }
+  }
+  return status === 406 ? 'not_acceptable' : `http_${status}`;
 }
 
 function writeError(
@@ -229,6 +245,13 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps): P
       context: () => context(req, state),
     });
     if (authenticator.disabled) res.setHeader('x-tickcast-auth', 'disabled');
+    // Apollo Server's HTTP checks (CSRF, content type, batching; an unacceptable `accept` after
+    // execution) refuse outside the plugin's view: counted here, so every refusal shows.
+    const status = response.status ?? 200;
+    if (state.outcome !== 'rejected' && status >= 400 && status < 500) {
+      state.outcome = 'rejected';
+      gatewayMetrics.rejected.inc({ reason: httpRejectionReason(response, status) });
+    }
     await writeApolloResponse(res, response);
     if (response.headers.get('content-type')?.startsWith('text/html')) return undefined; // the landing page
     return state.outcome ?? ((response.status ?? 200) >= 400 ? 'error' : 'ok');
@@ -265,6 +288,24 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps): P
       if (!res.headersSent) writeError(res, 500, 'INTERNAL_SERVER_ERROR', 'Internal server error');
       else res.destroy();
     });
+  });
+  // Requests Node's HTTP parser refuses (headers or URL over its limit, malformed HTTP) never
+  // reach the handler above: answered and counted here instead of Node's silent default.
+  httpServer.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => {
+    if (error.code === 'ECONNRESET' || !socket.writable) {
+      socket.destroy();
+      return;
+    }
+    const tooLarge = error.code === 'HPE_HEADER_OVERFLOW';
+    gatewayMetrics.rejected.inc({ reason: tooLarge ? 'headers_too_large' : 'malformed_http' });
+    const body = errorBody(
+      'BAD_REQUEST',
+      tooLarge ? 'the request headers or URL are too large' : 'malformed HTTP request',
+    );
+    const status = tooLarge ? '431 Request Header Fields Too Large' : '400 Bad Request';
+    socket.end(
+      `HTTP/1.1 ${status}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+    );
   });
   let planner: SubscriptionPlanner | undefined;
   gateway.onSchemaLoadOrUpdate(({ apiSchema, coreSupergraphSdl }) => {

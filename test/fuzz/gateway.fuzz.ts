@@ -127,7 +127,7 @@ describe('fuzz: the gateway over HTTP and graphql-ws, real subgraphs, PostgreSQL
   let sequence = 0;
 
   before(async () => {
-    const reader = await generateApiKey('fuzz', ['read']);
+    const reader = generateApiKey('fuzz', ['read']);
     key = reader.key;
     iso = await isolate('fuzz', {
       PAIRS: PAIR,
@@ -141,6 +141,10 @@ describe('fuzz: the gateway over HTTP and graphql-ws, real subgraphs, PostgreSQL
       GATEWAY_RATE_LIMIT_BURST: '1000000',
       GATEWAY_RATE_LIMIT_PER_SECOND: '1000000',
       GATEWAY_SUBSCRIPTIONS_PER_KEY: '10000',
+      GATEWAY_WS_CONNECTIONS_PER_KEY: '10000',
+      // Every generated client is 127.0.0.1, and many send bad keys on purpose: the failed-auth
+      // throttle (tested in gateway-hostile.e2e.ts) would refuse all of them after the 20th.
+      GATEWAY_AUTH_FAILURES_PER_MINUTE: '1000000',
       ...(process.env['MLFLOW_TRACKING_URI'] ? { MLFLOW_TRACKING_URI: process.env['MLFLOW_TRACKING_URI'] } : {}),
     });
     const logger = createLogger(process.env['LOG_LEVEL'] ?? 'fatal');
