@@ -1,7 +1,8 @@
 /**
  * The sentiment features processor: SentimentSignals (keyed by coin) in, the coin's
- * rolling 1h/4h/24h features out (keyed by coin|window) after every signal. Stateful per
- * coin with exactly-once output on Kafka.
+ * rolling 1h/4h/24h features out (keyed by coin|window) as of every article the signal
+ * changes (its own, and those published after it when it arrives late). Stateful per coin
+ * with exactly-once output on Kafka; the stored features do not depend on arrival order.
  */
 import { sentimentSignalSchema } from '../../schema/events.ts';
 import { TOPICS } from '../../schema/topics.ts';
@@ -11,14 +12,14 @@ import { decodeValue } from '../bus/codec.ts';
 import {
   addSignal,
   coinWindowStateSchema,
+  featuresFrom,
   initialCoinWindowState,
-  windowFeatures,
   type CoinWindowState,
 } from './rolling.ts';
 
 const lateSignals = counter(
   'tickcast_sentiment_late_signals_total',
-  "Signals older than 24 h behind their coin's newest article, left out of the features",
+  "Signals more than ALLOWED_LATENESS (7 days) behind their coin's newest article, left out of the features",
 );
 
 export const FEATURES_NAME = 'sentiment-features';
@@ -35,7 +36,7 @@ export function sentimentFeaturesProcessor(): StatefulProcessor<CoinWindowState>
         lateSignals.inc();
         return [];
       }
-      return windowFeatures(state, signal.coin).map((f) => ({
+      return featuresFrom(state, signal.coin, signal.publishedAt).map((f) => ({
         topic: TOPICS.sentimentFeatures.name,
         key: `${f.coin}|${f.window}`,
         value: f,

@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { addSignal, initialCoinWindowState, windowFeatures } from './rolling.ts';
+import { addSignal, ALLOWED_LATENESS, featuresFrom, initialCoinWindowState, windowFeatures } from './rolling.ts';
 import type { SentimentSignal } from '../../schema/events.ts';
 
 const H = 3_600_000;
@@ -57,15 +57,45 @@ describe('rolling sentiment windows', () => {
     assert.equal(day?.meanScore, -0.5);
   });
 
-  it('drops what falls out of 24 h and refuses a signal older than that', () => {
+  it('keeps what falls out of 24 h for late signals, and refuses one more than ALLOWED_LATENESS behind', () => {
     const state = initialCoinWindowState();
     addSignal(state, signal('old', T0 - 25 * H, 0.9, 'BULLISH'));
     addSignal(state, signal('new', T0, 0.1, 'NEUTRAL'));
+    const day = windowFeatures(state, 'LUNA').find((f) => f.window === '24h');
+    assert.equal(day?.count, 1, 'the 24 h window ending now holds the new article only');
+    assert.equal(addSignal(state, signal('late', T0 - 24 * H, 0.9, 'BULLISH')), true, 'a day late is in time');
+    assert.equal(addSignal(state, signal('too-late', T0 - ALLOWED_LATENESS, 0.9, 'BULLISH')), false);
+    addSignal(state, signal('later', T0 + ALLOWED_LATENESS + 25 * H, 0, 'NEUTRAL'));
     assert.deepEqual(
       state.entries.map((e) => e.articleId),
-      ['new'],
+      ['later'],
+      'entries more than a day behind the oldest time a late signal may have are dropped',
     );
-    assert.equal(addSignal(state, signal('late', T0 - 24 * H, 0.9, 'BULLISH')), false);
     assert.equal(windowFeatures(initialCoinWindowState(), 'LUNA').length, 0);
+  });
+
+  it('stores the same features whatever order the signals arrive in', () => {
+    const signals = [
+      signal('a', T0 - 30 * H, 0.4, 'BULLISH'),
+      signal('b', T0 - 5 * H, -0.6, 'BEARISH'),
+      signal('c', T0 - 3 * H, 0.2, 'NEUTRAL'),
+      signal('d', T0 - 30 * 60_000, 0.9, 'BULLISH'),
+      signal('e', T0, -0.1, 'NEUTRAL'),
+    ];
+    /** What a store that upserts by (window, asOf) ends up with after the processor's emissions. */
+    const stored = (order: readonly SentimentSignal[]) => {
+      const state = initialCoinWindowState();
+      const rows = new Map<string, unknown>();
+      for (const s of order) {
+        addSignal(state, s);
+        for (const f of featuresFrom(state, 'LUNA', s.publishedAt)) rows.set(`${f.window}|${f.asOf}`, f);
+      }
+      return new Map([...rows].sort(([a], [b]) => a.localeCompare(b)));
+    };
+    const inOrder = stored(signals);
+    assert.equal(inOrder.size, 15, 'three windows as of each of the five articles');
+    for (const order of [[...signals].reverse(), [signals[2]!, signals[4]!, signals[0]!, signals[3]!, signals[1]!]]) {
+      assert.deepEqual(stored(order), inOrder);
+    }
   });
 });
