@@ -12,12 +12,14 @@ import type { MarketEvent } from '../../schema/events.ts';
 import { createBus } from '../../streams/runtime.ts';
 import { BTC_CANDLES, FULL_DAY } from '../support/data.ts';
 import { countRows, loadDay } from '../support/market-data.ts';
+import { inputStillFlowing } from '../support/kafka-lag.ts';
 import { kill9, startService, stopGracefully, type Service } from '../support/processes.ts';
 import { isolate, requireServices, testLogger, waitFor, type Isolation } from '../support/services.ts';
 
 const PAIR = 'BTC/USD';
 const TOTAL_ROWS = 1848; // 1440 + 288 + 96 + 24 candles, and as many indicator sets
-const KILL_ROUNDS = 4;
+const KILL_ROUNDS = 5;
+const INPUT_OF = { candles: TOPICS.marketEvents.name, indicators: TOPICS.candles.name };
 
 async function dayEvents(): Promise<MarketEvent[]> {
   const events: MarketEvent[] = [];
@@ -50,7 +52,9 @@ describe('crash recovery of the candles and indicators processors', () => {
   let events: MarketEvent[];
   let reference: Isolation;
   let crashed: Isolation;
+  /** Kills that left the processor input to process, and kills that came after it had all. */
   const kills = { candles: 0, indicators: 0 };
+  const late = { candles: 0, indicators: 0 };
   const shutdowns: Record<string, unknown>[] = [];
 
   before(async () => {
@@ -74,21 +78,33 @@ describe('crash recovery of the candles and indicators processors', () => {
     const bus = await createBus(crashed.config, testLogger);
     const services = startPipeline(crashed);
     const slice = Math.ceil(events.length / (KILL_ROUNDS + 1));
+    const killAndRestart = async (name: 'candles' | 'indicators'): Promise<void> => {
+      await kill9(services.get(name)!);
+      // Dead now, its committed offsets cannot move: a kill counts only if input was left to process.
+      if (await inputStillFlowing(crashed, name, INPUT_OF[name])) kills[name] += 1;
+      else late[name] += 1;
+      services.set(name, startService(name, ['stream', name], crashed.env));
+    };
     for (let round = 0; round < KILL_ROUNDS; round++) {
       const before = await countRows(crashed.pool, 'candles');
       await publish(bus, events.slice(round * slice, (round + 1) * slice));
-      // Kill once the slice is visibly being processed, so work is in flight.
+      // The candles processor is killed at a random moment while it works through the slice.
+      await new Promise((resolve) => setTimeout(resolve, Math.floor(Math.random() * 150)));
+      await killAndRestart('candles');
       await waitFor(
         `progress in round ${round}`,
         async () => (await countRows(crashed.pool, 'candles')) > before,
         120_000,
         100,
       );
-      for (const name of ['candles', 'indicators'] as const) {
-        await kill9(services.get(name)!);
-        kills[name] += 1;
-        services.set(name, startService(name, ['stream', name], crashed.env));
-      }
+      // The indicators processor once some of the candles it is fed wait for it.
+      await waitFor(
+        'candles waiting',
+        () => inputStillFlowing(crashed, 'indicators', INPUT_OF.indicators),
+        5_000,
+        20,
+      ).catch(() => undefined);
+      await killAndRestart('indicators');
     }
     await publish(bus, events.slice(KILL_ROUNDS * slice));
     await waitFor(
@@ -107,8 +123,8 @@ describe('crash recovery of the candles and indicators processors', () => {
     await crashed?.close();
   });
 
-  it('killed each processor at least three times mid-stream', () => {
-    assert.ok(kills.candles >= 3 && kills.indicators >= 3, JSON.stringify(kills));
+  it('killed each processor at least three times while its input was still flowing', () => {
+    assert.ok(kills.candles >= 3 && kills.indicators >= 3, JSON.stringify({ kills, late }));
   });
 
   it('every processor shuts down cleanly on SIGTERM', () => {
