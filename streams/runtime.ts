@@ -184,7 +184,10 @@ export function predictionStoresOf(
 ): { groupId: string; store: PredictionStore }[] {
   const stores: { groupId: string; store: PredictionStore }[] = [];
   if (database)
-    stores.push({ groupId: PREDICTIONS_WRITER_GROUP, store: new PostgresPredictionStore({ pool: database.pool, logger }) });
+    stores.push({
+      groupId: PREDICTIONS_WRITER_GROUP,
+      store: new PostgresPredictionStore({ pool: database.pool, logger }),
+    });
   if (config.ELASTICSEARCH_URL)
     stores.push({
       groupId: `${PREDICTIONS_WRITER_GROUP}-elasticsearch`,
