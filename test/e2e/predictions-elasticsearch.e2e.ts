@@ -221,6 +221,12 @@ describe('with ELASTICSEARCH_URL set, the API shows every prediction made', () =
 
   it('serves every prediction made through the gateway, and Elasticsearch holds the same ids', async () => {
     assert.ok(made.size >= LIVE_MINUTES - 5, `${made.size} predictions made`);
+    // The PostgreSQL writer follows the topic in its own group: let it catch up (it never does when it is not running).
+    await waitFor(
+      'the API to serve every prediction made',
+      async () => (await apiPredictions()).length >= made.size,
+      30_000,
+    ).catch(() => {});
     const served = await apiPredictions();
     assert.deepEqual(
       served.map((p) => p.id).sort(),
