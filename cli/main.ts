@@ -183,10 +183,12 @@ program
     const lifecycle = new Lifecycle(logger);
     const bus = await createBus(config, logger);
     lifecycle.add('bus', () => bus.close());
+    // The predictions writer writes the feature store (what the API reads) unless it is a
+    // process for Elasticsearch alone: ELASTICSEARCH_URL without DATABASE_URL.
     const needsStore =
       name === 'store-writer' ||
       name === 'sentiment-writer' ||
-      (name === 'predictions-writer' && !config.ELASTICSEARCH_URL);
+      (name === 'predictions-writer' && (!config.ELASTICSEARCH_URL || config.DATABASE_URL !== undefined));
     const database = needsStore ? await openFeatureStore(config, logger) : undefined;
     if (database) lifecycle.add('feature store', () => database.close());
     const task = await startProcessor(name, { config, logger, bus, database });

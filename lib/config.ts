@@ -93,8 +93,16 @@ export const configSchema = z.object({
   PREDICTION_HORIZONS: list(z.string().regex(/^[1-9]\d*$/, 'horizon must be whole minutes')).default(['1', '5', '15']),
   /** How often the predictor checks the registry's champion alias. */
   CHAMPION_POLL_MS: z.coerce.number().int().min(100).default(10_000),
-  /** Elasticsearch for predictions and monitoring. Unset: the predictions tables in the feature store. */
+  /**
+   * Elasticsearch for searching and monitoring predictions (Grafana). Set: predictions are
+   * written there too, beside the feature store's tables that the API reads.
+   */
   ELASTICSEARCH_URL: optionalUrl,
+  /** Start of every Elasticsearch index and template name: `<prefix>-predictions-YYYY.MM`; tests isolate by it. */
+  ELASTICSEARCH_INDEX_PREFIX: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9_.-]{0,99}$/, 'lowercase letters, digits, _ . - (an Elasticsearch index name)')
+    .default('tickcast'),
   /** Outcomes per rolling error window of the error monitor. */
   MONITOR_WINDOW: z.coerce.number().int().positive().default(500),
   /** Alert when rolling MAE exceeds the version's training MAE by this factor. */

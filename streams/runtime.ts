@@ -22,7 +22,7 @@ import { predictorProcessor } from './predictor/processor.ts';
 import { sentimentAtFromStore } from '../training/sentiment.ts';
 import { coinOfPair } from './sentiment/coins.ts';
 import { errorMonitorProcessor } from './monitor/processor.ts';
-import { startPredictionsWriter } from './predictions-store/writer.ts';
+import { PREDICTIONS_WRITER_GROUP, startPredictionsWriter } from './predictions-store/writer.ts';
 import { openElasticsearchStore } from './predictions-store/elasticsearch.ts';
 import { PostgresPredictionStore } from './predictions-store/postgres.ts';
 import type { PredictionStore } from './predictions-store/store.ts';
@@ -143,8 +143,10 @@ export async function startProcessor(
       );
     }
     case 'predictions-writer': {
-      const store = predictionStoreOf(config, database, logger);
-      return alsoStopping(await startPredictionsWriter(bus, store, logger), () => store.close());
+      const writers: RunningTask[] = [];
+      for (const { groupId, store } of predictionStoresOf(config, database, logger))
+        writers.push(alsoStopping(await startPredictionsWriter(bus, store, logger, { groupId }), () => store.close()));
+      return allOf(writers);
     }
     case 'sentiment-extractor':
       return bus.runStateful(
@@ -166,10 +168,46 @@ function registryOf(config: Config): ModelRegistry {
   return openRegistry({ mlflowTrackingUri: config.MLFLOW_TRACKING_URI, dataDir: config.TICKCAST_DATA_DIR });
 }
 
-function predictionStoreOf(config: Config, database: Database | undefined, logger: Logger): PredictionStore {
-  if (config.ELASTICSEARCH_URL) return openElasticsearchStore({ node: config.ELASTICSEARCH_URL }, { logger });
-  if (!database) throw new Error('the predictions writer needs the feature store (or ELASTICSEARCH_URL)');
-  return new PostgresPredictionStore({ pool: database.pool, logger });
+/**
+ * Every store predictions go to, each with its own consumer group. The feature store's
+ * tables are what the API reads, so they are written whenever there is a feature store;
+ * Elasticsearch (search, dashboards) in addition when ELASTICSEARCH_URL is set. Separate
+ * groups rather than one writer writing both: a store that is down holds back only its own
+ * group's offsets (its batch is retried, never committed unwritten) while the other keeps
+ * up, as the two predictions writer Deployments do in k8s/. Without a feature store (a
+ * process for Elasticsearch alone) only Elasticsearch is written.
+ */
+export function predictionStoresOf(
+  config: Config,
+  database: Database | undefined,
+  logger: Logger,
+): { groupId: string; store: PredictionStore }[] {
+  const stores: { groupId: string; store: PredictionStore }[] = [];
+  if (database)
+    stores.push({
+      groupId: PREDICTIONS_WRITER_GROUP,
+      store: new PostgresPredictionStore({ pool: database.pool, logger }),
+    });
+  if (config.ELASTICSEARCH_URL)
+    stores.push({
+      groupId: `${PREDICTIONS_WRITER_GROUP}-elasticsearch`,
+      store: openElasticsearchStore(
+        { node: config.ELASTICSEARCH_URL },
+        { logger, prefix: config.ELASTICSEARCH_INDEX_PREFIX },
+      ),
+    });
+  if (stores.length === 0) throw new Error('the predictions writer needs the feature store or ELASTICSEARCH_URL');
+  return stores;
+}
+
+/** One task for several: done when all are, failed when one fails; stop stops them all. */
+function allOf(tasks: readonly RunningTask[]): RunningTask {
+  return {
+    done: Promise.all(tasks.map((t) => t.done)).then(() => undefined),
+    stop: async () => {
+      await Promise.all(tasks.map((t) => t.stop()));
+    },
+  };
 }
 
 /** A task whose stop also releases what was started for it. */

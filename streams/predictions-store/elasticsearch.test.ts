@@ -1,7 +1,10 @@
 /**
- * The Elasticsearch store against @elastic/elasticsearch-mock: the requests it sends
- * (read back from the mock's handlers) and what it does with the answers. No Elasticsearch
- * runs here, so what the cluster itself would do with these requests is not tested.
+ * The Elasticsearch store against @elastic/elasticsearch-mock, for what a real server does
+ * not do on demand: 429 items and 503 requests (retries, backoff, giving up), a request
+ * refused as a whole, a server that is not Elasticsearch; and refusals made before any
+ * request. Templates, bulk writes, duplicates, outcomes, upserts, pendingDue and the
+ * dashboards' aggregations run against a real server in
+ * test/e2e/predictions-store-elasticsearch.e2e.ts.
  *
  * Two compatibility notes on mock 2.1.0 with client 9 under ESM:
  * - The mock `require`s the CommonJS build of the client and recognises an error answer by
@@ -18,14 +21,13 @@ import { createRequire } from 'node:module';
 import { describe, it } from 'node:test';
 import { Client, type errors } from '@elastic/elasticsearch';
 import MockModule, { type MockPattern } from '@elastic/elasticsearch-mock';
-import { predictionId, predictionSchema, type Prediction } from '../../schema/events.ts';
+import { predictionId, type Prediction } from '../../schema/events.ts';
 import { TickcastError } from '../../lib/errors.ts';
 import { createLogger } from '../../lib/logger.ts';
 import { metricValue } from '../../lib/metrics.ts';
 import { ElasticsearchPredictionStore, type ClientOptions, type ElasticsearchStoreOptions } from './elasticsearch.ts';
 
 type ClientConnection = NonNullable<ClientOptions['Connection']>;
-import type { ModelPerformanceRow } from './store.ts';
 
 const Mock = MockModule as unknown as typeof MockModule.default;
 const require = createRequire(import.meta.url);
@@ -129,155 +131,6 @@ async function rejection(promise: Promise<unknown>): Promise<TickcastError> {
 const ES = { backend: 'elasticsearch' };
 
 describe('ElasticsearchPredictionStore', () => {
-  it('ensureSchema puts both index templates with explicit, strict mappings', async () => {
-    const h = harness();
-    h.answer('PUT', '/_index_template/tickcast-predictions', { acknowledged: true });
-    h.answer('PUT', '/_index_template/tickcast-model-performance', { acknowledged: true });
-    await h.store.ensureSchema();
-
-    assert.deepEqual(
-      h.requests.map((r) => [r.method, r.path]),
-      [
-        ['PUT', '/_index_template/tickcast-predictions'],
-        ['PUT', '/_index_template/tickcast-model-performance'],
-      ],
-    );
-    const date = { type: 'date', format: 'strict_date_optional_time||epoch_millis' };
-    assert.deepEqual(h.requests[0]?.body, {
-      index_patterns: ['tickcast-predictions-*'],
-      priority: 200,
-      version: 1,
-      _meta: { managed_by: 'tickcast' },
-      template: {
-        settings: { number_of_shards: 1 },
-        mappings: {
-          dynamic: 'strict',
-          properties: {
-            v: { type: 'short' },
-            id: { type: 'keyword' },
-            pair: { type: 'keyword' },
-            horizonMinutes: { type: 'integer' },
-            madeAt: date,
-            targetTime: date,
-            basePrice: { type: 'double' },
-            predictedLogReturn: { type: 'double' },
-            predictedPrice: { type: 'double' },
-            lowerBound: { type: 'double' },
-            upperBound: { type: 'double' },
-            modelName: { type: 'keyword' },
-            modelVersion: { type: 'keyword' },
-            actualPrice: { type: 'double' },
-            error: { type: 'double' },
-          },
-        },
-      },
-    });
-    // A field added to the schema without a mapping would make every write fail (dynamic: strict).
-    const mapped = Object.keys(
-      (h.requests[0]?.body as { template: { mappings: { properties: object } } }).template.mappings.properties,
-    );
-    for (const key of Object.keys(predictionSchema.shape)) assert.ok(mapped.includes(key), `${key} is mapped`);
-
-    assert.deepEqual(h.requests[1]?.body, {
-      index_patterns: ['tickcast-model-performance'],
-      priority: 200,
-      version: 1,
-      _meta: { managed_by: 'tickcast' },
-      template: {
-        settings: { number_of_shards: 1 },
-        mappings: {
-          dynamic: 'strict',
-          properties: {
-            modelName: { type: 'keyword' },
-            modelVersion: { type: 'keyword' },
-            pair: { type: 'keyword' },
-            horizonMinutes: { type: 'integer' },
-            count: { type: 'integer' },
-            mae: { type: 'double' },
-            rmse: { type: 'double' },
-            mape: { type: 'double' },
-            directionalAccuracy: { type: 'double' },
-            intervalCoverage: { type: 'double' },
-            updatedAt: date,
-          },
-        },
-      },
-    });
-  });
-
-  it('writes predictions as bulk creates keyed by id, into the index of their madeAt month (UTC)', async () => {
-    const h = harness();
-    h.answer('POST', '/_bulk', {
-      errors: false,
-      took: 1,
-      items: [
-        created('tickcast-predictions-2023.04', P1.id),
-        created('tickcast-predictions-2023.04', P2.id),
-        created('tickcast-predictions-2023.05', P3.id),
-      ],
-    });
-    const before = await metricValue('tickcast_predictions_store_bulk_items_total', {
-      ...ES,
-      op: 'create',
-      outcome: 'ok',
-    });
-    await h.store.writePredictions([P1, P2, P3]);
-
-    assert.equal(h.requests.length, 1);
-    assert.deepEqual(h.requests[0]?.querystring, {});
-    assert.deepEqual(h.requests[0]?.body, [
-      { create: { _index: 'tickcast-predictions-2023.04', _id: 'BTC/USD|5m|2023-04-30T23:55:00.000Z' } },
-      P1,
-      { create: { _index: 'tickcast-predictions-2023.04', _id: 'BTC/USD|15m|2023-04-30T23:55:00.000Z' } },
-      P2,
-      { create: { _index: 'tickcast-predictions-2023.05', _id: 'BTC/USD|5m|2023-05-01T00:00:00.000Z' } },
-      P3,
-    ]);
-    assert.equal(
-      await metricValue('tickcast_predictions_store_bulk_items_total', { ...ES, op: 'create', outcome: 'ok' }),
-      before + 3,
-    );
-  });
-
-  it('splits writes into bulk requests of chunkSize documents', async () => {
-    const h = harness({ chunkSize: 2 });
-    h.answer(
-      'POST',
-      '/_bulk',
-      { errors: false, took: 1, items: [created('i', P1.id), created('i', P2.id)] },
-      { errors: false, took: 1, items: [created('i', P3.id)] },
-    );
-    await h.store.writePredictions([P1, P2, P3]);
-    assert.deepEqual(
-      h.requests.map((r) => (r.body as { create?: { _id: string } }[]).flatMap((line) => line.create?._id ?? [])),
-      [[P1.id, P2.id], [P3.id]],
-    );
-  });
-
-  it('treats a 409 on create as already written: a re-delivered batch succeeds without overwriting', async () => {
-    const h = harness();
-    h.answer('POST', '/_bulk', {
-      errors: true,
-      took: 1,
-      items: [
-        createFailed('tickcast-predictions-2023.04', P1.id, 409, 'version_conflict_engine_exception'),
-        created('tickcast-predictions-2023.05', P3.id),
-      ],
-    });
-    const before = await metricValue('tickcast_predictions_store_bulk_items_total', {
-      ...ES,
-      op: 'create',
-      outcome: 'duplicate',
-    });
-    await h.store.writePredictions([P1, P3]);
-    assert.equal(h.requests.length, 1, 'a conflict is not retried');
-    assert.deepEqual(h.sleeps, []);
-    assert.equal(
-      await metricValue('tickcast_predictions_store_bulk_items_total', { ...ES, op: 'create', outcome: 'duplicate' }),
-      before + 1,
-    );
-  });
-
   it('retries only the items that failed with 429, after a backoff, until they pass', async () => {
     const h = harness();
     h.answer(
@@ -323,26 +176,6 @@ describe('ElasticsearchPredictionStore', () => {
     assert.match(error.message, /BTC\/USD\|5m\|2023-04-30T23:55:00\.000Z/);
     assert.equal(h.requests.length, 3);
     assert.deepEqual(h.sleeps, [100, 200], 'exponential: 100 then 200 ms');
-  });
-
-  it('raises a non-retriable TickcastError naming the ids of items that failed for themselves, without retrying them', async () => {
-    const h = harness();
-    h.answer('POST', '/_bulk', {
-      errors: true,
-      took: 1,
-      items: [
-        created('tickcast-predictions-2023.04', P1.id),
-        createFailed('tickcast-predictions-2023.04', P2.id, 400, 'document_parsing_exception'),
-        created('tickcast-predictions-2023.05', P3.id),
-      ],
-    });
-    const error = await rejection(h.store.writePredictions([P1, P2, P3]));
-    assert.equal(error.code, 'UPSTREAM_REJECTED');
-    assert.equal(error.retriable, false);
-    assert.ok(error.message.includes(P2.id), error.message);
-    assert.ok(!error.message.includes(P1.id) && !error.message.includes(P3.id), error.message);
-    assert.match(error.message, /400 document_parsing_exception/);
-    assert.equal(h.requests.length, 1);
   });
 
   it('retries a whole request answered 503 (its own backoff, not the transport’s), then succeeds', async () => {
@@ -402,132 +235,15 @@ describe('ElasticsearchPredictionStore', () => {
     assert.equal(h.requests.length, 0);
   });
 
-  it('records outcomes as bulk updates (doc merge) in the index derived from the id, waiting for a refresh', async () => {
+  it('refuses outcomes whose ids are not prediction ids (their index is unknown) without a request', async () => {
     const h = harness();
-    h.answer('POST', '/_bulk', {
-      errors: false,
-      took: 1,
-      items: [
-        { update: { _index: 'tickcast-predictions-2023.04', _id: P1.id, status: 200, result: 'updated' } },
-        { update: { _index: 'tickcast-predictions-2023.05', _id: P3.id, status: 200, result: 'updated' } },
-      ],
-    });
-    await h.store.recordOutcomes([
-      { id: P1.id, actualPrice: 29_010, error: 1 },
-      { id: P3.id, actualPrice: 29_100, error: -2.5 },
-      { id: P1.id, actualPrice: 29_020, error: -9.01 },
-    ]);
-    assert.equal(h.requests.length, 1);
-    assert.deepEqual(h.requests[0]?.querystring, { refresh: 'wait_for' });
-    assert.deepEqual(h.requests[0]?.body, [
-      { update: { _index: 'tickcast-predictions-2023.05', _id: P3.id, retry_on_conflict: 3 } },
-      { doc: { actualPrice: 29_100, error: -2.5 } },
-      { update: { _index: 'tickcast-predictions-2023.04', _id: P1.id, retry_on_conflict: 3 } },
-      { doc: { actualPrice: 29_020, error: -9.01 } },
-    ]);
-  });
-
-  it('names an outcome whose prediction is not stored (404 on update), and refuses unroutable ids up front', async () => {
-    const h = harness();
-    h.answer('POST', '/_bulk', {
-      errors: true,
-      took: 1,
-      items: [
-        {
-          update: {
-            _index: 'tickcast-predictions-2023.04',
-            _id: P1.id,
-            status: 404,
-            error: { type: 'document_missing_exception', reason: 'document missing' },
-          },
-        },
-      ],
-    });
-    const missing = await rejection(h.store.recordOutcomes([{ id: P1.id, actualPrice: 1, error: 0 }]));
-    assert.equal(missing.code, 'NOT_YET_STORED');
-    assert.ok(missing.message.includes(P1.id), missing.message);
-    assert.equal(h.requests.length, 1);
-
+    h.answer('POST', '/_bulk', { errors: false, took: 1, items: [] });
     const unroutable = await rejection(
       h.store.recordOutcomes([{ id: 'BTC/USD|5m|yesterday', actualPrice: 1, error: 0 }]),
     );
     assert.equal(unroutable.code, 'INVALID_EVENT');
     assert.match(unroutable.message, /BTC\/USD\|5m\|yesterday/);
-    assert.equal(h.requests.length, 1, 'nothing sent for an unroutable id');
-  });
-
-  it('upserts performance rows by their composite key into tickcast-model-performance (last row per key wins)', async () => {
-    const h = harness();
-    const row: ModelPerformanceRow = {
-      modelName: 'linear',
-      modelVersion: '3',
-      pair: 'BTC/USD',
-      horizonMinutes: 5,
-      count: 100,
-      mae: 24.1,
-      rmse: 30.5,
-      mape: 0.0008,
-      directionalAccuracy: 0.52,
-      intervalCoverage: null,
-      updatedAt: MAY_START,
-    };
-    const other: ModelPerformanceRow = { ...row, horizonMinutes: 15, mae: null };
-    const newer: ModelPerformanceRow = { ...row, count: 101, mae: 24.2, updatedAt: MAY_START + 60_000 };
-    h.answer('POST', '/_bulk', {
-      errors: false,
-      took: 1,
-      items: [
-        { index: { _index: 'tickcast-model-performance', _id: 'a', status: 200, result: 'updated' } },
-        { index: { _index: 'tickcast-model-performance', _id: 'b', status: 201, result: 'created' } },
-      ],
-    });
-    await h.store.writePerformance([row, other, newer]);
-    assert.deepEqual(h.requests[0]?.querystring, {});
-    assert.deepEqual(h.requests[0]?.body, [
-      { index: { _index: 'tickcast-model-performance', _id: '["linear","3","BTC/USD",15]' } },
-      other,
-      { index: { _index: 'tickcast-model-performance', _id: '["linear","3","BTC/USD",5]' } },
-      newer,
-    ]);
-  });
-
-  it('pendingDue searches due predictions without an actual, oldest target first, and validates the hits', async () => {
-    const h = harness();
-    const now = MAY_START + 10 * 60_000;
-    const hit = (p: unknown, id: string) => ({
-      _index: 'tickcast-predictions-2023.05',
-      _id: id,
-      _score: null,
-      _source: p,
-    });
-    // A `*` in a mock route is find-my-way's wildcard: route by parameter, assert the path.
-    h.answer('POST', '/:index/_search', {
-      took: 1,
-      timed_out: false,
-      _shards: { total: 2, successful: 2, skipped: 0, failed: 0 },
-      hits: {
-        hits: [hit(P1, P1.id), hit({ ...P2, basePrice: -1 }, P2.id), hit(P3, P3.id)],
-      },
-    });
-    const before = await metricValue('tickcast_predictions_store_invalid_rows_total', ES);
-    const due = await h.store.pendingDue(now, 50);
-
-    assert.equal(h.requests.length, 1);
-    assert.equal(h.requests[0]?.path, '/tickcast-predictions-*/_search');
-    assert.deepEqual(h.requests[0]?.querystring, {});
-    assert.deepEqual(h.requests[0]?.body, {
-      size: 50,
-      track_total_hits: false,
-      query: {
-        bool: {
-          filter: [{ range: { targetTime: { lte: now, format: 'epoch_millis' } } }],
-          must_not: [{ exists: { field: 'actualPrice' } }],
-        },
-      },
-      sort: [{ targetTime: { order: 'asc' } }, { id: { order: 'asc' } }],
-    });
-    assert.deepEqual(due, [P1, P3], 'the invalid stored document is skipped');
-    assert.equal(await metricValue('tickcast_predictions_store_invalid_rows_total', ES), before + 1);
+    assert.equal(h.requests.length, 0, 'nothing sent for an unroutable id');
   });
 
   it('pendingDue refuses a limit outside 1..10000 without a request', async () => {

@@ -117,7 +117,12 @@ export const PERFORMANCE_PROPERTIES = {
   updatedAt: DATE,
 } as const;
 
-/** A tickcast-managed index template with a strict mapping: unknown fields are refused, not guessed. */
+/**
+ * A tickcast-managed index template with a strict mapping: unknown fields are refused, not
+ * guessed. One shard (a month of predictions is small); one replica when a second node is
+ * there to hold it and none on a single node, so a one-node cluster is green rather than
+ * yellow forever with an unassignable replica.
+ */
 function strictTemplate(
   name: string,
   pattern: string,
@@ -127,10 +132,10 @@ function strictTemplate(
     name,
     index_patterns: [pattern],
     priority: 200,
-    version: 1,
+    version: 2,
     _meta: { managed_by: 'tickcast' },
     template: {
-      settings: { number_of_shards: 1 },
+      settings: { number_of_shards: 1, auto_expand_replicas: '0-1' },
       mappings: { dynamic: 'strict', properties },
     },
   };

@@ -1,8 +1,10 @@
 /**
  * The predictions store writer: predictions, their outcomes and rolling performance from
- * the bus into the predictions store (PostgreSQL by default, Elasticsearch when
- * configured). At-least-once delivery; every write is idempotent (by prediction id, by
- * performance key), so re-deliveries change nothing.
+ * the bus into one predictions store. PostgreSQL is what the API reads; with Elasticsearch
+ * configured a second writer, in a consumer group of its own, fills it for search and the
+ * dashboards (see `predictionStoresOf` in streams/runtime.ts). At-least-once delivery;
+ * every write is idempotent (by prediction id, by performance key), so re-deliveries
+ * change nothing.
  *
  * Outcomes travel on their own topic and can overtake their predictions (another
  * partition, a backlog, the in-process bus serving one topic at a time), so they have a
@@ -34,12 +36,19 @@ const outcomeWaits = counter(
   'Times an outcome batch waited for its predictions to be stored',
 );
 
-const PROCESSOR = 'predictions-writer';
+/** The consumer group (and the outcomes consumer's prefix) unless the caller names another. */
+export const PREDICTIONS_WRITER_GROUP = 'predictions-writer';
 const OUTCOME_BACKOFF: BackoffPolicy = { initialDelayMs: 100, maxDelayMs: 5_000, multiplier: 2, jitter: 0.2 };
 
 export interface PredictionsWriterOptions {
   /** How long outcomes wait for their predictions before they are dead-lettered. */
   readonly outcomeWaitMs?: number;
+  /**
+   * Consumer group; outcomes use `<groupId>-outcomes`. One per store, so each store reads
+   * every record and a store that is down holds back only its own group. Default
+   * PREDICTIONS_WRITER_GROUP.
+   */
+  readonly groupId?: string;
 }
 
 export async function startPredictionsWriter(
@@ -48,18 +57,19 @@ export async function startPredictionsWriter(
   logger: Logger,
   options: PredictionsWriterOptions = {},
 ): Promise<RunningTask> {
-  const log = logger.child({ processor: PROCESSOR });
+  const group = options.groupId ?? PREDICTIONS_WRITER_GROUP;
+  const log = logger.child({ processor: group });
   const outcomeWaitMs = options.outcomeWaitMs ?? 10 * 60_000;
   await store.ensureSchema();
 
   const rows = await bus.consume({
-    groupId: PROCESSOR,
+    groupId: group,
     topics: [TOPICS.predictions.name, TOPICS.modelPerformance.name],
     fromBeginning: true,
     handler: async (records) => {
       const predictions: Prediction[] = [];
       const performance: ModelPerformanceRow[] = [];
-      const rejected = takeOrDeadLetter(PROCESSOR, records, log, (record) => {
+      const rejected = takeOrDeadLetter(group, records, log, (record) => {
         if (record.topic === TOPICS.predictions.name) predictions.push(decodeValue(predictionSchema, record));
         else {
           const { v: _v, ...row } = decodeValue(modelPerformanceSchema, record);
@@ -73,12 +83,12 @@ export async function startPredictionsWriter(
   });
 
   const outcomes = await bus.consume({
-    groupId: `${PROCESSOR}-outcomes`,
+    groupId: `${group}-outcomes`,
     topics: [TOPICS.predictionOutcomes.name],
     fromBeginning: true,
     handler: async (records) => {
       const values: (PredictionOutcome & { record: InboundRecord })[] = [];
-      const rejected = takeOrDeadLetter(PROCESSOR, records, log, (record) => {
+      const rejected = takeOrDeadLetter(group, records, log, (record) => {
         const o = decodeValue(predictionOutcomeSchema, record);
         values.push({ id: o.id, actualPrice: o.actualPrice, error: o.error, record });
       });
@@ -93,7 +103,7 @@ export async function startPredictionsWriter(
           const missing = new Set(error.ids);
           pending = pending.filter((o) => missing.has(o.id));
           if (Date.now() >= deadline) {
-            for (const o of pending) rejected.push(deadLetterFor(PROCESSOR, o.record, error));
+            for (const o of pending) rejected.push(deadLetterFor(group, o.record, error));
             log.error({ ids: error.ids }, 'outcomes whose predictions never arrived: dead-lettered');
             break;
           }

@@ -7,10 +7,10 @@
  * within its termination grace period.
  *
  * What differs from the cluster, and only that: addresses of in-cluster Services become
- * the local processes' ports, the engines become the local ones (an isolated topic prefix
- * and schema), secrets get local values, the trade source a local Kraken server, and
- * ELASTICSEARCH_URL is unset because no Elasticsearch runs here (the predictions writer
- * then stores into PostgreSQL, the embedded default's path). The topics exist before the
+ * the local processes' ports, the engines become the local ones (an isolated topic prefix,
+ * schema and Elasticsearch index prefix), secrets get local values, the trade source a
+ * local Kraken server, and Elasticsearch is the local one without security (no
+ * credentials in its URL). The topics exist before the
  * services start, as Strimzi's topic operator creates them from the KafkaTopic resources
  * (here `tickcast topics` does).
  */
@@ -81,7 +81,9 @@ before(async () => {
       KRAKEN_WS_URL: kraken.url,
       TICKCAST_DATA_DIR: join(dataDir, launch.name),
     });
-    delete env['ELASTICSEARCH_URL'];
+    // A Deployment without ELASTICSEARCH_URL must not inherit this process's ('' is unset).
+    env['ELASTICSEARCH_URL'] = env['ELASTICSEARCH_URL'] === undefined ? '' : (isolation.env['ELASTICSEARCH_URL'] ?? '');
+    env['ELASTICSEARCH_INDEX_PREFIX'] = isolation.config.ELASTICSEARCH_INDEX_PREFIX;
     const leftovers = Object.entries(env).filter(([, value]) =>
       [...value.matchAll(/(?:\/\/|^)([a-z][a-z0-9-]*):\d+/g)].some((m) => m[1] !== 'localhost'),
     );

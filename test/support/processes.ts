@@ -13,7 +13,7 @@ export interface Service {
 }
 
 /** Variables that select real services; an embedded run must not inherit them from the test's environment. */
-const SERVICE_VARIABLES = ['KAFKA_BROKERS', 'DATABASE_URL', 'MLFLOW_TRACKING_URI'];
+const SERVICE_VARIABLES = ['KAFKA_BROKERS', 'DATABASE_URL', 'MLFLOW_TRACKING_URI', 'ELASTICSEARCH_URL'];
 
 export function startService(
   name: string,

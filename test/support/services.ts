@@ -6,6 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { Kafka, logLevel } from 'kafkajs';
+import { Client as ElasticsearchClient } from '@elastic/elasticsearch';
 import { loadConfig, type Config } from '../../lib/config.ts';
 import { createLogger } from '../../lib/logger.ts';
 import { migrate } from '../../streams/store/migrate.ts';
@@ -50,6 +51,10 @@ export async function isolate(label: string, extraEnv: Record<string, string> = 
     DATABASE_URL: url.toString(),
     LOG_LEVEL: process.env['LOG_LEVEL'] ?? 'warn',
     METRICS_PORT: '0',
+    // Processes spawned by a test inherit ELASTICSEARCH_URL from `scripts/services env`:
+    // the in-process config gets it too, and every index name starts with the test's id.
+    ...(process.env['ELASTICSEARCH_URL'] ? { ELASTICSEARCH_URL: process.env['ELASTICSEARCH_URL'] } : {}),
+    ELASTICSEARCH_INDEX_PREFIX: id,
     ...extraEnv,
   };
   const config = loadConfig(env);
@@ -66,8 +71,24 @@ export async function isolate(label: string, extraEnv: Record<string, string> = 
       await cleanup.query(`DROP SCHEMA IF EXISTS ${id} CASCADE`);
       await cleanup.end();
       await deleteTopics(brokers, `${id}.`);
+      if (env['ELASTICSEARCH_URL']) await deleteIndices(env['ELASTICSEARCH_URL'], id);
     },
   };
+}
+
+/** Deletes the indices and index templates whose names start with `${prefix}-` (a test's namespace). */
+export async function deleteIndices(url: string, prefix: string): Promise<void> {
+  const client = new ElasticsearchClient({ node: url });
+  try {
+    // Elasticsearch refuses wildcard deletes (action.destructive_requires_name): name them.
+    const { indices } = await client.indices.resolveIndex({ name: `${prefix}-*`, expand_wildcards: 'all' });
+    const names = indices.map((i) => i.name);
+    if (names.length > 0) await client.indices.delete({ index: names });
+    const { index_templates } = await client.indices.getIndexTemplate({ name: `${prefix}-*` }, { ignore: [404] });
+    for (const template of index_templates ?? []) await client.indices.deleteIndexTemplate({ name: template.name });
+  } finally {
+    await client.close();
+  }
 }
 
 /** Deletes every topic whose name starts with `prefix` (one test's or benchmark's namespace). */
