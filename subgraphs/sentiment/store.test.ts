@@ -1,11 +1,11 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createLogger } from '../../lib/logger.ts';
-import { openDatabase } from '../store/database.ts';
-import { migrate } from '../store/migrate.ts';
-import { headlineItem } from '../news/replay.ts';
-import { articlesById } from '../../subgraphs/sentiment/store.ts';
-import { upsertArticles, upsertSignals } from './store.ts';
+import { openDatabase } from '../../streams/store/database.ts';
+import { migrate } from '../../streams/store/migrate.ts';
+import { headlineItem } from '../../streams/news/replay.ts';
+import { articlesById } from './store.ts';
+import { upsertArticles, upsertSignals } from '../../streams/sentiment/store.ts';
 
 const logger = createLogger('silent');
 
