@@ -10,6 +10,7 @@ import { opsServerOptions, startOpsServer } from '../lib/ops-server.ts';
 import { Lifecycle } from './lifecycle.ts';
 import { chooseSource, type SourceChoice, type SourceOptions } from './sources.ts';
 import { createBus, openFeatureStore, PROCESSORS, startProcessor, type ProcessorName } from '../streams/runtime.ts';
+import type { Database } from '../streams/store/database.ts';
 import { TOPICS } from '../schema/topics.ts';
 import { createRecordingWriter } from '../streams/sources/recording.ts';
 import { KrakenWsTradeSource } from '../streams/sources/kraken-ws.ts';
@@ -40,6 +41,15 @@ import { join } from 'node:path';
 
 function checkpointFile(config: Config, kind: string, pair: string): string {
   return join(config.TICKCAST_DATA_DIR, `backfill-${kind}-${pair.replace('/', '')}.json`);
+}
+
+/** Open time of the pair's newest stored one-minute candle (stored candles are final), null when none. */
+async function newestStoredMinute(pool: Database['pool'], pair: string): Promise<number | null> {
+  const { rows } = await pool.query<{ newest: Date | null }>(
+    `SELECT max(open_time) AS newest FROM candles WHERE pair = $1 AND interval = '1m'`,
+    [pair],
+  );
+  return rows[0]?.newest?.getTime() ?? null;
 }
 
 function setup(): { config: Config; logger: Logger } {
@@ -134,7 +144,11 @@ withSourceFlags(
     lifecycle.add(name, () => task.stop());
     tasks.push(task);
   }
-  const source = await chooseSource(config, sourceOptions(flags), logger);
+  const source = await chooseSource(
+    config,
+    { ...sourceOptions(flags), storedThrough: (pair) => newestStoredMinute(database.pool, pair) },
+    logger,
+  );
   const abort = new AbortController();
   // Stopping waits for the source to return, so a replay saves its position while the bus is still open.
   let sourceStopped: Promise<unknown> = Promise.resolve();

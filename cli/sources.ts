@@ -23,6 +23,13 @@ export interface SourceOptions {
   readonly to?: number | undefined;
   /** Ignore the replay's saved position and start from the file's first line. */
   readonly fromStart?: boolean | undefined;
+  /**
+   * Open time of the pair's newest stored (final) one-minute candle, null when none. An
+   * in-process bus loses the candles processor's open window with the process, so a candle
+   * replay resumes no later than after this minute: the minutes in that window are sent
+   * again and close, instead of leaving a hole. On Kafka the re-sent trades are deduped.
+   */
+  readonly storedThrough?: ((pair: string) => Promise<number | null>) | undefined;
 }
 
 const candlePositionSchema = z.object({ lastMinute: z.number() });
@@ -65,8 +72,11 @@ export class FileReplaySource implements TradeSource {
       candlePositionSchema,
     );
     const saved = fromStart ? null : await position.load();
-    if (saved)
-      this.logger.info({ file: path, after: new Date(saved.lastMinute).toISOString() }, 'candle replay resumes');
+    const stored = saved && this.options.storedThrough ? await this.options.storedThrough(pair) : undefined;
+    // Nothing stored yet (stopped before a minute closed): start over, as the store has nothing to continue.
+    const resumeAfter = saved === null || stored === null ? undefined : Math.min(saved.lastMinute, stored ?? Infinity);
+    if (resumeAfter !== undefined)
+      this.logger.info({ file: path, after: new Date(resumeAfter).toISOString() }, 'candle replay resumes');
     const rows = (async function* () {
       for await (const row of readCandleCsv(path)) {
         if (from !== undefined && row.time < from) continue;
@@ -79,7 +89,7 @@ export class FileReplaySource implements TradeSource {
         pair,
         speed,
         signal,
-        ...(saved ? { resumeAfter: saved.lastMinute } : {}),
+        ...(resumeAfter === undefined ? {} : { resumeAfter }),
         onAcknowledged: (lastMinute) => position.acknowledged({ lastMinute }),
       });
       this.logger.info({ ...summary, file: path }, signal.aborted ? 'replay stopped' : 'replay finished');
