@@ -127,7 +127,7 @@ describe('restart resumes (tickcast start, embedded, same data directory)', () =
     assert.equal(await train.exited, 0, train.output());
 
     const first = await start();
-    await waitFor('scored predictions', async () => (await performanceCount(first.base, first.key)) >= 20, 90_000, 500);
+    await waitFor('scored predictions', async () => (await performanceCount(first.base, first.key)) >= 60, 90_000, 500);
     const countBefore = await performanceCount(first.base, first.key);
     assert.equal(await stopGracefully(first.service), 0, first.service.output().slice(-3000));
 
@@ -137,6 +137,15 @@ describe('restart resumes (tickcast start, embedded, same data directory)', () =
     assert.ok(newestStored > Date.UTC(2023, 3, 20, 0, 10), 'the first run got well into the replay');
 
     const second = await start();
+    // Counts as clients see them from the restart on: polled often, so a fall to 1 cannot slip between two polls.
+    const countsAfter: number[] = [];
+    let polling = true;
+    const poller = (async () => {
+      while (polling) {
+        countsAfter.push(await performanceCount(second.base, second.key));
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    })();
     const events: { openTime: number; final: boolean; at: number }[] = [];
     const client = createClient({
       url: `${second.base.replace(/^http/, 'ws')}/graphql`,
@@ -177,14 +186,19 @@ describe('restart resumes (tickcast start, embedded, same data directory)', () =
 
       await waitFor(
         'scored predictions after the restart',
-        async () => {
-          return (await performanceCount(second.base, second.key)) > countBefore;
-        },
+        async () => (countsAfter.at(-1) ?? 0) > countBefore,
         30_000,
-        500,
+        100,
       );
-      assert.ok((await performanceCount(second.base, second.key)) >= countBefore);
+      polling = false;
+      await poller;
+      assert.ok(
+        Math.min(...countsAfter) >= countBefore,
+        `modelPerformance count never below ${countBefore} after the restart (lowest ${Math.min(...countsAfter)})`,
+      );
     } finally {
+      polling = false;
+      await poller;
       await client.dispose();
     }
     assert.equal(await stopGracefully(second.service), 0, second.service.output().slice(-3000));
