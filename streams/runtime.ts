@@ -22,7 +22,6 @@ import { predictorProcessor } from './predictor/processor.ts';
 import { sentimentAtFromStore } from '../training/sentiment.ts';
 import { coinOfPair } from './sentiment/coins.ts';
 import { errorMonitorProcessor } from './monitor/processor.ts';
-import { monitorStatesFromStore } from './monitor/store.ts';
 import { startPredictionsWriter } from './predictions-store/writer.ts';
 import { openElasticsearchStore } from './predictions-store/elasticsearch.ts';
 import { PostgresPredictionStore } from './predictions-store/postgres.ts';
@@ -125,15 +124,10 @@ export async function startProcessor(
     case 'monitor': {
       const registry = registryOf(config);
       const trainingMae = new Map<string, Promise<number | null>>();
-      const rolling = { window: config.MONITOR_WINDOW, closesRetentionMs: 6 * 3_600_000 };
-      // Windows rebuilt from the stored predictions: a restart must not reset modelPerformance counts.
-      const restored = database
-        ? await monitorStatesFromStore(database.pool, { ...rolling, maxPending: 10_000 })
-        : undefined;
       return bus.runStateful(
         errorMonitorProcessor({
-          ...rolling,
-          ...(restored ? { restored } : {}),
+          window: config.MONITOR_WINDOW,
+          closesRetentionMs: 6 * 3_600_000,
           alertFactor: config.MONITOR_ALERT_FACTOR,
           minOutcomes: config.MONITOR_MIN_OUTCOMES,
           trainingMae: (name, version) => {
