@@ -10,6 +10,7 @@ import { opsServerOptions, startOpsServer } from '../lib/ops-server.ts';
 import { Lifecycle } from './lifecycle.ts';
 import { chooseSource, type SourceChoice, type SourceOptions } from './sources.ts';
 import { createBus, openFeatureStore, PROCESSORS, startProcessor, type ProcessorName } from '../streams/runtime.ts';
+import type { Database } from '../streams/store/database.ts';
 import { TOPICS } from '../schema/topics.ts';
 import { createRecordingWriter } from '../streams/sources/recording.ts';
 import { KrakenWsTradeSource } from '../streams/sources/kraken-ws.ts';
@@ -40,6 +41,15 @@ import { join } from 'node:path';
 
 function checkpointFile(config: Config, kind: string, pair: string): string {
   return join(config.TICKCAST_DATA_DIR, `backfill-${kind}-${pair.replace('/', '')}.json`);
+}
+
+/** Open time of the pair's newest stored one-minute candle (stored candles are final), null when none. */
+async function newestStoredMinute(pool: Database['pool'], pair: string): Promise<number | null> {
+  const { rows } = await pool.query<{ newest: Date | null }>(
+    `SELECT max(open_time) AS newest FROM candles WHERE pair = $1 AND interval = '1m'`,
+    [pair],
+  );
+  return rows[0]?.newest?.getTime() ?? null;
 }
 
 function setup(): { config: Config; logger: Logger } {
@@ -79,6 +89,7 @@ interface SourceFlags {
   speed: number;
   from?: number;
   to?: number;
+  fromStart?: boolean;
 }
 
 function sourceOptions(flags: SourceFlags): SourceOptions {
@@ -89,6 +100,7 @@ function sourceOptions(flags: SourceFlags): SourceOptions {
     speed: flags.speed,
     from: flags.from,
     to: flags.to,
+    fromStart: flags.fromStart,
   };
 }
 
@@ -106,7 +118,8 @@ function withSourceFlags(command: Command, defaults: { source: SourceChoice; spe
     .option('--pair <pair>', 'pair of a candle CSV (the file has no pair column)', 'BTC/USD')
     .option('--speed <n>', 'replay speed: N times real time, 0 as fast as possible', positiveNumber, defaults.speed)
     .option('--from <iso>', 'replay candles from this time', isoTime)
-    .option('--to <iso>', 'replay candles before this time', isoTime);
+    .option('--to <iso>', 'replay candles before this time', isoTime)
+    .option('--from-start', "replay from the file's first line, not from the position a previous run saved");
 }
 
 const program = new Command('tickcast')
@@ -131,9 +144,18 @@ withSourceFlags(
     lifecycle.add(name, () => task.stop());
     tasks.push(task);
   }
-  const source = await chooseSource(config, sourceOptions(flags), logger);
+  const source = await chooseSource(
+    config,
+    { ...sourceOptions(flags), storedThrough: (pair) => newestStoredMinute(database.pool, pair) },
+    logger,
+  );
   const abort = new AbortController();
-  lifecycle.add(`source ${source.name}`, async () => abort.abort());
+  // Stopping waits for the source to return, so a replay saves its position while the bus is still open.
+  let sourceStopped: Promise<unknown> = Promise.resolve();
+  lifecycle.add(`source ${source.name}`, async () => {
+    abort.abort();
+    await sourceStopped;
+  });
   const api = await startApi(config, { pool: database.pool, bus, logger });
   for (const subgraph of api.subgraphs) lifecycle.add(`subgraph ${subgraph.url}`, () => subgraph.stop());
   lifecycle.add('gateway', () => api.gateway.stop());
@@ -154,12 +176,13 @@ withSourceFlags(
     .start(busSink(bus), abort.signal)
     .then(() => logger.info({ source: source.name }, 'source finished'));
   // News is auxiliary: a news source that fails is logged and the rest keeps running.
-  for (const news of newsSourcesFromConfig(config, logger)) {
+  const newsDone = newsSourcesFromConfig(config, logger, 'auto', { fromStart: flags.fromStart === true }).map((news) =>
     news
       .start(newsSink(bus, config.EVENT_MAX_AHEAD_MS), abort.signal)
       .then(() => logger.info({ source: news.name }, 'news source finished'))
-      .catch((error: unknown) => logger.error({ source: news.name, err: error }, 'news source stopped'));
-  }
+      .catch((error: unknown) => logger.error({ source: news.name, err: error }, 'news source stopped')),
+  );
+  sourceStopped = Promise.allSettled([sourceDone, ...newsDone]);
   const training = await trainInitialModels(config, flags.pair, flags.replay, logger);
   lifecycle.add('initial training', () => training.stop());
   // A finished replay leaves the pipeline running (its results stay queryable); a failure stops everything.
@@ -209,11 +232,17 @@ withSourceFlags(program.command('ingest').description('publish trades from a sou
   lifecycle.add('bus', () => bus.close());
   const source = await chooseSource(config, sourceOptions(flags), logger);
   const abort = new AbortController();
-  lifecycle.add('source', async () => abort.abort());
+  let sourceStopped: Promise<unknown> = Promise.resolve();
+  lifecycle.add('source', async () => {
+    abort.abort();
+    await sourceStopped;
+  });
   const ops = await startOpsServer(opsServerOptions(config), () => true);
   lifecycle.add('ops server', () => ops.close());
   logger.info({ source: source.name }, 'ingesting');
-  await lifecycle.runUntilSignal(source.start(busSink(bus), abort.signal));
+  const running = source.start(busSink(bus), abort.signal);
+  sourceStopped = running.catch(() => undefined);
+  await lifecycle.runUntilSignal(running);
 });
 
 program
@@ -486,11 +515,13 @@ program
   )
   .option('--file <file>', 'headline dataset to replay (default NEWS_REPLAY_FILE)')
   .option('--limit <n>', 'replay at most this many headlines, oldest first', positiveNumber)
-  .action(async (flags: { source: NewsSourceChoice; file?: string; limit?: number }) => {
+  .option('--from-start', "replay from the dataset's first row, not from the position a previous run saved")
+  .action(async (flags: { source: NewsSourceChoice; file?: string; limit?: number; fromStart?: boolean }) => {
     const { config, logger } = setup();
     const sources = newsSourcesFromConfig(config, logger, flags.source, {
       ...(flags.file === undefined ? {} : { path: flags.file }),
       ...(flags.limit === undefined ? {} : { limit: flags.limit }),
+      fromStart: flags.fromStart === true,
     });
     if (sources.length === 0) process.exit(2);
     const lifecycle = new Lifecycle(logger);

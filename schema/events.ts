@@ -257,6 +257,8 @@ export const sentimentSignalSchema = z.object({
   source: z.string().min(1),
   publishedAt: epochMs,
   contentHash: z.string().regex(/^[0-9a-f]{64}$/),
+  /** The article's feed, so a replayed headline is shown as such; absent in signals written before it existed. */
+  feed: newsFeedSchema.optional(),
 });
 export type SentimentSignal = z.infer<typeof sentimentSignalSchema>;
 

@@ -22,6 +22,7 @@ import { predictorProcessor } from './predictor/processor.ts';
 import { sentimentAtFromStore } from '../training/sentiment.ts';
 import { coinOfPair } from './sentiment/coins.ts';
 import { errorMonitorProcessor } from './monitor/processor.ts';
+import { monitorStatesFromStore } from './monitor/store.ts';
 import { PREDICTIONS_WRITER_GROUP, startPredictionsWriter } from './predictions-store/writer.ts';
 import { openElasticsearchStore } from './predictions-store/elasticsearch.ts';
 import { PostgresPredictionStore } from './predictions-store/postgres.ts';
@@ -124,10 +125,15 @@ export async function startProcessor(
     case 'monitor': {
       const registry = registryOf(config);
       const trainingMae = new Map<string, Promise<number | null>>();
+      const rolling = { window: config.MONITOR_WINDOW, closesRetentionMs: 6 * 3_600_000 };
+      // Windows rebuilt from the stored predictions: a restart must not reset modelPerformance counts.
+      const restored = database
+        ? await monitorStatesFromStore(database.pool, { ...rolling, maxPending: 10_000 })
+        : undefined;
       return bus.runStateful(
         errorMonitorProcessor({
-          window: config.MONITOR_WINDOW,
-          closesRetentionMs: 6 * 3_600_000,
+          ...rolling,
+          ...(restored ? { restored } : {}),
           alertFactor: config.MONITOR_ALERT_FACTOR,
           minOutcomes: config.MONITOR_MIN_OUTCOMES,
           trainingMae: (name, version) => {

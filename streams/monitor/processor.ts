@@ -33,6 +33,8 @@ export interface ErrorMonitorOptions extends MonitorConfig {
   readonly minOutcomes: number;
   /** The MAE a version was trained to (its run's `mae` metric), or null when unknown. */
   trainingMae(modelName: string, version: string): Promise<number | null>;
+  /** Per pair, the state to start from when the bus has none (store.ts rebuilds it from stored predictions). */
+  readonly restored?: ReadonlyMap<string, MonitorState>;
 }
 
 export function errorMonitorProcessor(options: ErrorMonitorOptions): StatefulProcessor<MonitorState> {
@@ -40,7 +42,10 @@ export function errorMonitorProcessor(options: ErrorMonitorOptions): StatefulPro
     name: 'monitor',
     inputs: [TOPICS.predictions.name, TOPICS.candles.name],
     stateSchema: monitorStateSchema,
-    initialState: initialMonitorState,
+    initialState: (pair) => {
+      const restored = options.restored?.get(pair);
+      return restored ? structuredClone(restored) : initialMonitorState();
+    },
     async process(state, record) {
       let resolved: Resolved;
       if (record.topic === TOPICS.predictions.name) {

@@ -114,22 +114,61 @@ function resolve(
       actualPrice: actual,
       error,
     });
-    const actualMove = Math.sign(actual - p.basePrice);
-    const sample: ErrorSample = {
-      absError: Math.abs(error),
-      squaredError: error * error,
-      absPercentError: Math.abs(error) / actual,
-      directionCorrect: actualMove === 0 ? null : Math.sign(p.predictedPrice - p.basePrice) === actualMove,
-      covered: p.lowerBound === null || p.upperBound === null ? null : actual >= p.lowerBound && actual <= p.upperBound,
-    };
-    const key = windowKey(p, pair);
-    const samples = (state.windows[key] ??= []);
-    samples.push(sample);
-    if (samples.length > config.window) samples.splice(0, samples.length - config.window);
-    touched.add(key);
+    touched.add(addSample(state, pair, p, actual, config));
   }
   const performance = [...touched].map((key) => summarize(key, state.windows[key] ?? [], now));
   return { outcomes, performance };
+}
+
+/** Adds the outcome of `p` to its rolling window (bounded by `config.window`); returns the window's key. */
+function addSample(
+  state: MonitorState,
+  pair: string,
+  p: Omit<Pending, 'id' | 'targetTime' | 'basePrice'> & { readonly basePrice: number | null },
+  actual: number,
+  config: MonitorConfig,
+): string {
+  const error = actual - p.predictedPrice;
+  // null base price: a prediction stored before base_price existed, so its direction is unknown.
+  const actualMove = p.basePrice === null ? 0 : Math.sign(actual - p.basePrice);
+  const sample: ErrorSample = {
+    absError: Math.abs(error),
+    squaredError: error * error,
+    absPercentError: Math.abs(error) / actual,
+    directionCorrect:
+      actualMove === 0 || p.basePrice === null ? null : Math.sign(p.predictedPrice - p.basePrice) === actualMove,
+    covered: p.lowerBound === null || p.upperBound === null ? null : actual >= p.lowerBound && actual <= p.upperBound,
+  };
+  const key = windowKey(p, pair);
+  const samples = (state.windows[key] ??= []);
+  samples.push(sample);
+  if (samples.length > config.window) samples.splice(0, samples.length - config.window);
+  return key;
+}
+
+/** A stored prediction as the store gives it back: with its outcome (actualPrice) or still pending (null). */
+export interface StoredPrediction extends Omit<Pending, 'basePrice'> {
+  readonly pair: string;
+  readonly basePrice: number | null;
+  readonly actualPrice: number | null;
+}
+
+/**
+ * A pair's monitor state rebuilt from stored predictions, for a monitor that starts with
+ * no state of its own (the embedded bus keeps none across a restart): resolved ones, oldest
+ * first, refill the rolling windows, so the counts and errors it publishes continue from
+ * the stored ones instead of restarting at 1; unresolved ones wait for their close again.
+ */
+export function stateFromStore(stored: readonly StoredPrediction[], config: MonitorConfig): MonitorState {
+  const state = initialMonitorState();
+  for (const p of stored) {
+    if (p.actualPrice !== null) addSample(state, p.pair, p, p.actualPrice, config);
+    else if (p.basePrice !== null && !state.pending.some((q) => q.id === p.id)) {
+      const { pair: _pair, actualPrice: _actual, ...pending } = p;
+      state.pending.push({ ...pending, basePrice: p.basePrice });
+    }
+  }
+  return state;
 }
 
 function summarize(key: string, samples: readonly ErrorSample[], now: number): ModelPerformance {

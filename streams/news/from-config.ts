@@ -15,7 +15,8 @@ import { assertPublishedBy } from './article.ts';
 import { newsItemsRejected } from './metrics.ts';
 import { CryptoPanicClient } from './cryptopanic.ts';
 import { DEFAULT_NEWS_BACKOFF, PollingNewsSource } from './poller.ts';
-import { HeadlineReplaySource } from './replay.ts';
+import { HeadlineReplaySource, headlinePositionSchema } from './replay.ts';
+import { replayPosition } from '../sources/replay-position.ts';
 import { FeedClient } from './rss.ts';
 import type { NewsSink, NewsSource } from './source.ts';
 
@@ -63,7 +64,7 @@ export function newsSourcesFromConfig(
   config: Config,
   logger: Logger,
   choice: NewsSourceChoice = 'auto',
-  replay: { path?: string; limit?: number } = {},
+  replay: { path?: string; limit?: number; fromStart?: boolean } = {},
 ): NewsSource[] {
   const log = logger.child({ component: 'news' });
   const poller = (name: string, fetchOnce: () => Promise<{ items: NewsItem[] }>): NewsSource =>
@@ -100,7 +101,14 @@ export function newsSourcesFromConfig(
     return [];
   }
   log.info({ path }, 'news: replaying the real headline dataset (no live source configured)');
+  // A headline replay continues where the previous run on this data directory stopped.
+  const position = replayPosition(config, 'news', path, [replay.limit ?? null], headlinePositionSchema);
   return [
-    new HeadlineReplaySource({ path, logger: log, ...(replay.limit === undefined ? {} : { limit: replay.limit }) }),
+    new HeadlineReplaySource({
+      path,
+      logger: log,
+      ...(replay.limit === undefined ? {} : { limit: replay.limit }),
+      ...(replay.fromStart === true ? {} : { position }),
+    }),
   ];
 }

@@ -88,6 +88,7 @@ export function sentimentExtractor(options: ExtractorOptions): StatefulProcessor
           source: item.source,
           publishedAt: item.publishedAt,
           contentHash: item.contentHash,
+          feed: item.feed,
         });
         signalsProduced.inc({ scorer: scored.scorer.split(':')[0] ?? scored.scorer });
         return { topic: TOPICS.sentimentSignals.name, key: s.coin, value: signal };

@@ -6,16 +6,19 @@
 import type pg from 'pg';
 import type { NewsItem, SentimentFeature, SentimentSignal } from '../../schema/events.ts';
 
-type ArticleRow = Pick<NewsItem, 'id' | 'title' | 'url' | 'source' | 'publishedAt' | 'contentHash'>;
+type ArticleRow = Pick<NewsItem, 'id' | 'title' | 'url' | 'source' | 'publishedAt' | 'contentHash'> & {
+  readonly feed?: NewsItem['feed'] | undefined;
+};
 
 export async function upsertArticles(pool: pg.Pool, articles: readonly ArticleRow[]): Promise<void> {
   if (articles.length === 0) return;
   const unique = [...new Map(articles.map((a) => [a.id, a])).values()];
   await pool.query(
-    `INSERT INTO news_articles (id, title, url, source, published_at, content_hash)
-     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::text[])
+    `INSERT INTO news_articles (id, title, url, source, published_at, content_hash, feed)
+     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::text[], $7::text[])
      ON CONFLICT (id) DO UPDATE SET title = EXCLUDED.title, url = EXCLUDED.url, source = EXCLUDED.source,
-       published_at = EXCLUDED.published_at, content_hash = EXCLUDED.content_hash`,
+       published_at = EXCLUDED.published_at, content_hash = EXCLUDED.content_hash,
+       feed = COALESCE(EXCLUDED.feed, news_articles.feed)`,
     [
       unique.map((a) => a.id),
       unique.map((a) => a.title),
@@ -23,6 +26,7 @@ export async function upsertArticles(pool: pg.Pool, articles: readonly ArticleRo
       unique.map((a) => a.source),
       unique.map((a) => new Date(a.publishedAt)),
       unique.map((a) => a.contentHash),
+      unique.map((a) => a.feed ?? null),
     ],
   );
 }

@@ -65,12 +65,21 @@ export interface ReplayOptions {
   readonly batchSize?: number;
   readonly signal?: AbortSignal;
   readonly onMinute?: (row: OhlcMinute) => void;
+  /** Resume after this minute (its open time, from a saved position): earlier rows are skipped. */
+  readonly resumeAfter?: number;
+  /**
+   * Called once the sink has acknowledged every event of the minutes up to `minute` (open
+   * time), with nothing of a later minute still unacknowledged before it: a position to
+   * resume after. Whole minutes only, so a resumed replay never sends half a minute.
+   */
+  readonly onAcknowledged?: (minute: number) => Promise<void>;
 }
 
 /**
  * Streams the replay into `sink`. Ends with a clock one minute past the last candle so
  * its window closes. Quiet minutes get a clock at their end so charts do not stall, and
- * so do minutes missing from the file (see clocks.ts).
+ * so do minutes missing from the file (see clocks.ts). With `resumeAfter` it continues
+ * after a saved position (replay-position.ts).
  */
 export async function replayCandles(
   rows: AsyncIterable<OhlcMinute> | Iterable<OhlcMinute>,
@@ -81,18 +90,25 @@ export async function replayCandles(
   let pending: MarketEvent[] = [];
   let minutes = 0;
   let trades = 0;
-  let lastEnd: number | null = null;
+  const resumeAfter = options.resumeAfter;
+  // Gap clocks continue from the resumed minute as if the replay had never stopped.
+  let lastEnd: number | null = resumeAfter === undefined ? null : resumeAfter + MINUTE_MS;
   let startedAt: { wall: number; event: number } | null = null;
+  /** The newest minute whose events are all in `pending` or already sent. */
+  let completeMinute: number | null = null;
 
   const flush = async (): Promise<void> => {
     if (pending.length === 0) return;
     const batch = pending;
+    const upTo = completeMinute;
     pending = [];
     await sink(batch);
+    if (upTo !== null) await options.onAcknowledged?.(upTo);
   };
 
   for await (const row of rows) {
     if (options.signal?.aborted) break;
+    if (resumeAfter !== undefined && row.time <= resumeAfter) continue;
     if (options.speed > 0) {
       startedAt ??= { wall: Date.now(), event: row.time };
       const due = startedAt.wall + (row.time - startedAt.event) / options.speed;
@@ -111,10 +127,13 @@ export async function replayCandles(
     trades += minuteTrades.length;
     minutes += 1;
     lastEnd = row.time + MINUTE_MS;
+    completeMinute = row.time;
     options.onMinute?.(row);
     if (options.speed > 0 || pending.length >= batchSize) await flush();
   }
-  if (lastEnd !== null) pending.push(clockAt(options.pair, lastEnd + MINUTE_MS));
+  // Only a replay that reached the end closes its last window: a stopped one resumes there,
+  // and a clock past it would close minutes whose trades are still to come.
+  if (lastEnd !== null && options.signal?.aborted !== true) pending.push(clockAt(options.pair, lastEnd + MINUTE_MS));
   await flush();
   return { minutes, trades };
 }

@@ -16,11 +16,15 @@ export async function readCheckpoint<S extends z.ZodType>(path: string, schema: 
   try {
     json = JSON.parse(text);
   } catch {
-    throw new Error(`checkpoint ${path} is not valid JSON; delete it to start the backfill from the beginning`);
+    throw new Error(
+      `checkpoint ${path} is not valid JSON; delete it to start the backfill or replay from the beginning`,
+    );
   }
   const parsed = schema.safeParse(json);
   if (!parsed.success) {
-    throw new Error(`checkpoint ${path} has an unexpected shape; delete it to start the backfill from the beginning`);
+    throw new Error(
+      `checkpoint ${path} has an unexpected shape; delete it to start the backfill or replay from the beginning`,
+    );
   }
   return parsed.data;
 }

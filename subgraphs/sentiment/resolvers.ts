@@ -22,6 +22,7 @@ const signalFromEvent = (event: BusSentimentSignal): SentimentSignal => ({
     url: event.url,
     source: event.source,
     publishedAt: toDateTime(event.publishedAt),
+    replayed: event.feed === 'replay',
   }),
 });
 

@@ -95,9 +95,10 @@ interface ArticleRow {
   url: string | null;
   source: string;
   published_at: Date;
+  feed: string | null;
 }
 
-const ARTICLE_COLUMNS = 'a.id, a.title, a.url, a.source, a.published_at';
+const ARTICLE_COLUMNS = 'a.id, a.title, a.url, a.source, a.published_at, a.feed';
 
 function toArticle(row: ArticleRow): NewsArticle {
   return partial<NewsArticle>({
@@ -106,6 +107,7 @@ function toArticle(row: ArticleRow): NewsArticle {
     url: row.url,
     source: row.source,
     publishedAt: row.published_at.toISOString(),
+    replayed: row.feed === 'replay',
   });
 }
 

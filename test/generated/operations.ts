@@ -269,7 +269,10 @@ export type MutationSetModelAliasArgs = {
 export type NewsArticle = {
   __typename?: 'NewsArticle';
   id: Scalars['ID']['output'];
+  /** When the source published it (for a replayed headline: the dataset's date, long past), never when tickcast read it. */
   publishedAt: Scalars['DateTime']['output'];
+  /** True when the article comes from the replay of a headline dataset, not from a live feed. */
+  replayed: Scalars['Boolean']['output'];
   signals: Array<SentimentSignal>;
   source: Scalars['String']['output'];
   title: Scalars['String']['output'];

@@ -48,7 +48,7 @@ export const SENTIMENT = `query DashboardSentiment($pair: ID!, $coin: String!) {
     confidence
     scorer
     createdAt
-    article { title source url publishedAt }
+    article { title source url publishedAt replayed }
   }
 }
 fragment summary on SentimentSummary { window meanScore count bullishRatio bearishRatio asOf }`;

@@ -43,7 +43,14 @@ export function renderSentiment(market, signals) {
         el('span', { class: `label ${s.label.toLowerCase()}` }, s.label),
         ` ${number(s.score, 2)} `,
         el('span', {}, s.article.title),
-        el('small', { class: 'muted' }, ` ${s.article.source} · ${dateTime(s.createdAt)}`),
+        // The article's own publication time: the scoring time (createdAt) would show a
+        // replayed 2021 headline as news of today.
+        el(
+          'small',
+          { class: 'muted', 'data-testid': 'article-published' },
+          ` ${s.article.source} · published ${dateTime(s.article.publishedAt)}`,
+          s.article.replayed ? ' · replayed' : '',
+        ),
       ),
     ),
   );

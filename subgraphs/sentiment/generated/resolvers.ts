@@ -30,7 +30,10 @@ export type MarketSentimentArgs = {
 export type NewsArticle = {
   __typename?: 'NewsArticle';
   id: Scalars['ID']['output'];
+  /** When the source published it (for a replayed headline: the dataset's date, long past), never when tickcast read it. */
   publishedAt: Scalars['DateTime']['output'];
+  /** True when the article comes from the replay of a headline dataset, not from a live feed. */
+  replayed: Scalars['Boolean']['output'];
   signals: Array<SentimentSignal>;
   source: Scalars['String']['output'];
   title: Scalars['String']['output'];
@@ -205,6 +208,7 @@ export type ResolversTypes = ResolversObject<{
   Market: ResolverTypeWrapper<Market>;
   ID: ResolverTypeWrapper<Scalars['ID']['output']>;
   NewsArticle: ResolverTypeWrapper<NewsArticle>;
+  Boolean: ResolverTypeWrapper<Scalars['Boolean']['output']>;
   String: ResolverTypeWrapper<Scalars['String']['output']>;
   Query: ResolverTypeWrapper<Record<PropertyKey, never>>;
   Int: ResolverTypeWrapper<Scalars['Int']['output']>;
@@ -214,7 +218,6 @@ export type ResolversTypes = ResolversObject<{
   SentimentSummary: ResolverTypeWrapper<SentimentSummary>;
   SentimentWindow: SentimentWindow;
   Subscription: ResolverTypeWrapper<Record<PropertyKey, never>>;
-  Boolean: ResolverTypeWrapper<Scalars['Boolean']['output']>;
 }>;
 
 /** Mapping between all available schema types and the resolvers parents */
@@ -223,6 +226,7 @@ export type ResolversParentTypes = ResolversObject<{
   Market: Market | FederationReferenceTypes['Market'];
   ID: Scalars['ID']['output'];
   NewsArticle: NewsArticle | FederationReferenceTypes['NewsArticle'];
+  Boolean: Scalars['Boolean']['output'];
   String: Scalars['String']['output'];
   Query: Record<PropertyKey, never>;
   Int: Scalars['Int']['output'];
@@ -230,7 +234,6 @@ export type ResolversParentTypes = ResolversObject<{
   Float: Scalars['Float']['output'];
   SentimentSummary: SentimentSummary;
   Subscription: Record<PropertyKey, never>;
-  Boolean: Scalars['Boolean']['output'];
 }>;
 
 export interface DateTimeScalarConfig extends GraphQLScalarTypeConfig<ResolversTypes['DateTime'], any> {
@@ -247,6 +250,7 @@ export type NewsArticleResolvers<ContextType = SubgraphContext, ParentType exten
   __resolveReference?: ReferenceResolver<Maybe<ResolversTypes['NewsArticle']> | FederationReferenceType, FederationReferenceType, ContextType>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   publishedAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  replayed?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
   signals?: Resolver<Array<ResolversTypes['SentimentSignal']>, ParentType, ContextType>;
   source?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   title?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
