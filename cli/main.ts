@@ -120,7 +120,7 @@ withSourceFlags(
   { source: 'auto', speed: 60 },
 ).action(async (flags: SourceFlags) => {
   const { config, logger } = setup();
-  const lifecycle = new Lifecycle(logger);
+  const lifecycle = new Lifecycle(logger, { shutdownTimeoutMs: config.SHUTDOWN_TIMEOUT_MS });
   const bus = await createBus(config, logger);
   lifecycle.add('bus', () => bus.close());
   const database = await openFeatureStore(config, logger);
@@ -180,7 +180,7 @@ program
       );
       process.exit(2);
     }
-    const lifecycle = new Lifecycle(logger);
+    const lifecycle = new Lifecycle(logger, { shutdownTimeoutMs: config.SHUTDOWN_TIMEOUT_MS });
     const bus = await createBus(config, logger);
     lifecycle.add('bus', () => bus.close());
     const needsStore =
@@ -202,7 +202,7 @@ withSourceFlags(program.command('ingest').description('publish trades from a sou
   speed: 0,
 }).action(async (flags: SourceFlags) => {
   const { config, logger } = setup();
-  const lifecycle = new Lifecycle(logger);
+  const lifecycle = new Lifecycle(logger, { shutdownTimeoutMs: config.SHUTDOWN_TIMEOUT_MS });
   const bus = await createBus(config, logger);
   lifecycle.add('bus', () => bus.close());
   const source = await chooseSource(config, sourceOptions(flags), logger);
@@ -223,7 +223,7 @@ program
     const { config, logger } = setup();
     const writer = createRecordingWriter(flags.out);
     const abort = new AbortController();
-    const lifecycle = new Lifecycle(logger);
+    const lifecycle = new Lifecycle(logger, { shutdownTimeoutMs: config.SHUTDOWN_TIMEOUT_MS });
     lifecycle.add('recording', () => writer.close());
     lifecycle.add('source', async () => abort.abort());
     const source = new KrakenWsTradeSource({ pairs: config.PAIRS, url: config.KRAKEN_WS_URL, logger });
@@ -307,7 +307,7 @@ program
       logger.error('a standalone subgraph reads the shared feature store: set DATABASE_URL (or run `tickcast start`)');
       process.exit(2);
     }
-    const lifecycle = new Lifecycle(logger);
+    const lifecycle = new Lifecycle(logger, { shutdownTimeoutMs: config.SHUTDOWN_TIMEOUT_MS });
     const database = await openFeatureStore(config, logger);
     lifecycle.add('feature store', () => database.close());
     if (!config.KAFKA_BROKERS) logger.warn('no KAFKA_BROKERS: subscriptions of this subgraph will receive no events');
@@ -334,7 +334,7 @@ program
   .description('run the federation gateway in front of the subgraphs (SUBGRAPH_<NAME>_URL)')
   .action(async () => {
     const { config, logger } = setup();
-    const lifecycle = new Lifecycle(logger);
+    const lifecycle = new Lifecycle(logger, { shutdownTimeoutMs: config.SHUTDOWN_TIMEOUT_MS });
     const gateway = await createGateway(await gatewayConfigFromEnv(config), { logger });
     lifecycle.add('gateway', () => gateway.stop());
     const ops = await startOpsServer(opsServerOptions(config), () => gateway.ready());
@@ -491,7 +491,7 @@ program
       ...(flags.limit === undefined ? {} : { limit: flags.limit }),
     });
     if (sources.length === 0) process.exit(2);
-    const lifecycle = new Lifecycle(logger);
+    const lifecycle = new Lifecycle(logger, { shutdownTimeoutMs: config.SHUTDOWN_TIMEOUT_MS });
     const bus = await createBus(config, logger);
     lifecycle.add('bus', () => bus.close());
     const abort = new AbortController();
