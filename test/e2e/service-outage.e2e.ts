@@ -164,7 +164,12 @@ describe('service outages', () => {
       for (const name of PROCESSORS) running.set(name, await startSupervised(iso, name, OUTAGE_ENV));
       const half = Math.ceil(events.length / 2);
       await publish(bus, events.slice(0, half));
-      await waitFor('progress before the outage', async () => (await countRows(iso.pool, 'candles')) > 100, 120_000, 50);
+      await waitFor(
+        'progress before the outage',
+        async () => (await countRows(iso.pool, 'candles')) > 100,
+        120_000,
+        50,
+      );
 
       await services('down', 'kafka');
       storedAtStop = await countRows(iso.pool, 'candles');
@@ -290,11 +295,17 @@ describe('service outages', () => {
       // The API in this process, on a feature store whose health this process checks.
       database = await openFeatureStore(iso.config, testLogger);
       tolerant(database.pool);
-      api = await startApi(iso.config, { pool: database.pool, bus, logger: testLogger });
+      // Queries only: its live feeds (subscriptions) need no Kafka here.
+      api = await startApi(iso.config, { pool: database.pool, bus: new MemoryBus(), logger: testLogger });
       for (const name of PROCESSORS) running.set(name, await startSupervised(iso, name, OUTAGE_ENV));
       const half = Math.ceil(events.length / 2);
       await publish(bus, events.slice(0, half));
-      await waitFor('progress before the outage', async () => (await countRows(iso.pool, 'candles')) > 100, 120_000, 50);
+      await waitFor(
+        'progress before the outage',
+        async () => (await countRows(iso.pool, 'candles')) > 100,
+        120_000,
+        50,
+      );
 
       storedAtStop = await countRows(iso.pool, 'candles');
       await services('down', 'postgres');
