@@ -57,11 +57,11 @@ describe('dependency health', () => {
       },
       { intervalMs: 5, maxOutageMs: 1_000 },
     );
-    let failure: unknown;
-    health.outageExceeded.catch((error: unknown) => (failure = error));
+    const seen: { failure?: unknown } = {};
+    health.outageExceeded.catch((error: unknown) => (seen.failure = error));
     await new Promise((resolve) => setTimeout(resolve, 30));
     assert.equal(health.isDown('kafka'), true);
-    assert.equal(failure, undefined, 'within the bound');
+    assert.equal(seen.failure, undefined, 'within the bound');
     reachable = true;
     now = 900;
     await new Promise((resolve) => setTimeout(resolve, 30));
@@ -72,6 +72,7 @@ describe('dependency health', () => {
     now = 2_001;
     await new Promise((resolve) => setTimeout(resolve, 30));
     stop();
+    const { failure } = seen;
     assert.ok(failure instanceof DependencyOutageError, String(failure));
     assert.equal(failure.dependency, 'kafka');
     assert.match(failure.message, /kafka has been unreachable for 1 s \(connect ECONNREFUSED\)/);
