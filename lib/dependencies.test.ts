@@ -72,7 +72,7 @@ describe('dependency health', () => {
     now = 2_001;
     await new Promise((resolve) => setTimeout(resolve, 30));
     stop();
-    const { failure } = seen;
+    const failure: unknown = seen.failure;
     assert.ok(failure instanceof DependencyOutageError, String(failure));
     assert.equal(failure.dependency, 'kafka');
     assert.match(failure.message, /kafka has been unreachable for 1 s \(connect ECONNREFUSED\)/);
