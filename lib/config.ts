@@ -60,9 +60,10 @@ export const configSchema = z.object({
   /** How often each process checks that Kafka and PostgreSQL answer (its /ready and tickcast_dependency_up). */
   DEPENDENCY_CHECK_INTERVAL_MS: z.coerce.number().int().min(100).default(2_000),
   /**
-   * Kafka unreachable for longer than this: the process exits non-zero so its supervisor restarts it
-   * (kafkajs' transactional producers do not come back reliably from a long outage). Shorter outages
-   * are ridden out; the input waits in Kafka either way, and output stays exactly-once.
+   * Kafka unreachable for longer than this: the process exits non-zero so its supervisor restarts it.
+   * A shorter outage is waited out (not ready), and the process exits non-zero once the broker is
+   * back: kafkajs' clients (transactional producers above all) do not reliably resume after an
+   * outage. The input waits in Kafka either way, and output stays exactly-once across the restart.
    */
   KAFKA_MAX_OUTAGE_MS: positiveInt.default(30_000),
   /**

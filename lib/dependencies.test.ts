@@ -77,4 +77,30 @@ describe('dependency health', () => {
     assert.equal(failure.dependency, 'kafka');
     assert.match(failure.message, /kafka has been unreachable for 1 s \(connect ECONNREFUSED\)/);
   });
+
+  it('with restartAfterOutage, fails the process once the dependency is back after an outage', async () => {
+    const health = new DependencyHealth();
+    let reachable = true;
+    const stop = health.watch(
+      'kafka',
+      async () => {
+        if (!reachable) throw new Error('connect ECONNREFUSED');
+      },
+      { intervalMs: 5, maxOutageMs: 60_000, restartAfterOutage: true },
+    );
+    const seen: { failure?: unknown } = {};
+    health.outageExceeded.catch((error: unknown) => (seen.failure = error));
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    assert.equal(seen.failure, undefined, 'up from the start: nothing to restart');
+    reachable = false;
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    assert.equal(seen.failure, undefined, 'down within the bound: waiting');
+    reachable = true;
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    stop();
+    const failure: unknown = seen.failure;
+    assert.ok(failure instanceof DependencyOutageError, String(failure));
+    assert.equal(failure.recovered, true);
+    assert.match(failure.message, /kafka is reachable again after \d+ s down/);
+  });
 });

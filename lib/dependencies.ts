@@ -29,18 +29,28 @@ export interface ProbeOptions {
   readonly intervalMs: number;
   /** Down for longer than this: the process fails (`outageExceeded` rejects). Unset: no bound. */
   readonly maxOutageMs?: number | undefined;
+  /**
+   * Back after any outage: the process fails too, to be restarted with fresh clients. For
+   * clients that do not reliably resume by themselves (kafkajs: seen ready but stuck after a
+   * 10 s broker restart).
+   */
+  readonly restartAfterOutage?: boolean;
 }
 
-/** A dependency unreachable beyond its outage bound. */
+/** A dependency unreachable beyond its outage bound, or back after an outage its clients do not survive. */
 export class DependencyOutageError extends Error {
   constructor(
     readonly dependency: DependencyName,
     readonly downForMs: number,
     reason: string | undefined,
+    readonly recovered = false,
   ) {
     super(
-      `${dependency} has been unreachable for ${Math.round(downForMs / 1000)} s (${reason ?? 'no reason given'}): ` +
-        'exiting so the supervisor restarts this process',
+      recovered
+        ? `${dependency} is reachable again after ${Math.round(downForMs / 1000)} s down: ` +
+            'exiting so the supervisor restarts this process with fresh clients'
+        : `${dependency} has been unreachable for ${Math.round(downForMs / 1000)} s (${reason ?? 'no reason given'}): ` +
+            'exiting so the supervisor restarts this process',
     );
     this.name = 'DependencyOutageError';
   }
@@ -107,7 +117,11 @@ export class DependencyHealth {
       running = true;
       try {
         await check();
+        const outage = this.states.get(dependency);
         this.report(dependency, true);
+        if (options.restartAfterOutage && outage && !outage.up) {
+          this.failOutage?.(new DependencyOutageError(dependency, this.now() - outage.since, outage.reason, true));
+        }
       } catch (error) {
         this.report(dependency, false, error instanceof Error ? error.message : String(error));
       } finally {

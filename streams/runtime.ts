@@ -66,6 +66,8 @@ export async function createBus(config: Config, logger: Logger): Promise<Bus> {
       intervalMs: config.DEPENDENCY_CHECK_INTERVAL_MS,
       timeoutMs: config.DEPENDENCY_CHECK_INTERVAL_MS,
       maxOutageMs: config.KAFKA_MAX_OUTAGE_MS,
+      // Within the bound the processes stay up (not ready) and restart once the broker is back.
+      restartAfterOutage: true,
     });
   }
   const bus: Bus = kafka ?? new MemoryBus();
