@@ -133,7 +133,7 @@ withSourceFlags(
   { source: 'auto', speed: 60 },
 ).action(async (flags: SourceFlags) => {
   const { config, logger } = setup();
-  const lifecycle = new Lifecycle(logger);
+  const lifecycle = new Lifecycle(logger, { shutdownTimeoutMs: config.SHUTDOWN_TIMEOUT_MS });
   const bus = await createBus(config, logger);
   lifecycle.add('bus', () => bus.close());
   const database = await openFeatureStore(config, logger);
@@ -203,7 +203,7 @@ program
       );
       process.exit(2);
     }
-    const lifecycle = new Lifecycle(logger);
+    const lifecycle = new Lifecycle(logger, { shutdownTimeoutMs: config.SHUTDOWN_TIMEOUT_MS });
     const bus = await createBus(config, logger);
     lifecycle.add('bus', () => bus.close());
     // The predictions writer writes the feature store (what the API reads) unless it is a
@@ -227,7 +227,7 @@ withSourceFlags(program.command('ingest').description('publish trades from a sou
   speed: 0,
 }).action(async (flags: SourceFlags) => {
   const { config, logger } = setup();
-  const lifecycle = new Lifecycle(logger);
+  const lifecycle = new Lifecycle(logger, { shutdownTimeoutMs: config.SHUTDOWN_TIMEOUT_MS });
   const bus = await createBus(config, logger);
   lifecycle.add('bus', () => bus.close());
   const source = await chooseSource(config, sourceOptions(flags), logger);
@@ -254,7 +254,7 @@ program
     const { config, logger } = setup();
     const writer = createRecordingWriter(flags.out);
     const abort = new AbortController();
-    const lifecycle = new Lifecycle(logger);
+    const lifecycle = new Lifecycle(logger, { shutdownTimeoutMs: config.SHUTDOWN_TIMEOUT_MS });
     lifecycle.add('recording', () => writer.close());
     lifecycle.add('source', async () => abort.abort());
     const source = new KrakenWsTradeSource({ pairs: config.PAIRS, url: config.KRAKEN_WS_URL, logger });
@@ -338,7 +338,7 @@ program
       logger.error('a standalone subgraph reads the shared feature store: set DATABASE_URL (or run `tickcast start`)');
       process.exit(2);
     }
-    const lifecycle = new Lifecycle(logger);
+    const lifecycle = new Lifecycle(logger, { shutdownTimeoutMs: config.SHUTDOWN_TIMEOUT_MS });
     const database = await openFeatureStore(config, logger);
     lifecycle.add('feature store', () => database.close());
     if (!config.KAFKA_BROKERS) logger.warn('no KAFKA_BROKERS: subscriptions of this subgraph will receive no events');
@@ -365,7 +365,7 @@ program
   .description('run the federation gateway in front of the subgraphs (SUBGRAPH_<NAME>_URL)')
   .action(async () => {
     const { config, logger } = setup();
-    const lifecycle = new Lifecycle(logger);
+    const lifecycle = new Lifecycle(logger, { shutdownTimeoutMs: config.SHUTDOWN_TIMEOUT_MS });
     const gateway = await createGateway(await gatewayConfigFromEnv(config), { logger });
     lifecycle.add('gateway', () => gateway.stop());
     const ops = await startOpsServer(opsServerOptions(config), () => gateway.ready());
@@ -524,7 +524,7 @@ program
       fromStart: flags.fromStart === true,
     });
     if (sources.length === 0) process.exit(2);
-    const lifecycle = new Lifecycle(logger);
+    const lifecycle = new Lifecycle(logger, { shutdownTimeoutMs: config.SHUTDOWN_TIMEOUT_MS });
     const bus = await createBus(config, logger);
     lifecycle.add('bus', () => bus.close());
     const abort = new AbortController();

@@ -43,6 +43,7 @@ import { SubgraphDataSource } from './subgraphs.ts';
 import { createDashboardHandler, isDashboardPath } from './dashboard/serve.ts';
 import { SubscriptionPlanner } from './subscriptions/planner.ts';
 import { startSubscriptionServer } from './subscriptions/server.ts';
+import { readiness } from '../lib/dependencies.ts';
 
 export interface GatewayDeps {
   readonly logger: Logger;
@@ -273,8 +274,10 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps): P
       } else if (url.pathname === '/health') {
         res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok"}');
       } else if (url.pathname === '/ready') {
-        res.writeHead(ready ? 200 : 503, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ status: ready ? 'ready' : 'not ready' }));
+        // In `tickcast start` the process's stores and bus are the gateway's dependencies too.
+        const readyNow = readiness(ready);
+        res.writeHead(readyNow.ok ? 200 : 503, { 'content-type': 'application/json' });
+        res.end(readyNow.body);
       } else if (dashboard && isDashboardPath(url.pathname)) {
         dashboard(req, res, url.pathname);
       } else if (url.pathname === '/') {

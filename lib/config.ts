@@ -57,6 +57,22 @@ export const configSchema = z.object({
   DATABASE_STATEMENT_TIMEOUT_MS: positiveInt.default(30_000),
   /** Client side: a query without an answer after this long fails, even if the server never speaks again. */
   DATABASE_QUERY_TIMEOUT_MS: positiveInt.default(35_000),
+  /** How often each process checks that Kafka and PostgreSQL answer (its /ready and tickcast_dependency_up). */
+  DEPENDENCY_CHECK_INTERVAL_MS: z.coerce.number().int().min(100).default(2_000),
+  /**
+   * Kafka unreachable for longer than this: the process exits non-zero so its supervisor restarts it.
+   * A shorter outage is waited out (not ready), and the process exits non-zero once the broker is
+   * back: kafkajs' clients (transactional producers above all) do not reliably resume after an
+   * outage. The input waits in Kafka either way, and output stays exactly-once across the restart.
+   */
+  KAFKA_MAX_OUTAGE_MS: positiveInt.default(30_000),
+  /**
+   * PostgreSQL unreachable for longer than this: the process exits non-zero. Until then the store
+   * writers retry each failed batch (its input offsets stay uncommitted, so the batch waits in Kafka).
+   */
+  DATABASE_MAX_OUTAGE_MS: positiveInt.default(300_000),
+  /** A stop (SIGTERM or a failure) that takes longer than this ends the process anyway, non-zero. */
+  SHUTDOWN_TIMEOUT_MS: positiveInt.default(15_000),
   /** Where the embedded default keeps its files (PGlite data, local model registry, recordings). */
   TICKCAST_DATA_DIR: z.string().default('.tickcast'),
   PAIRS: list(pairSchema).default(['BTC/USD', 'ETH/USD']),

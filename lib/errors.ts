@@ -39,3 +39,30 @@ export class TickcastError extends Error {
 export function isRetriable(error: unknown): boolean {
   return error instanceof TickcastError ? error.retriable : true;
 }
+
+/** Socket errors of a server that is not there (stopped, restarting, unreachable). */
+const CONNECTION_ERRNOS = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENOTFOUND']);
+/** SQLSTATEs of a PostgreSQL server going away: class 08 (connection exception) and 57P01-57P03 (shutting down, starting). */
+const CONNECTION_SQLSTATE = /^(08...|57P0[123])$/;
+/** node-postgres reports these as plain Errors without a code. */
+const PG_CONNECTION_MESSAGES = [
+  'timeout exceeded when trying to connect',
+  'Connection terminated',
+  'Client has encountered a connection error',
+  'Query read timeout',
+];
+
+/**
+ * Whether `error` (or its cause) says the feature store could not be reached, as opposed to
+ * a query the store refused: the first is the dependency's fault and worth a retry, the second
+ * is a bug.
+ */
+export function isStoreUnavailable(error: unknown): boolean {
+  for (let e = error, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
+    if (e instanceof TickcastError && e.code === 'STORE_UNAVAILABLE') return true;
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && (CONNECTION_ERRNOS.has(code) || CONNECTION_SQLSTATE.test(code))) return true;
+    if (PG_CONNECTION_MESSAGES.some((m) => e instanceof Error && e.message.includes(m))) return true;
+  }
+  return false;
+}

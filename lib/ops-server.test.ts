@@ -2,6 +2,7 @@ import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { nonLoopbackAddress } from '../test/support/ports.ts';
 import { loadConfig } from './config.ts';
+import { dependencies } from './dependencies.ts';
 import { opsServerOptions, startOpsServer, type OpsServer } from './ops-server.ts';
 
 describe('ops server', () => {
@@ -40,6 +41,25 @@ describe('ops server', () => {
     assert.match(await served.text(), /# HELP/);
     assert.equal((await fetch(`${base}/health`)).status, 200);
     assert.equal((await fetch(`${base}/ready`)).status, 200);
+  });
+
+  it('/ready answers 503 naming the dependency that is down, and 200 again once it is back', async () => {
+    const server = await startOpsServer({ port: 0, host: '127.0.0.1' }, () => true);
+    servers.push(server);
+    const url = `http://127.0.0.1:${server.port}/ready`;
+    dependencies.report('kafka', false, 'connect ECONNREFUSED 127.0.0.1:9092');
+    try {
+      const down = await fetch(url);
+      assert.equal(down.status, 503);
+      assert.deepEqual(await down.json(), {
+        status: 'not ready',
+        reason: 'unavailable: kafka',
+        down: [{ dependency: 'kafka', reason: 'connect ECONNREFUSED 127.0.0.1:9092' }],
+      });
+    } finally {
+      dependencies.report('kafka', true);
+    }
+    assert.equal((await fetch(url)).status, 200);
   });
 
   it('without a token, serves /metrics to anyone who reaches it', async () => {

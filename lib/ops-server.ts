@@ -10,6 +10,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Config } from './config.ts';
+import { readiness } from './dependencies.ts';
 import { registry } from './metrics.ts';
 
 export interface OpsServer {
@@ -59,9 +60,10 @@ export async function startOpsServer(
         res.writeHead(200, { 'content-type': 'application/json' });
         res.end('{"status":"ok"}');
       } else if (path === '/ready') {
-        const ok = await Promise.resolve(ready()).catch(() => false);
+        // Not ready while this service says so, or while anything it depends on is down (named in the body).
+        const { ok, body } = readiness(await Promise.resolve(ready()).catch(() => false));
         res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ status: ok ? 'ready' : 'not ready' }));
+        res.end(body);
       } else {
         res.writeHead(404).end();
       }

@@ -3,7 +3,9 @@
  * KAFKA_BROKERS is set, the in-process bus otherwise), the feature store, and the
  * processors. The CLI starts any subset of them; `tickcast start` starts them all.
  */
+import pg from 'pg';
 import type { Config } from '../lib/config.ts';
+import { dependencies } from '../lib/dependencies.ts';
 import type { Logger } from '../lib/logger.ts';
 import { TOPICS } from '../schema/topics.ts';
 import type { Bus, RunningTask } from './bus/bus.ts';
@@ -46,7 +48,7 @@ export const PROCESSORS = [
 export type ProcessorName = (typeof PROCESSORS)[number];
 
 export async function createBus(config: Config, logger: Logger): Promise<Bus> {
-  const bus: Bus = config.KAFKA_BROKERS
+  const kafka = config.KAFKA_BROKERS
     ? new KafkaBus(
         {
           brokers: config.KAFKA_BROKERS,
@@ -58,7 +60,18 @@ export async function createBus(config: Config, logger: Logger): Promise<Bus> {
         },
         logger,
       )
-    : new MemoryBus();
+    : undefined;
+  if (kafka) {
+    dependencies.useLogger(logger);
+    kafka.watchHealth(dependencies, {
+      intervalMs: config.DEPENDENCY_CHECK_INTERVAL_MS,
+      timeoutMs: config.DEPENDENCY_CHECK_INTERVAL_MS,
+      maxOutageMs: config.KAFKA_MAX_OUTAGE_MS,
+      // Within the bound the processes stay up (not ready) and restart once the broker is back.
+      restartAfterOutage: true,
+    });
+  }
+  const bus: Bus = kafka ?? new MemoryBus();
   await bus.ensureTopics(Object.values(TOPICS));
   logger.info({ bus: bus.kind, brokers: config.KAFKA_BROKERS }, 'bus ready');
   return bus;
@@ -78,7 +91,37 @@ export async function openFeatureStore(config: Config, logger: Logger): Promise<
     logger,
   );
   await migrate(database.pool, logger);
-  return database;
+  if (database.kind === 'embedded') return database;
+  // A connection of its own per check: a pool busy with the writers' batches would make a slow
+  // answer look like an outage.
+  dependencies.useLogger(logger);
+  const timeoutMs = config.DEPENDENCY_CHECK_INTERVAL_MS;
+  const unwatch = dependencies.watch(
+    'postgres',
+    async () => {
+      const client = new pg.Client({
+        connectionString: database.url,
+        connectionTimeoutMillis: timeoutMs,
+        query_timeout: timeoutMs,
+      });
+      // A connection the server drops mid-check is reported through the rejected query below.
+      client.on('error', () => undefined);
+      try {
+        await client.connect();
+        await client.query('SELECT 1');
+      } finally {
+        await client.end().catch(() => undefined);
+      }
+    },
+    { intervalMs: config.DEPENDENCY_CHECK_INTERVAL_MS, maxOutageMs: config.DATABASE_MAX_OUTAGE_MS },
+  );
+  return {
+    ...database,
+    close: async () => {
+      unwatch();
+      await database.close();
+    },
+  };
 }
 
 export async function startProcessor(

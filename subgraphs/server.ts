@@ -20,6 +20,7 @@ import { GraphQLError, parse, type GraphQLFormattedError } from 'graphql';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
 import type pg from 'pg';
+import { isStoreUnavailable } from '../lib/errors.ts';
 import { headerMap, PayloadTooLarge, readBody, writeApolloResponse } from '../lib/apollo-http.ts';
 import {
   ReplayGuard,
@@ -273,6 +274,15 @@ function maskUnexpected(logger: Logger) {
         ...(locations ? { locations } : {}),
         ...(path ? { path } : {}),
         ...(extensions ? { extensions } : {}),
+      };
+    }
+    // The store being down is not a bug: say so with a code clients (and the gateway) can act on.
+    if (isStoreUnavailable(original)) {
+      logger.warn({ err: original }, 'resolver failed: the feature store is unavailable');
+      return {
+        message: 'the feature store is unavailable; retry later',
+        ...(formatted.path ? { path: formatted.path } : {}),
+        extensions: { code: 'STORE_UNAVAILABLE' },
       };
     }
     logger.error({ err: original }, 'resolver failed');

@@ -24,6 +24,7 @@ import {
 import { changelogTopic, type TopicSpec } from '../../schema/topics.ts';
 import type { Logger } from '../../lib/logger.ts';
 import { counter, histogram } from '../../lib/metrics.ts';
+import { dependencies, type DependencyHealth, type ProbeOptions } from '../../lib/dependencies.ts';
 import { applyBatch, commitStates, stateStore, type StateStore } from './batch.ts';
 import type { Bus, ConsumeOptions, InboundRecord, OutboundRecord, RunningTask, StatefulProcessor } from './bus.ts';
 import { encodeValue } from './codec.ts';
@@ -74,6 +75,9 @@ function kafkaLogCreator(logger: Logger) {
       const { message, ...extra } = log;
       const child = logger.child({ component: 'kafkajs', ...extra });
       if (EXPECTED_WARNINGS.some((w) => message.includes(w))) child.debug(message);
+      // While the broker is known to be down, every retry of every client fails the same way:
+      // the dependency check has said so once, so the retries' errors are debug noise.
+      else if (dependencies.isDown('kafka') && level <= KafkaLogLevel.WARN) child.debug(message);
       else if (level === KafkaLogLevel.ERROR) child.error(message);
       else if (level === KafkaLogLevel.WARN) child.warn(message);
       else if (level === KafkaLogLevel.INFO) child.debug(message);
@@ -198,6 +202,7 @@ export class KafkaBus implements Bus {
   private readonly kafka: Kafka;
   private producer: Producer | undefined;
   private readonly tasks = new Set<RunningTask>();
+  private unwatch: (() => void) | undefined;
 
   constructor(
     private readonly config: KafkaBusConfig,
@@ -365,7 +370,38 @@ export class KafkaBus implements Bus {
     return this.track(consumer, [producer]);
   }
 
+  /**
+   * Reports the cluster's reachability to `health` every `options.intervalMs` until close():
+   * one metadata round trip from a client of its own that does not retry, so an outage shows
+   * within one interval instead of after the processors' retries run out.
+   */
+  watchHealth(health: DependencyHealth, options: ProbeOptions & { timeoutMs: number }): void {
+    const probe = new Kafka({
+      clientId: `${this.config.clientId}-health`,
+      brokers: [...this.config.brokers],
+      logLevel: KafkaLogLevel.NOTHING,
+      connectionTimeout: options.timeoutMs,
+      requestTimeout: options.timeoutMs,
+      retry: { retries: 0 },
+    });
+    this.unwatch?.();
+    this.unwatch = health.watch(
+      'kafka',
+      async () => {
+        const admin = probe.admin({ retry: { retries: 0 } });
+        try {
+          await admin.connect();
+          await admin.describeCluster();
+        } finally {
+          await admin.disconnect().catch(() => undefined);
+        }
+      },
+      options,
+    );
+  }
+
   async close(): Promise<void> {
+    this.unwatch?.();
     await Promise.all([...this.tasks].map((task) => task.stop()));
     await this.producer?.disconnect();
     this.producer = undefined;
