@@ -71,6 +71,20 @@ export const configSchema = z.object({
    * writers retry each failed batch (its input offsets stay uncommitted, so the batch waits in Kafka).
    */
   DATABASE_MAX_OUTAGE_MS: positiveInt.default(300_000),
+  /**
+   * Elasticsearch unreachable for longer than this (its check, or a predictions batch that cannot be
+   * written): the predictions writer exits non-zero. Until then it holds the batch and retries it
+   * (its input offsets stay uncommitted, so the predictions wait in Kafka); PostgreSQL's writer is
+   * not held back (a consumer group of its own).
+   */
+  ELASTICSEARCH_MAX_OUTAGE_MS: positiveInt.default(300_000),
+  /**
+   * MLflow unreachable at predictor start for longer than this: the predictor exits non-zero. It
+   * starts predicting only once the registry has answered for every model (not ready meanwhile).
+   * Once serving, an MLflow outage is no reason to stop: the loaded models keep serving, and a
+   * champion registered meanwhile is loaded when MLflow answers again.
+   */
+  MLFLOW_MAX_OUTAGE_MS: positiveInt.default(300_000),
   /** A stop (SIGTERM or a failure) that takes longer than this ends the process anyway, non-zero. */
   SHUTDOWN_TIMEOUT_MS: positiveInt.default(15_000),
   /** Where the embedded default keeps its files (PGlite data, local model registry, recordings). */

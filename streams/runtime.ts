@@ -26,7 +26,7 @@ import { coinOfPair } from './sentiment/coins.ts';
 import { errorMonitorProcessor } from './monitor/processor.ts';
 import { monitorStatesFromStore } from './monitor/store.ts';
 import { PREDICTIONS_WRITER_GROUP, startPredictionsWriter } from './predictions-store/writer.ts';
-import { openElasticsearchStore } from './predictions-store/elasticsearch.ts';
+import { ElasticsearchPredictionStore, openElasticsearchStore } from './predictions-store/elasticsearch.ts';
 import { PostgresPredictionStore } from './predictions-store/postgres.ts';
 import type { PredictionStore } from './predictions-store/store.ts';
 import { sentimentExtractor } from './sentiment/extractor.ts';
@@ -193,8 +193,25 @@ export async function startProcessor(
     }
     case 'predictions-writer': {
       const writers: RunningTask[] = [];
-      for (const { groupId, store } of predictionStoresOf(config, database, logger))
-        writers.push(alsoStopping(await startPredictionsWriter(bus, store, logger, { groupId }), () => store.close()));
+      for (const { groupId, store, maxOutageMs } of predictionStoresOf(config, database, logger)) {
+        // /ready and tickcast_dependency_up say when the cluster is down; beyond its bound the process exits.
+        // (PostgreSQL is checked by openFeatureStore.)
+        let unwatch = (): void => undefined;
+        if (store instanceof ElasticsearchPredictionStore) {
+          dependencies.useLogger(logger);
+          unwatch = dependencies.watch('elasticsearch', () => store.ping(config.DEPENDENCY_CHECK_INTERVAL_MS), {
+            intervalMs: config.DEPENDENCY_CHECK_INTERVAL_MS,
+            maxOutageMs: config.ELASTICSEARCH_MAX_OUTAGE_MS,
+          });
+        }
+        const writer = await startPredictionsWriter(bus, store, logger, { groupId, maxOutageMs });
+        writers.push(
+          alsoStopping(writer, async () => {
+            unwatch();
+            await store.close();
+          }),
+        );
+      }
       return allOf(writers);
     }
     case 'sentiment-extractor':
@@ -230,12 +247,13 @@ export function predictionStoresOf(
   config: Config,
   database: Database | undefined,
   logger: Logger,
-): { groupId: string; store: PredictionStore }[] {
-  const stores: { groupId: string; store: PredictionStore }[] = [];
+): { groupId: string; store: PredictionStore; maxOutageMs: number }[] {
+  const stores: { groupId: string; store: PredictionStore; maxOutageMs: number }[] = [];
   if (database)
     stores.push({
       groupId: PREDICTIONS_WRITER_GROUP,
       store: new PostgresPredictionStore({ pool: database.pool, logger }),
+      maxOutageMs: config.DATABASE_MAX_OUTAGE_MS,
     });
   if (config.ELASTICSEARCH_URL)
     stores.push({
@@ -244,6 +262,7 @@ export function predictionStoresOf(
         { node: config.ELASTICSEARCH_URL },
         { logger, prefix: config.ELASTICSEARCH_INDEX_PREFIX },
       ),
+      maxOutageMs: config.ELASTICSEARCH_MAX_OUTAGE_MS,
     });
   if (stores.length === 0) throw new Error('the predictions writer needs the feature store or ELASTICSEARCH_URL');
   return stores;

@@ -26,6 +26,7 @@ import { TickcastError } from '../../lib/errors.ts';
 import { createLogger } from '../../lib/logger.ts';
 import { metricValue } from '../../lib/metrics.ts';
 import { ElasticsearchPredictionStore, type ClientOptions, type ElasticsearchStoreOptions } from './elasticsearch.ts';
+import { PredictionsNotStored, RecordsRefused } from './store.ts';
 
 type ClientConnection = NonNullable<ClientOptions['Connection']>;
 
@@ -210,6 +211,87 @@ describe('ElasticsearchPredictionStore', () => {
     assert.match(error.message, /after 4 attempts/);
     assert.equal(h.requests.length, 4);
     assert.deepEqual(h.sleeps, [100, 200, 250], 'doubling, capped at maxDelayMs 250');
+  });
+
+  it('names the documents refused for themselves (a mapping conflict) in RecordsRefused, without retrying them', async () => {
+    const h = harness();
+    h.answer('POST', '/_bulk', {
+      errors: true,
+      took: 1,
+      items: [
+        created('tickcast-predictions-2023.04', P1.id),
+        createFailed('tickcast-predictions-2023.04', P2.id, 400, 'document_parsing_exception'),
+      ],
+    });
+    const error = await rejection(h.store.writePredictions([P1, P2]));
+    assert.ok(error instanceof RecordsRefused, String(error));
+    assert.equal(error.retriable, false);
+    assert.deepEqual(error.refused, [
+      { id: P2.id, reason: `400 document_parsing_exception: document_parsing_exception for ${P2.id}` },
+    ]);
+    assert.equal(h.requests.length, 1);
+  });
+
+  it('retries the whole call (retriable) when items are both refused and still failing with 429', async () => {
+    const h = harness({ maxAttempts: 2 });
+    h.answer(
+      'POST',
+      '/_bulk',
+      {
+        errors: true,
+        took: 1,
+        items: [
+          createFailed('tickcast-predictions-2023.04', P1.id, 429, 'es_rejected_execution_exception'),
+          createFailed('tickcast-predictions-2023.04', P2.id, 400, 'document_parsing_exception'),
+        ],
+      },
+      {
+        errors: true,
+        took: 1,
+        items: [createFailed('tickcast-predictions-2023.04', P1.id, 429, 'es_rejected_execution_exception')],
+      },
+    );
+    const error = await rejection(h.store.writePredictions([P1, P2]));
+    assert.equal(error.code, 'RATE_LIMITED');
+    assert.equal(error.retriable, true);
+    assert.match(error.message, /also rejected/);
+  });
+
+  it('reports outcomes whose predictions are missing (404) apart from outcomes refused for themselves', async () => {
+    const h = harness();
+    const updated = (id: string) => ({
+      update: { _index: 'tickcast-predictions-2023.04', _id: id, status: 200, result: 'updated' },
+    });
+    const updateFailed = (id: string, status: number, type: string) => ({
+      update: { _index: 'tickcast-predictions-2023.04', _id: id, status, error: { type, reason: type } },
+    });
+    h.answer(
+      'POST',
+      '/_bulk',
+      { errors: true, took: 1, items: [updated(P1.id), updateFailed(P2.id, 404, 'document_missing_exception')] },
+      {
+        errors: true,
+        took: 1,
+        items: [
+          updateFailed(P1.id, 400, 'mapper_parsing_exception'),
+          updateFailed(P2.id, 404, 'document_missing_exception'),
+        ],
+      },
+    );
+    const missing = await rejection(
+      h.store.recordOutcomes([P1, P2].map((p) => ({ id: p.id, actualPrice: 1, error: 0 }))),
+    );
+    assert.ok(missing instanceof PredictionsNotStored);
+    assert.deepEqual(missing.ids, [P2.id]);
+    const refused = await rejection(
+      h.store.recordOutcomes([P1, P2].map((p) => ({ id: p.id, actualPrice: 1, error: 0 }))),
+    );
+    assert.ok(refused instanceof RecordsRefused);
+    assert.deepEqual(
+      refused.refused.map((r) => r.id),
+      [P1.id],
+      'the missing one is not refused: it may still arrive',
+    );
   });
 
   it('does not retry a request refused for itself (400)', async () => {

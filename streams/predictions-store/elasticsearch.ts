@@ -13,8 +13,8 @@
  * so a re-delivered prediction comes back 409 and counts as written: the stored document,
  * which may already carry an outcome, is never replaced. Item failures are retried only
  * when the item's status says it may pass later (429, 502, 503, 504), with capped
- * exponential backoff; any other item failure is a non-retriable TickcastError naming the
- * ids. Whole requests are retried the same way here (the transport's own retries are
+ * exponential backoff; any other item failure (a mapping refusal, a 400 for one document)
+ * is `RecordsRefused` naming the ids and reasons, which the writer dead-letters. Whole requests are retried the same way here (the transport's own retries are
  * turned off per request, so attempts and delays are this module's alone). The client's
  * bulk helper is not used: it retries 429 items only, at a fixed interval.
  */
@@ -29,6 +29,7 @@ import {
   lastOutcomePerId,
   lastPerKey,
   PredictionsNotStored,
+  RecordsRefused,
   madeAtOfPredictionId,
   performanceKey,
   type ModelPerformanceRow,
@@ -330,6 +331,22 @@ export class ElasticsearchPredictionStore implements PredictionStore {
     return result;
   }
 
+  /** Resolves when the cluster answers now, within `timeoutMs`: the dependency check behind /ready. */
+  async ping(timeoutMs: number): Promise<void> {
+    let answered: boolean;
+    try {
+      answered = await this.client.ping({}, { maxRetries: 0, requestTimeout: timeoutMs });
+    } catch (error) {
+      const failure = classifyClientError(error);
+      throw new TickcastError(
+        failure?.code ?? 'UPSTREAM_UNAVAILABLE',
+        `elasticsearch ping failed: ${failure?.detail ?? String(error)}`,
+        { cause: error },
+      );
+    }
+    if (!answered) throw new TickcastError('UPSTREAM_UNAVAILABLE', 'elasticsearch ping failed: no cluster at the root');
+  }
+
   async close(): Promise<void> {
     if (this.ownsClient) await this.client.close();
   }
@@ -360,7 +377,8 @@ export class ElasticsearchPredictionStore implements PredictionStore {
           );
         const delay = backoffDelay(attempt, this.backoff);
         retries.inc({ backend: BACKEND, op, scope: 'request' });
-        this.log.warn({ op, attempt: attempt + 1, delayMs: delay, failure: failure.detail }, 'retrying request');
+        // Debug: an outage is logged once by the dependency check (lib/dependencies.ts), not per retry.
+        this.log.debug({ op, attempt: attempt + 1, delayMs: delay, failure: failure.detail }, 'retrying request');
         await this.sleep(delay);
       }
     }
@@ -419,7 +437,7 @@ export class ElasticsearchPredictionStore implements PredictionStore {
         const delay = backoffDelay(attempt, this.backoff);
         bulkItems.inc({ backend: BACKEND, op, outcome: 'retried' }, retry.length);
         retries.inc({ backend: BACKEND, op, scope: 'items' });
-        this.log.warn({ op, items: retry.length, attempt: attempt + 1, delayMs: delay }, 'retrying bulk items');
+        this.log.debug({ op, items: retry.length, attempt: attempt + 1, delayMs: delay }, 'retrying bulk items');
         await this.sleep(delay);
         pending = retry;
       }
@@ -427,23 +445,27 @@ export class ElasticsearchPredictionStore implements PredictionStore {
     bulkItems.inc({ backend: BACKEND, op, outcome: 'failed' }, rejected.length + exhausted.length);
     if (rejected.length === 0 && exhausted.length === 0) return;
     this.log.error({ op, rejected, exhausted }, 'bulk items failed');
-    // An outcome can overtake its prediction (another topic): "document missing" means not yet.
-    const missing = rejected.filter((f) => op === 'update' && f.status === 404);
-    if (missing.length > 0 && missing.length === rejected.length && exhausted.length === 0) {
-      throw new PredictionsNotStored(missing.map((f) => f.id));
-    }
-    if (rejected.length > 0) {
-      // A record that fails for itself would fail forever: non-retriable, whatever else happened.
-      const alsoExhausted = exhausted.length > 0 ? `; retries exhausted for ${namedIds(exhausted)}` : '';
+    // Items that may pass later come first: the whole call is retried (the items written
+    // meanwhile come back as duplicates or the same update), and the refused ones are
+    // refused again then.
+    if (exhausted.length > 0) {
+      const alsoRejected = rejected.length > 0 ? `; also rejected ${namedIds(rejected)}` : '';
       throw new TickcastError(
-        'UPSTREAM_REJECTED',
-        `elasticsearch rejected ${rejected.length} ${op} item(s): ${namedIds(rejected)}${alsoExhausted}`,
+        exhausted.some((f) => f.status === 429) ? 'RATE_LIMITED' : 'UPSTREAM_UNAVAILABLE',
+        `elasticsearch ${op} item(s) still failing after ${this.maxAttempts} attempts: ${namedIds(exhausted)}${alsoRejected}`,
       );
     }
-    throw new TickcastError(
-      exhausted.some((f) => f.status === 429) ? 'RATE_LIMITED' : 'UPSTREAM_UNAVAILABLE',
-      `elasticsearch ${op} item(s) still failing after ${this.maxAttempts} attempts: ${namedIds(exhausted)}`,
-    );
+    // An outcome can overtake its prediction (another topic): "document missing" means not yet.
+    const isMissing = (f: ItemFailure): boolean => op === 'update' && f.status === 404;
+    const refused = rejected.filter((f) => !isMissing(f));
+    if (refused.length > 0) {
+      // A record that fails for itself would fail forever: the writer dead-letters it.
+      throw new RecordsRefused(
+        refused.map((f) => ({ id: f.id, reason: `${f.status} ${f.type}: ${f.reason}` })),
+        `elasticsearch rejected ${refused.length} ${op} item(s): ${namedIds(refused)}`,
+      );
+    }
+    throw new PredictionsNotStored(rejected.map((f) => f.id));
   }
 }
 

@@ -109,3 +109,26 @@ export class PredictionsNotStored extends TickcastError {
     this.name = 'PredictionsNotStored';
   }
 }
+
+/** One record a store refused for itself, with the store's own reason (e.g. `400 document_parsing_exception: …`). */
+export interface RefusedRecord {
+  /** Prediction id, outcome id, or performance key (`performanceKey`). */
+  readonly id: string;
+  readonly reason: string;
+}
+
+/**
+ * Records the store refused for themselves (a field its mapping cannot take, a 400 for one
+ * document of a bulk): sending them again would fail the same way, so the writer dead-letters
+ * them and writes the rest. Every other record of the call was written (or may be written
+ * again: writes are idempotent).
+ */
+export class RecordsRefused extends TickcastError {
+  constructor(
+    readonly refused: readonly RefusedRecord[],
+    message: string,
+  ) {
+    super('UPSTREAM_REJECTED', message);
+    this.name = 'RecordsRefused';
+  }
+}

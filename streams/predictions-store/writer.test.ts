@@ -5,7 +5,9 @@ import { deadLetterSchema, type Prediction, type PredictionOutcome as OutcomeEve
 import { TOPICS } from '../../schema/topics.ts';
 import { samplePrediction } from '../../test/support/events.ts';
 import { MemoryBus } from '../bus/memory.ts';
-import { PredictionsNotStored, type PredictionOutcome, type PredictionStore } from './store.ts';
+import { TickcastError } from '../../lib/errors.ts';
+import { metricValue } from '../../lib/metrics.ts';
+import { PredictionsNotStored, RecordsRefused, type PredictionOutcome, type PredictionStore } from './store.ts';
 import { startPredictionsWriter } from './writer.ts';
 
 const logger = pino({ level: 'silent' });
@@ -99,5 +101,113 @@ test('an outcome whose prediction never arrives is dead-lettered after the wait,
   );
   await reader.stop();
   await writer.stop();
+  await bus.close();
+});
+
+/** Dead letters on the bus, parsed, as they arrive. */
+async function deadLetters(bus: MemoryBus) {
+  const letters: ReturnType<typeof deadLetterSchema.parse>[] = [];
+  const reader = await bus.consume({
+    groupId: 'test-dead-letters',
+    topics: [TOPICS.deadLetters.name],
+    fromBeginning: true,
+    handler: async (records) => {
+      for (const r of records) letters.push(deadLetterSchema.parse(JSON.parse(r.value!.toString())));
+    },
+  });
+  return { letters, stop: () => reader.stop() };
+}
+
+test('a prediction the store refuses for itself is dead-lettered with its reason and counted, the rest written, the batch not redelivered', async () => {
+  const bus = new MemoryBus();
+  const refusedId = prediction(11).id;
+  let calls = 0;
+  class RefusingStore extends MapStore {
+    override async writePredictions(predictions: readonly Prediction[]) {
+      calls++;
+      if (predictions.some((p) => p.id === refusedId))
+        throw new RecordsRefused(
+          [{ id: refusedId, reason: '400 document_parsing_exception: failed to parse' }],
+          'refused',
+        );
+      await super.writePredictions(predictions);
+    }
+  }
+  const store = new RefusingStore();
+  const before = await metricValue('tickcast_predictions_store_refused_total', {
+    group: 'refusing',
+    topic: TOPICS.predictions.name,
+  });
+  const writer = await startPredictionsWriter(bus, store, logger, { groupId: 'refusing' });
+  const dead = await deadLetters(bus);
+  const batch = [10, 11, 12].map(prediction);
+  await bus.publish(batch.map((p) => ({ topic: TOPICS.predictions.name, key: p.pair, value: p })));
+  await until('the refused one dead-lettered', () => dead.letters.length === 1);
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  assert.deepEqual([...store.predictions.keys()].sort(), [batch[0]!.id, batch[2]!.id].sort());
+  assert.equal(calls, 2, 'refused once, the rest written once: not redelivered');
+  assert.equal(dead.letters.length, 1);
+  assert.equal(dead.letters[0]?.code, 'UPSTREAM_REJECTED');
+  assert.equal(dead.letters[0]?.processor, 'refusing');
+  assert.match(dead.letters[0]?.message ?? '', /document_parsing_exception/);
+  assert.equal(JSON.parse(dead.letters[0]?.value ?? '{}').id, refusedId);
+  assert.equal(
+    await metricValue('tickcast_predictions_store_refused_total', {
+      group: 'refusing',
+      topic: TOPICS.predictions.name,
+    }),
+    before + 1,
+  );
+  await dead.stop();
+  await writer.stop();
+  await bus.close();
+});
+
+/** A store that is unavailable (a retriable error) until `available` is set. */
+class FlakyStore extends MapStore {
+  available = false;
+  attempts = 0;
+  override async writePredictions(predictions: readonly Prediction[]) {
+    this.attempts++;
+    if (!this.available) throw new TickcastError('UPSTREAM_UNAVAILABLE', 'elasticsearch bulk failed: ConnectionError');
+    await super.writePredictions(predictions);
+  }
+}
+
+test('a store unavailable within maxOutageMs holds the batch uncommitted and writes it once back', async () => {
+  const bus = new MemoryBus();
+  const store = new FlakyStore();
+  const writer = await startPredictionsWriter(bus, store, logger, { groupId: 'flaky', maxOutageMs: 60_000 });
+  const p = prediction(20);
+  await bus.publish([{ topic: TOPICS.predictions.name, key: p.pair, value: p }]);
+  await until('two attempts', () => store.attempts >= 2);
+  assert.equal(store.predictions.size, 0);
+  store.available = true;
+  await until('the prediction written', () => store.predictions.has(p.id), 10_000);
+  // The task did not fail meanwhile.
+  assert.equal(await Promise.race([writer.done.then(() => 'done'), Promise.resolve('running')]), 'running');
+  await writer.stop();
+  await bus.close();
+});
+
+test('a store unavailable beyond maxOutageMs fails the task (the process exits to be restarted), nothing committed', async () => {
+  const bus = new MemoryBus();
+  const store = new FlakyStore();
+  const writer = await startPredictionsWriter(bus, store, logger, { groupId: 'down', maxOutageMs: 300 });
+  const p = prediction(30);
+  await bus.publish([{ topic: TOPICS.predictions.name, key: p.pair, value: p }]);
+  await assert.rejects(writer.done, (error: unknown) => {
+    assert.ok(error instanceof TickcastError);
+    assert.equal(error.code, 'UPSTREAM_UNAVAILABLE');
+    assert.match(error.message, /beyond its bound of 0 s \(group down\)/);
+    return true;
+  });
+  assert.equal(store.predictions.size, 0);
+  await writer.stop().catch(() => undefined);
+  // A writer started again (a restarted process) finds the prediction still waiting.
+  store.available = true;
+  const again = await startPredictionsWriter(bus, store, logger, { groupId: 'down', maxOutageMs: 300 });
+  await until('the prediction written after the restart', () => store.predictions.has(p.id));
+  await again.stop();
   await bus.close();
 });
