@@ -214,12 +214,19 @@ program
       (name === 'predictions-writer' && (!config.ELASTICSEARCH_URL || config.DATABASE_URL !== undefined));
     const database = needsStore ? await openFeatureStore(config, logger) : undefined;
     if (database) lifecycle.add('feature store', () => database.close());
-    const task = await startProcessor(name, { config, logger, bus, database });
-    lifecycle.add(name, () => task.stop());
-    const ops = await startOpsServer(opsServerOptions(config), () => true);
+    // Up before the processor starts: a predictor waiting for MLflow, or a writer for
+    // Elasticsearch, answers /ready 503 naming it meanwhile instead of not answering at all.
+    let started = false;
+    const ops = await startOpsServer(opsServerOptions(config), () => started);
     lifecycle.add('ops server', () => ops.close());
-    logger.info({ processor: name, metricsPort: ops.port }, 'processor running');
-    await lifecycle.runUntilSignal(task.done);
+    // A start that fails (MLflow down beyond MLFLOW_MAX_OUTAGE_MS) stops the process like any failure: exit 1.
+    const running = startProcessor(name, { config, logger, bus, database }).then((task) => {
+      lifecycle.add(name, () => task.stop());
+      started = true;
+      logger.info({ processor: name, metricsPort: ops.port }, 'processor running');
+      return task.done;
+    });
+    await lifecycle.runUntilSignal(running);
   });
 
 withSourceFlags(program.command('ingest').description('publish trades from a source to the bus'), {

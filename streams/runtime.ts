@@ -151,9 +151,17 @@ export async function startProcessor(
       });
     case 'predictor': {
       const horizons = config.PREDICTION_HORIZONS.map(Number);
+      const registry = registryOf(config);
+      dependencies.useLogger(logger);
       const champions = new Champions(
-        registryOf(config),
-        { pairs: config.PAIRS, horizons, pollMs: config.CHAMPION_POLL_MS },
+        registry,
+        {
+          pairs: config.PAIRS,
+          horizons,
+          pollMs: config.CHAMPION_POLL_MS,
+          maxOutageMs: config.MLFLOW_MAX_OUTAGE_MS,
+          ...(registry.kind === 'mlflow' ? { health: dependencies } : {}),
+        },
         logger.child({ processor: 'predictor' }),
       );
       await champions.start();
@@ -183,7 +191,14 @@ export async function startProcessor(
             const key = `${name}@${version}`;
             let mae = trainingMae.get(key);
             if (!mae) {
-              mae = registry.getVersion(name, version).then((v) => v?.metrics['mae'] ?? null);
+              mae = registry.getVersion(name, version).then(
+                (v) => v?.metrics['mae'] ?? null,
+                (error: unknown) => {
+                  // Not kept: the batch is retried, and must ask MLflow again once it is back.
+                  trainingMae.delete(key);
+                  throw error;
+                },
+              );
               trainingMae.set(key, mae);
             }
             return mae;

@@ -3,10 +3,19 @@
  * no champion) and follows the registry's aliases: a poll finds a moved alias, loads the new version's ONNX graph, and
  * swaps it in between two predictions. The old session is closed one poll later, once no
  * prediction can still be running on it.
+ *
+ * MLflow down: at start the predictor waits for it (not ready) rather than serving a model
+ * cached from an earlier run, because predictions must equal an uninterrupted run's, which
+ * used the champion the registry names now, and a cache could be any older version; while
+ * serving, the models loaded keep serving, and a champion moved meanwhile is loaded at the
+ * first poll MLflow answers.
  */
+import { sleep } from '../../lib/backoff.ts';
+import { DependencyOutageError, type DependencyHealth } from '../../lib/dependencies.ts';
+import type { TickcastError } from '../../lib/errors.ts';
 import type { Logger } from '../../lib/logger.ts';
 import { counter, gauge } from '../../lib/metrics.ts';
-import type { ModelRegistry } from '../../registry/registry.ts';
+import { RegistryError, type ModelRegistry } from '../../registry/registry.ts';
 import { loadOnnxModel, type OnnxModel } from '../../training/onnx/session.ts';
 import { featureNames } from '../../training/features.ts';
 import { SENTIMENT_FEATURE_NAMES } from '../../training/sentiment.ts';
@@ -41,6 +50,21 @@ export interface ChampionsOptions {
   readonly pairs: readonly string[];
   readonly horizons: readonly number[];
   readonly pollMs: number;
+  /** How long start() waits for a registry that does not answer (MLFLOW_MAX_OUTAGE_MS). Default 5 minutes. */
+  readonly maxOutageMs?: number;
+  /**
+   * Where the registry's reachability is reported, as `mlflow` (/ready, tickcast_dependency_up,
+   * one log line per change). Unset for the local registry, which is no service.
+   */
+  readonly health?: DependencyHealth;
+}
+
+/** A registry that did not answer for some model: the models it could not look up keep what they serve. */
+class RegistryUnreachable extends Error {
+  constructor(cause: TickcastError) {
+    super(cause.message, { cause });
+    this.name = 'RegistryUnreachable';
+  }
 }
 
 export class Champions {
@@ -55,13 +79,37 @@ export class Champions {
     private readonly logger: Logger,
   ) {}
 
-  /** Loads what is champion now, then keeps following the alias. */
+  /**
+   * Loads what is champion now, then keeps following the alias. Resolves only once the
+   * registry has answered for every model: a predictor started without them would skip its
+   * input and commit it, and those predictions would never be made. Until then it retries
+   * every pollMs (the process is not ready: `mlflow` is down); beyond maxOutageMs it rejects
+   * with a DependencyOutageError, so the process exits non-zero to be restarted.
+   */
   async start(): Promise<void> {
-    await this.poll();
+    const since = Date.now();
+    const maxOutageMs = this.options.maxOutageMs ?? 5 * 60_000;
+    for (;;) {
+      try {
+        await this.poll();
+        break;
+      } catch (error) {
+        if (!(error instanceof RegistryUnreachable)) throw error;
+        if (Date.now() - since > maxOutageMs) {
+          throw new DependencyOutageError('mlflow', Date.now() - since, `no model loaded: ${error.message}`);
+        }
+        await sleep(this.options.pollMs);
+      }
+    }
     this.timer = setInterval(() => {
-      this.polling ??= this.poll().finally(() => {
-        this.polling = undefined;
-      });
+      // An unreachable registry is reported (health) and the models in use keep serving.
+      this.polling ??= this.poll()
+        .catch((error: unknown) => {
+          if (!(error instanceof RegistryUnreachable)) throw error;
+        })
+        .finally(() => {
+          this.polling = undefined;
+        });
     }, this.options.pollMs);
     this.timer.unref();
   }
@@ -78,22 +126,34 @@ export class Champions {
     this.retired = [];
   }
 
-  /** One pass over every model: swap where the alias moved. Exposed for tests. */
+  /**
+   * One pass over every model: swap where the alias moved. A version that fails to load is
+   * logged and counted, and the model in use stays. A registry that cannot be reached (or
+   * asks us to slow down) for any model is reported once as `mlflow` down, and the pass
+   * rejects with RegistryUnreachable after trying the others. Exposed for tests.
+   */
   async poll(): Promise<void> {
     const retiring = this.retired;
     this.retired = [];
     for (const champion of retiring) await champion.onnx.close();
+    let unreachable: TickcastError | undefined;
     for (const pair of this.options.pairs) {
       for (const horizon of this.options.horizons) {
         const name = modelName(pair, horizon);
         try {
           await this.refresh(name);
         } catch (error) {
+          if (error instanceof RegistryError && error.retriable) {
+            unreachable ??= error;
+            continue;
+          }
           loadFailures.inc({ model: name });
           this.logger.error({ err: error, model: name }, 'could not load the champion; keeping the one in use');
         }
       }
     }
+    this.options.health?.report('mlflow', unreachable === undefined, unreachable?.message);
+    if (unreachable) throw new RegistryUnreachable(unreachable);
   }
 
   private async refresh(name: string): Promise<void> {
