@@ -12,9 +12,6 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { join } from 'node:path';
 import pg from 'pg';
 import { TOPICS } from '../../schema/topics.ts';
 import type { MarketEvent } from '../../schema/events.ts';
@@ -24,11 +21,20 @@ import { replayCandles } from '../../streams/sources/candle-replay.ts';
 import { createBus, openFeatureStore } from '../../streams/runtime.ts';
 import type { Database } from '../../streams/store/database.ts';
 import { startApi, type RunningApi } from '../../cli/api.ts';
-import { BTC_CANDLES, FULL_DAY, repoRoot } from '../support/data.ts';
+import { BTC_CANDLES, FULL_DAY } from '../support/data.ts';
 import { countRows, loadDay } from '../support/market-data.ts';
 import { startProcessors } from '../support/pipeline.ts';
-import { freePort, scrape } from '../support/ports.ts';
-import { startService, stopGracefully, type Service } from '../support/processes.ts';
+import { scrape } from '../support/ports.ts';
+import { stopGracefully } from '../support/processes.ts';
+import {
+  hasExited,
+  ready,
+  restartExited,
+  services,
+  startSupervised,
+  tolerant,
+  type Supervised,
+} from '../support/outage.ts';
 import { isolate, requireServices, testLogger, waitFor, type Isolation } from '../support/services.ts';
 
 const PAIR = 'BTC/USD';
@@ -45,17 +51,6 @@ const KAFKA_OUTAGES = [
   { outageMs: 10_000, maxOutageMs: 120_000, exitDuringOutage: false },
 ] as const;
 
-/** `scripts/services <command> <service>`, with this process's environment (ports, state dir). */
-function services(command: 'up' | 'down', service: 'kafka' | 'postgres'): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(join(repoRoot, 'scripts/services'), [command, service], { cwd: repoRoot, stdio: 'inherit' });
-    child.once('error', reject);
-    child.once('exit', (code) =>
-      code === 0 ? resolve() : reject(new Error(`scripts/services ${command} ${service} exited ${code}`)),
-    );
-  });
-}
-
 async function dayEvents(): Promise<MarketEvent[]> {
   const events: MarketEvent[] = [];
   await replayCandles(await loadDay(BTC_CANDLES, FULL_DAY), async (batch) => void events.push(...batch), {
@@ -69,39 +64,6 @@ function publish(bus: Bus, events: readonly MarketEvent[]): Promise<void> {
   return bus.publish(events.map((value) => ({ topic: TOPICS.marketEvents.name, key: value.pair, value })));
 }
 
-interface Supervised {
-  service: Service;
-  /** Settles once the run's output streams are closed ('exit' may come before its last output). */
-  closed: Promise<unknown>;
-  readonly port: number;
-  /** Exit codes of the runs that ended on their own. */
-  readonly exits: (number | NodeJS.Signals | null)[];
-  /** The last output of each of those runs. */
-  readonly outputs: string[];
-}
-
-async function startSupervised(iso: Isolation, name: string, extraEnv: Record<string, string>): Promise<Supervised> {
-  const port = await freePort();
-  const service = startService(name, ['stream', name], { ...iso.env, ...extraEnv, METRICS_PORT: String(port) });
-  return { service, closed: once(service.child, 'close'), port, exits: [], outputs: [] };
-}
-
-/** What a supervisor does: a process that has exited is started again, and its exit is recorded. */
-async function restartExited(iso: Isolation, name: string, s: Supervised, extraEnv: Record<string, string>) {
-  if (s.service.child.exitCode === null && s.service.child.signalCode === null) return;
-  s.exits.push(await s.service.exited);
-  await s.closed;
-  s.outputs.push(s.service.output());
-  s.service = startService(name, ['stream', name], { ...iso.env, ...extraEnv, METRICS_PORT: String(s.port) });
-  s.closed = once(s.service.child, 'close');
-}
-
-async function ready(port: number): Promise<{ status: number; body: string } | undefined> {
-  const response = await fetch(`http://127.0.0.1:${port}/ready`).catch(() => undefined);
-  return response && { status: response.status, body: await response.text() };
-}
-
-const hasExited = (s: Supervised): boolean => s.service.child.exitCode !== null || s.service.child.signalCode !== null;
 const all = async (running: Map<string, Supervised>, test: (s: Supervised) => boolean): Promise<boolean> =>
   [...running.values()].every(test);
 
@@ -127,12 +89,6 @@ async function differences(a: string, b: string, table: 'candles' | 'indicators'
   } finally {
     await pool.end();
   }
-}
-
-/** A pool whose idle connections die with the server: without a listener that would crash the test. */
-function tolerant(pool: pg.Pool): pg.Pool {
-  pool.on('error', () => undefined);
-  return pool;
 }
 
 describe('service outages', () => {
