@@ -214,7 +214,7 @@ export async function startProcessor(
         let unwatch = (): void => undefined;
         if (store instanceof ElasticsearchPredictionStore) {
           dependencies.useLogger(logger);
-          unwatch = dependencies.watch('elasticsearch', () => store.ping(config.DEPENDENCY_CHECK_INTERVAL_MS), {
+          unwatch = dependencies.watch('elasticsearch', () => store.checkHealth(config.DEPENDENCY_CHECK_INTERVAL_MS), {
             intervalMs: config.DEPENDENCY_CHECK_INTERVAL_MS,
             maxOutageMs: config.ELASTICSEARCH_MAX_OUTAGE_MS,
           });

@@ -331,20 +331,23 @@ export class ElasticsearchPredictionStore implements PredictionStore {
     return result;
   }
 
-  /** Resolves when the cluster answers now, within `timeoutMs`: the dependency check behind /ready. */
-  async ping(timeoutMs: number): Promise<void> {
-    let answered: boolean;
+  /**
+   * Resolves when the cluster answers its health within `timeoutMs` and is not red: the
+   * dependency check behind /ready. (Not `ping`: HEAD / answers 405 on the minimal distribution.)
+   */
+  async checkHealth(timeoutMs: number): Promise<void> {
+    let status: string;
     try {
-      answered = await this.client.ping({}, { maxRetries: 0, requestTimeout: timeoutMs });
+      ({ status } = await this.client.cluster.health({}, { maxRetries: 0, requestTimeout: timeoutMs }));
     } catch (error) {
       const failure = classifyClientError(error);
       throw new TickcastError(
         failure?.code ?? 'UPSTREAM_UNAVAILABLE',
-        `elasticsearch ping failed: ${failure?.detail ?? String(error)}`,
+        `elasticsearch does not answer: ${failure?.detail ?? String(error)}`,
         { cause: error },
       );
     }
-    if (!answered) throw new TickcastError('UPSTREAM_UNAVAILABLE', 'elasticsearch ping failed: no cluster at the root');
+    if (status.toLowerCase() === 'red') throw new TickcastError('UPSTREAM_UNAVAILABLE', 'elasticsearch cluster is red');
   }
 
   async close(): Promise<void> {
