@@ -12,10 +12,9 @@ import { DependencyHealth, DependencyOutageError } from '../../lib/dependencies.
 import { createLogger } from '../../lib/logger.ts';
 import { LocalRegistry } from '../../registry/local.ts';
 import { RegistryError, type ModelRegistry } from '../../registry/registry.ts';
-import { toOnnx } from '../../training/onnx/export.ts';
-import { FEATURE_NAMES } from '../../training/features.ts';
+import { registerConstantChampion } from '../../test/support/champions.ts';
 import { Champions } from './champions.ts';
-import { CHAMPION_ALIAS, modelName, ONNX_ARTIFACT } from './model-names.ts';
+import { modelName } from './model-names.ts';
 
 const logger = createLogger('silent');
 const PAIR = 'BTC/USD';
@@ -44,24 +43,8 @@ function switchable(registry: ModelRegistry): { registry: ModelRegistry; down: b
   return state;
 }
 
-/** Registers a linear model as the next version of NAME and points `champion` at it. */
-async function registerChampion(registry: ModelRegistry, intercept: number): Promise<string> {
-  const experiment = await registry.ensureExperiment('champions-test');
-  const run = await registry.createRun(experiment.id);
-  const bytes = toOnnx({
-    kind: 'linear',
-    featureNames: FEATURE_NAMES,
-    standardizer: { mean: FEATURE_NAMES.map(() => 0), scale: FEATURE_NAMES.map(() => 1) },
-    weights: FEATURE_NAMES.map(() => 0),
-    intercept,
-  });
-  await registry.uploadArtifact(run.runId, ONNX_ARTIFACT, bytes);
-  await registry.finishRun(run.runId);
-  await registry.createRegisteredModel(NAME);
-  const version = await registry.createVersion(NAME, run.runId, 'model');
-  await registry.setAlias(NAME, CHAMPION_ALIAS, version.version);
-  return version.version;
-}
+const registerChampion = (registry: ModelRegistry, intercept: number): Promise<string> =>
+  registerConstantChampion(registry, NAME, intercept);
 
 const until = async (what: string, probe: () => boolean, ms = 5_000): Promise<void> => {
   const deadline = Date.now() + ms;
