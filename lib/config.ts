@@ -60,6 +60,11 @@ export const configSchema = z.object({
   /** How often each process checks that Kafka and PostgreSQL answer (its /ready and tickcast_dependency_up). */
   DEPENDENCY_CHECK_INTERVAL_MS: z.coerce.number().int().min(100).default(2_000),
   /**
+   * Failed checks in a row before a dependency counts as down (/ready 503, its outage bound
+   * running): one check that is only slow under load must not restart every Kafka process.
+   */
+  DEPENDENCY_FAILURES_BEFORE_DOWN: z.coerce.number().int().min(1).max(100).default(2),
+  /**
    * Kafka unreachable for longer than this: the process exits non-zero so its supervisor restarts it.
    * A shorter outage is waited out (not ready), and the process exits non-zero once the broker is
    * back: kafkajs' clients (transactional producers above all) do not reliably resume after an

@@ -103,4 +103,30 @@ describe('dependency health', () => {
     assert.equal(failure.recovered, true);
     assert.match(failure.message, /kafka is reachable again after \d+ s down/);
   });
+
+  it('with failuresBeforeDown 2, one failed check is not an outage; two in a row are', async () => {
+    const health = new DependencyHealth();
+    const results: boolean[] = [true, false, true, false, false];
+    let next = 0;
+    let checked = 0;
+    const stop = health.watch(
+      'postgres',
+      async () => {
+        const ok = results[Math.min(next++, results.length - 1)];
+        checked++;
+        if (!ok) throw new Error('timeout exceeded when trying to connect');
+      },
+      { intervalMs: 20, failuresBeforeDown: 2 },
+    );
+    // After each check (20 ms apart), whether the dependency counts as down.
+    const seen: boolean[] = [];
+    for (let i = 0; i < results.length; i++) {
+      while (checked <= i) await new Promise((resolve) => setTimeout(resolve, 1));
+      await new Promise((resolve) => setImmediate(resolve));
+      seen.push(health.isDown('postgres'));
+    }
+    stop();
+    assert.deepEqual(seen, [false, false, false, false, true]);
+    assert.match(health.down()[0]?.reason ?? '', /timeout exceeded/);
+  });
 });

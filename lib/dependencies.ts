@@ -27,6 +27,11 @@ export interface DependencyState {
 export interface ProbeOptions {
   /** Time between checks. */
   readonly intervalMs: number;
+  /**
+   * Consecutive failed checks before the dependency counts as down (default 1): one check that
+   * is merely slow on a loaded machine must not restart every process (DEPENDENCY_FAILURES_BEFORE_DOWN).
+   */
+  readonly failuresBeforeDown?: number;
   /** Down for longer than this: the process fails (`outageExceeded` rejects). Unset: no bound. */
   readonly maxOutageMs?: number | undefined;
   /**
@@ -106,24 +111,28 @@ export class DependencyHealth {
   }
 
   /**
-   * Checks `check` every `intervalMs` (a rejection means down, with its message as the
-   * reason), and fails the process when the dependency stays down beyond `maxOutageMs`.
+   * Checks `check` every `intervalMs` (`failuresBeforeDown` rejections in a row mean down,
+   * with the last one's message as the reason), and fails the process when the dependency stays down beyond `maxOutageMs`.
    * The returned function stops checking.
    */
   watch(dependency: DependencyName, check: () => Promise<void>, options: ProbeOptions): () => void {
     let running = false;
+    let failures = 0;
     const probe = async (): Promise<void> => {
       if (running) return;
       running = true;
       try {
         await check();
+        failures = 0;
         const outage = this.states.get(dependency);
         this.report(dependency, true);
         if (options.restartAfterOutage && outage && !outage.up) {
           this.failOutage?.(new DependencyOutageError(dependency, this.now() - outage.since, outage.reason, true));
         }
       } catch (error) {
-        this.report(dependency, false, error instanceof Error ? error.message : String(error));
+        failures++;
+        if (failures >= (options.failuresBeforeDown ?? 1))
+          this.report(dependency, false, error instanceof Error ? error.message : String(error));
       } finally {
         running = false;
       }

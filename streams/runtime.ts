@@ -67,6 +67,7 @@ export async function createBus(config: Config, logger: Logger): Promise<Bus> {
       intervalMs: config.DEPENDENCY_CHECK_INTERVAL_MS,
       timeoutMs: config.DEPENDENCY_CHECK_INTERVAL_MS,
       maxOutageMs: config.KAFKA_MAX_OUTAGE_MS,
+      failuresBeforeDown: config.DEPENDENCY_FAILURES_BEFORE_DOWN,
       // Within the bound the processes stay up (not ready) and restart once the broker is back.
       restartAfterOutage: true,
     });
@@ -113,7 +114,11 @@ export async function openFeatureStore(config: Config, logger: Logger): Promise<
         await client.end().catch(() => undefined);
       }
     },
-    { intervalMs: config.DEPENDENCY_CHECK_INTERVAL_MS, maxOutageMs: config.DATABASE_MAX_OUTAGE_MS },
+    {
+      intervalMs: config.DEPENDENCY_CHECK_INTERVAL_MS,
+      maxOutageMs: config.DATABASE_MAX_OUTAGE_MS,
+      failuresBeforeDown: config.DEPENDENCY_FAILURES_BEFORE_DOWN,
+    },
   );
   return {
     ...database,
@@ -217,6 +222,7 @@ export async function startProcessor(
           unwatch = dependencies.watch('elasticsearch', () => store.checkHealth(config.DEPENDENCY_CHECK_INTERVAL_MS), {
             intervalMs: config.DEPENDENCY_CHECK_INTERVAL_MS,
             maxOutageMs: config.ELASTICSEARCH_MAX_OUTAGE_MS,
+            failuresBeforeDown: config.DEPENDENCY_FAILURES_BEFORE_DOWN,
           });
         }
         const writer = await startPredictionsWriter(bus, store, logger, { groupId, maxOutageMs });
