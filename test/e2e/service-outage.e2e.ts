@@ -12,9 +12,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { join } from 'node:path';
 import pg from 'pg';
 import { TOPICS } from '../../schema/topics.ts';
 import type { MarketEvent } from '../../schema/events.ts';
@@ -24,10 +22,11 @@ import { replayCandles } from '../../streams/sources/candle-replay.ts';
 import { createBus, openFeatureStore } from '../../streams/runtime.ts';
 import type { Database } from '../../streams/store/database.ts';
 import { startApi, type RunningApi } from '../../cli/api.ts';
-import { BTC_CANDLES, FULL_DAY, repoRoot } from '../support/data.ts';
+import { BTC_CANDLES, FULL_DAY } from '../support/data.ts';
 import { countRows, loadDay } from '../support/market-data.ts';
 import { startProcessors } from '../support/pipeline.ts';
 import { freePort, scrape } from '../support/ports.ts';
+import { services } from '../support/service-control.ts';
 import { startService, stopGracefully, type Service } from '../support/processes.ts';
 import { isolate, requireServices, testLogger, waitFor, type Isolation } from '../support/services.ts';
 
@@ -44,17 +43,6 @@ const KAFKA_OUTAGES = [
   { outageMs: 35_000, maxOutageMs: 15_000, exitDuringOutage: true },
   { outageMs: 10_000, maxOutageMs: 120_000, exitDuringOutage: false },
 ] as const;
-
-/** `scripts/services <command> <service>`, with this process's environment (ports, state dir). */
-function services(command: 'up' | 'down', service: 'kafka' | 'postgres'): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(join(repoRoot, 'scripts/services'), [command, service], { cwd: repoRoot, stdio: 'inherit' });
-    child.once('error', reject);
-    child.once('exit', (code) =>
-      code === 0 ? resolve() : reject(new Error(`scripts/services ${command} ${service} exited ${code}`)),
-    );
-  });
-}
 
 async function dayEvents(): Promise<MarketEvent[]> {
   const events: MarketEvent[] = [];
