@@ -8,6 +8,7 @@ import { ConfigError, loadConfig, type Config } from '../lib/config.ts';
 import { createLogger, type Logger } from '../lib/logger.ts';
 import { opsServerOptions, startOpsServer } from '../lib/ops-server.ts';
 import { Lifecycle } from './lifecycle.ts';
+import { explainStartupError } from './startup-error.ts';
 import { chooseSource, type SourceChoice, type SourceOptions } from './sources.ts';
 import { createBus, openFeatureStore, PROCESSORS, startProcessor, type ProcessorName } from '../streams/runtime.ts';
 import type { Database } from '../streams/store/database.ts';
@@ -556,4 +557,23 @@ program
     process.stdout.write(`${await evaluateOfflineScorer(flags.file ?? config.NEWS_REPLAY_FILE)}\n`);
   });
 
-await program.parseAsync(process.argv);
+try {
+  await program.parseAsync(process.argv);
+} catch (error) {
+  if (error instanceof ConfigError) {
+    process.stderr.write(`${error.message}\n`);
+    process.exit(2);
+  }
+  // A command that failed before it was running: one line saying what to do, not a stack.
+  let config: Pick<Config, 'KAFKA_BROKERS' | 'DATABASE_URL' | 'LOG_LEVEL'> | undefined;
+  try {
+    config = loadConfig();
+  } catch {
+    config = undefined;
+  }
+  process.stderr.write(
+    `tickcast: ${explainStartupError(error, config ?? { KAFKA_BROKERS: undefined, DATABASE_URL: undefined })}\n`,
+  );
+  if (config?.LOG_LEVEL === 'debug' || config?.LOG_LEVEL === 'trace') console.error(error);
+  process.exit(1);
+}
