@@ -43,7 +43,6 @@ const LLM_ENV = {
   LLM_CIRCUIT_FAILURES: '2',
   LLM_CIRCUIT_COOLDOWN_MS: '1500',
   LLM_MAX_OUTAGE_MS: '120000',
-  DEPENDENCY_CHECK_INTERVAL_MS: '500',
 };
 
 function replay(bus: Bus, iso: Isolation, from: number, to: number): Promise<void> {
@@ -156,11 +155,11 @@ describe('the LLM endpoint down mid-replay (sentiment extractor as its own proce
     });
     for (const name of ['sentiment-features', 'sentiment-writer'])
       others.push(startService(name, ['stream', name], { ...iso.env, METRICS_PORT: '0' }));
-    await waitFor('the extractor ready', async () => (await ready(extractorPort))?.status === 200, 60_000);
+    await waitFor('the extractor ready', async () => (await ready(extractorPort))?.status === 200, 120_000);
 
     // The morning is scored; then the endpoint goes away (connection refused) and the afternoon arrives.
     await replay(bus, iso, DAY.from, MIDDAY);
-    await waitFor('signals of the morning', async () => (await count(iso.pool, 'sentiment_signals')) > 10, 60_000);
+    await waitFor('signals of the morning', async () => (await count(iso.pool, 'sentiment_signals')) > 10, 120_000);
     await fake.stop();
     await replay(bus, iso, MIDDAY, DAY.to);
     await waitFor(
@@ -170,7 +169,7 @@ describe('the LLM endpoint down mid-replay (sentiment extractor as its own proce
         if (answer?.status === 503) during.push(answer);
         return answer?.status === 503;
       },
-      60_000,
+      120_000,
     );
     gaugeDuring = await scrape(extractorPort, 'tickcast_dependency_up{dependency="llm"}');
     signalsAtStop = await count(iso.pool, 'sentiment_signals');
@@ -178,10 +177,10 @@ describe('the LLM endpoint down mid-replay (sentiment extractor as its own proce
     // Back, but overloaded and then rate limited, each with the Retry-After providers send.
     fake = await startOpenAiFake(KEY, llmPort);
     await fake.setDefault({ kind: 'fail', status: 503, retryAfterSeconds: 1 });
-    await waitFor('calls answered 503', async () => (await fake.requests()).length >= 2, 30_000);
+    await waitFor('calls answered 503', async () => (await fake.requests()).length >= 2, 60_000);
     await fake.setDefault({ kind: 'fail', status: 429, retryAfterSeconds: 1 });
     const before429 = (await fake.requests()).length;
-    await waitFor('calls answered 429', async () => (await fake.requests()).length >= before429 + 2, 30_000);
+    await waitFor('calls answered 429', async () => (await fake.requests()).length >= before429 + 2, 60_000);
     const answer = await ready(extractorPort);
     if (answer) during.push(answer);
     signalsAtRecovery = await count(iso.pool, 'sentiment_signals');
