@@ -6,10 +6,13 @@
  * field (as Apollo Router and Hive Gateway answer a failed entity fetch: partial data, an
  * error with a code and the path of what is missing; @apollo/gateway's executor gives no
  * path); when it is back, the same
- * subscription delivers whole events again, without the client resubscribing.
+ * subscription delivers whole events again, without the client resubscribing. The same with
+ * the markets subgraph up but its store unreachable (its PostgreSQL connections go through a
+ * proxy the test cuts): the missing field carries STORE_UNAVAILABLE.
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { createServer, connect, type Server, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { createClient, type Client } from 'graphql-ws';
 import type { FormattedExecutionResult } from 'graphql';
@@ -25,7 +28,7 @@ import { createBus } from '../../streams/runtime.ts';
 import { samplePrediction } from '../support/events.ts';
 import { freePort } from '../support/ports.ts';
 import { kill9, startService, stopGracefully, type Service } from '../support/processes.ts';
-import { isolate, testLogger, waitFor, type Isolation } from '../support/services.ts';
+import { isolate, requireServices, testLogger, waitFor, type Isolation } from '../support/services.ts';
 
 const suffix = Date.now().toString(36).toUpperCase().slice(-5);
 const PAIR = `D${suffix}/USD`;
@@ -43,6 +46,41 @@ type Event = FormattedExecutionResult<{
   };
 }>;
 
+/** A TCP proxy to PostgreSQL that the test can cut (refusing and dropping connections) and open again. */
+class StoreLink {
+  private server: Server | undefined;
+  private readonly sockets = new Set<Socket>();
+
+  constructor(
+    readonly port: number,
+    private readonly target: { host: string; port: number },
+  ) {}
+
+  async open(): Promise<void> {
+    const server = createServer((client) => {
+      const upstream = connect(this.target);
+      for (const socket of [client, upstream]) {
+        this.sockets.add(socket);
+        socket.on('close', () => this.sockets.delete(socket));
+        socket.on('error', () => {
+          client.destroy();
+          upstream.destroy();
+        });
+      }
+      client.pipe(upstream).pipe(client);
+    });
+    await new Promise<void>((resolve) => server.listen(this.port, '127.0.0.1', resolve));
+    this.server = server;
+  }
+
+  async cut(): Promise<void> {
+    const server = this.server;
+    this.server = undefined;
+    for (const socket of this.sockets) socket.destroy();
+    await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
+  }
+}
+
 let sequence = 0;
 const prediction = (): Prediction => {
   sequence++;
@@ -58,6 +96,7 @@ describe('graceful degradation: a federated subscription while the entity subgra
   const events: Event[] = [];
   const failures: unknown[] = [];
   let completed = false;
+  let storeLink: StoreLink;
 
   const answers = (port: number) => () =>
     fetch(`http://127.0.0.1:${port}/graphql`, {
@@ -71,8 +110,12 @@ describe('graceful degradation: a federated subscription while the entity subgra
 
   const start = async (name: 'predictions' | 'markets'): Promise<void> => {
     const s = subgraphs.get(name)!;
+    // The markets subgraph reaches its store through the link the test can cut.
+    const database = new URL(iso.env['DATABASE_URL']!);
+    if (name === 'markets') database.port = String(storeLink.port);
     s.service = startService(`${name} subgraph`, ['subgraph', name], {
       ...iso.env,
+      DATABASE_URL: database.toString(),
       SUBGRAPH_PORT: String(s.port),
       METRICS_PORT: String(s.metrics),
     });
@@ -99,6 +142,9 @@ describe('graceful degradation: a federated subscription while the entity subgra
       [PAIR, PRICE],
     );
     bus = await createBus(iso.config, testLogger);
+    const store = new URL(requireServices().databaseUrl);
+    storeLink = new StoreLink(await freePort(), { host: store.hostname, port: Number(store.port || 5432) });
+    await storeLink.open();
     for (const name of ['predictions', 'markets'] as const)
       subgraphs.set(name, { port: await freePort(), metrics: await freePort() });
     await start('predictions');
@@ -146,6 +192,7 @@ describe('graceful degradation: a federated subscription while the entity subgra
     await client?.dispose();
     await gateway?.stop();
     for (const s of subgraphs.values()) if (s.service) await stopGracefully(s.service);
+    await storeLink?.cut();
     await bus?.close();
     await iso?.close();
   });
@@ -196,6 +243,35 @@ describe('graceful degradation: a federated subscription while the entity subgra
     const event = eventOf(back.id)!;
     assert.equal(event.errors, undefined, JSON.stringify(event));
     assert.equal(event.data?.predictionCreated?.market?.lastTrade.price, PRICE);
+    assert.deepEqual(failures, []);
+    assert.equal(completed, false);
+  });
+
+  it("with the markets subgraph's store cut: the prediction arrives, the missing field null with STORE_UNAVAILABLE at its path", async () => {
+    await storeLink.cut();
+    const during = prediction();
+    await publish(during);
+    await waitFor('the event published while the store is cut', async () => eventOf(during.id) !== undefined, 60_000);
+    const event = eventOf(during.id)!;
+    assert.equal(event.data?.predictionCreated?.predictedPrice, during.predictedPrice, JSON.stringify(event));
+    assert.deepEqual(event.data?.predictionCreated?.market, { pair: PAIR, lastTrade: null }, JSON.stringify(event));
+    assert.equal(event.errors?.length, 1, JSON.stringify(event));
+    assert.deepEqual(event.errors?.[0]?.path, ['predictionCreated', 'market', 'lastTrade']);
+    assert.equal(event.errors?.[0]?.extensions?.['code'], 'STORE_UNAVAILABLE', JSON.stringify(event));
+    assert.equal(event.errors?.[0]?.extensions?.['serviceName'], 'markets', JSON.stringify(event));
+
+    await storeLink.open();
+    await waitFor(
+      'a whole event with the store back',
+      async () => {
+        const latest = events.at(-1);
+        if (latest?.data?.predictionCreated?.market?.lastTrade && !latest.errors && latest !== event) return true;
+        await publish(prediction());
+        return false;
+      },
+      60_000,
+      1_000,
+    );
     assert.deepEqual(failures, []);
     assert.equal(completed, false);
   });
