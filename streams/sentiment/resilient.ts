@@ -30,8 +30,9 @@ const held = counter(
   'Articles whose scoring waited for the LLM to come back (circuit open or the endpoint unavailable)',
 );
 
-/** Longest sleep between looks at the circuit while an article is held (a trial may end early). */
+/** Longest and shortest sleep between looks at the circuit while an article is held (a trial may end early). */
 const HOLD_POLL_MS = 1_000;
+const MIN_HOLD_POLL_MS = 250;
 
 export interface ResilientOptions {
   /** Unavailable longer than this: the process fails, held calls give up (LLM_MAX_OUTAGE_MS). */
@@ -85,7 +86,7 @@ export class ResilientScorer implements SentimentScorer {
         }
         if (!counted) held.inc();
         counted = true;
-        await this.sleep(Math.min(HOLD_POLL_MS, Math.max(50, this.breaker.msUntilTrial())));
+        await this.sleep(Math.min(HOLD_POLL_MS, Math.max(MIN_HOLD_POLL_MS, this.breaker.msUntilTrial())));
         continue;
       }
       try {
