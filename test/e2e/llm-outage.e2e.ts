@@ -7,7 +7,9 @@
  * it is unavailable the extractor's /ready answers 503 naming `llm`, its gauge says 0, it logs
  * one line down and one up (not one per retry), holds the articles instead of scoring them
  * offline, and stays up; afterwards the stored articles, signals and features equal an
- * uninterrupted run of the same replay (SQL EXCEPT both ways).
+ * uninterrupted run of the same replay (SQL EXCEPT both ways). Down beyond LLM_MAX_OUTAGE_MS,
+ * the extractor exits 1 without storing anything scored offline, and restarted (as a
+ * supervisor would) once the endpoint is back, it stores the same as the uninterrupted run.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -105,10 +107,46 @@ async function settled(pool: pg.Pool, table: string, want?: number): Promise<num
   return last;
 }
 
+let referenceRun: Promise<{ reference: Isolation; want: Map<string, number> }> | undefined;
+
+/** The uninterrupted run (once per file): the same processors and LLM, on the in-process bus. */
+function uninterrupted(): Promise<{ reference: Isolation; want: Map<string, number> }> {
+  referenceRun ??= (async () => {
+    const fake = await startOpenAiFake(KEY);
+    try {
+      const reference = await isolate('llmref', { ...LLM_ENV, LLM_BASE_URL: fake.url });
+      const memory = new MemoryBus();
+      await memory.ensureTopics(Object.values(TOPICS));
+      const tasks: RunningTask[] = await startProcessors(reference, memory, PROCESSORS);
+      await replay(memory, reference, DAY.from, DAY.to);
+      const want = new Map<string, number>();
+      for (const table of TABLES) want.set(table, await settled(reference.pool, table));
+      for (const task of tasks) await task.stop();
+      await memory.close();
+      assert.ok((want.get('sentiment_signals') ?? 0) > 50, 'a real day of signals');
+      return { reference, want };
+    } finally {
+      await fake.stop();
+    }
+  })();
+  return referenceRun;
+}
+
+after(async () => {
+  if (referenceRun) await (await referenceRun).reference.close();
+});
+
+async function assertSameAsUninterrupted(iso: Isolation): Promise<void> {
+  const { reference, want } = await uninterrupted();
+  for (const table of TABLES) {
+    assert.equal(await count(iso.pool, table), want.get(table), table);
+    assert.deepEqual(await differences(reference.id, iso.id, table), [], table);
+  }
+}
+
 describe('the LLM endpoint down mid-replay (sentiment extractor as its own process)', () => {
   let fake: OpenAiFake;
   let llmPort: number;
-  let reference: Isolation;
   let iso: Isolation;
   let bus: Bus;
   let extractor: Service;
@@ -116,7 +154,7 @@ describe('the LLM endpoint down mid-replay (sentiment extractor as its own proce
   const others: Service[] = [];
   /** The extractor's log lines (pino JSON), every one of them. */
   const lines: { msg?: string; level?: number }[] = [];
-  const want = new Map<string, number>();
+  let want: Map<string, number>;
   const during: { status: number; body: string }[] = [];
   let gaugeDuring = -1;
   let signalsAtStop = 0;
@@ -124,20 +162,10 @@ describe('the LLM endpoint down mid-replay (sentiment extractor as its own proce
 
   before(async () => {
     requireServices();
+    ({ want } = await uninterrupted());
     fake = await startOpenAiFake(KEY);
     llmPort = Number(new URL(fake.url).port);
     const env = { ...LLM_ENV, LLM_BASE_URL: fake.url };
-
-    // The uninterrupted run: the same processors and LLM, on the in-process bus.
-    reference = await isolate('llmref', env);
-    const memory = new MemoryBus();
-    await memory.ensureTopics(Object.values(TOPICS));
-    const tasks: RunningTask[] = await startProcessors(reference, memory, PROCESSORS);
-    await replay(memory, reference, DAY.from, DAY.to);
-    for (const table of TABLES) want.set(table, await settled(reference.pool, table));
-    for (const task of tasks) await task.stop();
-    await memory.close();
-    assert.ok((want.get('sentiment_signals') ?? 0) > 50, 'a real day of signals');
 
     iso = await isolate('llmout', { ...env, LOG_LEVEL: 'info' });
     bus = await createBus(iso.config, testLogger);
@@ -195,7 +223,6 @@ describe('the LLM endpoint down mid-replay (sentiment extractor as its own proce
     await bus?.close();
     await fake?.stop();
     await iso?.close();
-    await reference?.close();
   });
 
   it('says llm is down on /ready (503) and its gauge while the endpoint refuses, answers 503 or 429', () => {
@@ -240,12 +267,8 @@ describe('the LLM endpoint down mid-replay (sentiment extractor as its own proce
     );
   });
 
-  it('stores the same articles, signals and features as the uninterrupted run (SQL EXCEPT both ways)', async () => {
-    for (const table of TABLES) {
-      assert.equal(await count(iso.pool, table), want.get(table), table);
-      assert.deepEqual(await differences(reference.id, iso.id, table), [], table);
-    }
-  });
+  it('stores the same articles, signals and features as the uninterrupted run (SQL EXCEPT both ways)', () =>
+    assertSameAsUninterrupted(iso));
 
   it('stops cleanly on SIGTERM', async () => {
     const exit = once(extractor.child, 'exit');
@@ -253,4 +276,67 @@ describe('the LLM endpoint down mid-replay (sentiment extractor as its own proce
     const [code] = (await exit) as [number | null];
     assert.equal(code, 0, extractor.output());
   });
+});
+
+describe('the LLM endpoint down beyond LLM_MAX_OUTAGE_MS: the extractor exits 1, restarted it catches up', () => {
+  let fake: OpenAiFake | undefined;
+  let iso: Isolation;
+  let bus: Bus;
+  let extractor: Service;
+  const others: Service[] = [];
+  let exit: number | NodeJS.Signals | null | 'still running';
+  let output = '';
+  let signalsWhileDown = -1;
+
+  before(async () => {
+    requireServices();
+    const { want } = await uninterrupted();
+    // An endpoint that is down from the start: a port nothing listens on until the test says so.
+    const probe = await startOpenAiFake(KEY);
+    const url = probe.url;
+    await probe.stop();
+    iso = await isolate('llmbound', { ...LLM_ENV, LLM_MAX_OUTAGE_MS: '6000', LLM_BASE_URL: url, LOG_LEVEL: 'info' });
+    bus = await createBus(iso.config, testLogger);
+    const port = await freePort();
+    const startExtractor = () =>
+      startService('sentiment-extractor', ['stream', 'sentiment-extractor'], {
+        ...iso.env,
+        METRICS_PORT: String(port),
+      });
+    extractor = startExtractor();
+    for (const name of ['sentiment-features', 'sentiment-writer'])
+      others.push(startService(name, ['stream', name], { ...iso.env, METRICS_PORT: '0' }));
+    await waitFor('the extractor ready', async () => (await ready(port))?.status === 200, 120_000);
+    await replay(bus, iso, DAY.from, DAY.to);
+    const closed = once(extractor.child, 'close');
+    exit = await Promise.race([
+      extractor.exited,
+      new Promise<'still running'>((resolve) => setTimeout(() => resolve('still running'), 90_000).unref()),
+    ]);
+    if (exit !== 'still running') await closed;
+    output = extractor.output();
+    signalsWhileDown = await count(iso.pool, 'sentiment_signals');
+
+    // The endpoint is back; a supervisor starts the extractor again.
+    fake = await startOpenAiFake(KEY, Number(new URL(url).port));
+    if (exit !== 'still running') extractor = startExtractor();
+    for (const table of TABLES) await settled(iso.pool, table, want.get(table));
+  });
+
+  after(async () => {
+    await stopGracefully(extractor);
+    for (const s of others) await stopGracefully(s);
+    await bus?.close();
+    await fake?.stop();
+    await iso?.close();
+  });
+
+  it('exits 1 naming llm once the outage outlasts the bound, having stored nothing scored offline', () => {
+    assert.equal(exit, 1, output);
+    assert.match(output, /llm has been unreachable for \d+ s/);
+    assert.equal(signalsWhileDown, 0);
+  });
+
+  it('restarted with the LLM back, stores the same articles, signals and features as the uninterrupted run', () =>
+    assertSameAsUninterrupted(iso));
 });
