@@ -8,6 +8,7 @@ import { ConfigError, loadConfig, type Config } from '../lib/config.ts';
 import { createLogger, type Logger } from '../lib/logger.ts';
 import { opsServerOptions, startOpsServer } from '../lib/ops-server.ts';
 import { Lifecycle } from './lifecycle.ts';
+import { explainStartupError } from './startup-error.ts';
 import { chooseSource, type SourceChoice, type SourceOptions } from './sources.ts';
 import { createBus, openFeatureStore, PROCESSORS, startProcessor, type ProcessorName } from '../streams/runtime.ts';
 import type { Database } from '../streams/store/database.ts';
@@ -138,12 +139,11 @@ withSourceFlags(
   lifecycle.add('bus', () => bus.close());
   const database = await openFeatureStore(config, logger);
   lifecycle.add('feature store', () => database.close());
-  const tasks = [];
-  for (const name of PROCESSORS) {
-    const task = await startProcessor(name, { config, logger, bus, database });
-    lifecycle.add(name, () => task.stop());
-    tasks.push(task);
-  }
+  const tasks: Awaited<ReturnType<typeof startProcessor>>[] = [];
+  // Stopped together: each finishes its batch and commits on its own, and one after another
+  // each waits out its consumer's fetch (up to 5 s), well beyond SHUTDOWN_TIMEOUT_MS in all.
+  lifecycle.add('stream processors', async () => void (await Promise.all(tasks.map((task) => task.stop()))));
+  for (const name of PROCESSORS) tasks.push(await startProcessor(name, { config, logger, bus, database }));
   const source = await chooseSource(
     config,
     { ...sourceOptions(flags), storedThrough: (pair) => newestStoredMinute(database.pool, pair) },
@@ -157,7 +157,7 @@ withSourceFlags(
     await sourceStopped;
   });
   const api = await startApi(config, { pool: database.pool, bus, logger });
-  for (const subgraph of api.subgraphs) lifecycle.add(`subgraph ${subgraph.url}`, () => subgraph.stop());
+  lifecycle.add('subgraphs', async () => void (await Promise.all(api.subgraphs.map((subgraph) => subgraph.stop()))));
   lifecycle.add('gateway', () => api.gateway.stop());
   const ops = await startOpsServer(opsServerOptions(config), () => api.gateway.ready());
   lifecycle.add('ops server', () => ops.close());
@@ -564,4 +564,23 @@ program
     process.stdout.write(`${await evaluateOfflineScorer(flags.file ?? config.NEWS_REPLAY_FILE)}\n`);
   });
 
-await program.parseAsync(process.argv);
+try {
+  await program.parseAsync(process.argv);
+} catch (error) {
+  if (error instanceof ConfigError) {
+    process.stderr.write(`${error.message}\n`);
+    process.exit(2);
+  }
+  // A command that failed before it was running: one line saying what to do, not a stack.
+  let config: Pick<Config, 'KAFKA_BROKERS' | 'DATABASE_URL' | 'LOG_LEVEL'> | undefined;
+  try {
+    config = loadConfig();
+  } catch {
+    config = undefined;
+  }
+  process.stderr.write(
+    `tickcast: ${explainStartupError(error, config ?? { KAFKA_BROKERS: undefined, DATABASE_URL: undefined })}\n`,
+  );
+  if (config?.LOG_LEVEL === 'debug' || config?.LOG_LEVEL === 'trace') console.error(error);
+  process.exit(1);
+}

@@ -3,12 +3,13 @@
  * URLs are placeholders), a per-subgraph timeout through an AbortSignal-aware fetch, the
  * caller's verified id and scopes and a request id, signed with the internal secret
  * (lib/internal-signature.ts), and failures turned into a clear SUBGRAPH_UNAVAILABLE error
- * naming the subgraph. The gateway keeps the data the other subgraphs returned (partial
- * results).
+ * naming the subgraph and, for an entity fetch, the path of the fields it could not fetch.
+ * The gateway keeps the data the other subgraphs returned (partial results).
  */
 import { randomUUID } from 'node:crypto';
 import { RemoteGraphQLDataSource, type GraphQLDataSourceProcessOptions } from '@apollo/gateway';
-import { GraphQLError } from 'graphql';
+import type { GatewayGraphQLResponse } from '@apollo/server-gateway-interface';
+import { GraphQLError, Kind, parse, type DocumentNode, type SelectionSetNode } from 'graphql';
 import {
   PRINCIPAL_HEADER,
   REQUEST_ID_HEADER,
@@ -82,6 +83,31 @@ export class SubgraphDataSource extends RemoteGraphQLDataSource<GatewayContext> 
     headers.set(REQUEST_ID_HEADER, randomUUID());
   }
 
+  /**
+   * A failed entity fetch: its SUBGRAPH_UNAVAILABLE error gets the path of what is missing in
+   * the client's answer, as Apollo Router and Hive Gateway locate theirs (@apollo/gateway
+   * leaves it out). The path is where the entities sit (`pathInIncomingRequest`), cut before
+   * the first list (`@`: every element is missing alike), plus the field when the fetch asked
+   * for one only. A root fetch's error keeps no path: its fields are null at the root.
+   */
+  override async process(options: GraphQLDataSourceProcessOptions<GatewayContext>): Promise<GatewayGraphQLResponse> {
+    try {
+      return await super.process(options);
+    } catch (error) {
+      // Only operations the gateway runs for a client carry these (not health checks or schema loads).
+      const path =
+        'pathInIncomingRequest' in options
+          ? missingPath(options.pathInIncomingRequest, options.document ?? parseQuery(options.request.query))
+          : undefined;
+      if (!(error instanceof GraphQLError) || error.path || !path) throw error;
+      throw new GraphQLError(error.message, {
+        path,
+        extensions: error.extensions,
+        ...(error.originalError ? { originalError: error.originalError } : {}),
+      });
+    }
+  }
+
   override didEncounterError(error: Error): void {
     const status =
       error instanceof GraphQLError ? (error.extensions['response'] as { status?: unknown })?.status : undefined;
@@ -97,5 +123,45 @@ export class SubgraphDataSource extends RemoteGraphQLDataSource<GatewayContext> 
       extensions: { serviceName: this.subgraph, reason },
       cause: error,
     });
+  }
+}
+
+/** Where an entity fetch's fields go in the response, or undefined for a root fetch. */
+export function missingPath(
+  entities: readonly (string | number)[] | undefined,
+  document: DocumentNode | undefined,
+): (string | number)[] | undefined {
+  if (!entities || entities.length === 0) return undefined;
+  const list = entities.indexOf('@');
+  const path = list === -1 ? [...entities] : entities.slice(0, list);
+  if (list !== -1) return path.length > 0 ? path : undefined;
+  const fields = document ? entityFields(document) : [];
+  return fields.length === 1 ? [...path, fields[0]!] : path;
+}
+
+/** Response names of the fields an `_entities` fetch selects on its entities (not __typename). */
+function entityFields(document: DocumentNode): string[] {
+  const names = new Set<string>();
+  const collect = (set: SelectionSetNode | undefined): void => {
+    for (const selection of set?.selections ?? []) {
+      if (selection.kind === Kind.INLINE_FRAGMENT) collect(selection.selectionSet);
+      else if (selection.kind === Kind.FIELD && selection.name.value !== '__typename')
+        names.add(selection.alias?.value ?? selection.name.value);
+    }
+  };
+  for (const definition of document.definitions) {
+    if (definition.kind !== Kind.OPERATION_DEFINITION) continue;
+    for (const root of definition.selectionSet.selections)
+      if (root.kind === Kind.FIELD && root.name.value === '_entities') collect(root.selectionSet);
+  }
+  return [...names];
+}
+
+/** The fetch's operation (the executor passes its document only when it kept one); only read after a failure. */
+function parseQuery(query: string | undefined): DocumentNode | undefined {
+  try {
+    return query === undefined ? undefined : parse(query);
+  } catch {
+    return undefined;
   }
 }

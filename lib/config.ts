@@ -161,6 +161,11 @@ export const configSchema = z.object({
   /** Consecutive failed articles that open the circuit (offline scorer until the cooldown ends). */
   LLM_CIRCUIT_FAILURES: positiveInt.default(5),
   LLM_CIRCUIT_COOLDOWN_MS: positiveInt.default(60_000),
+  /**
+   * While the LLM is unreachable (circuit open) the extractor holds articles unscored, their
+   * input offsets uncommitted; unreachable longer than this, it exits 1 for its supervisor.
+   */
+  LLM_MAX_OUTAGE_MS: positiveInt.default(300_000),
   /** Articles the sentiment extractor remembers to skip re-deliveries; older ones are forgotten (bounded memory). */
   SENTIMENT_MAX_ARTICLES: positiveInt.default(50_000),
   /** Headline dataset `tickcast start` replays into the news pipeline when present. */

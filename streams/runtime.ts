@@ -235,14 +235,25 @@ export async function startProcessor(
       }
       return allOf(writers);
     }
-    case 'sentiment-extractor':
-      return bus.runStateful(
+    case 'sentiment-extractor': {
+      const scorer = scorerFromConfig(config, logger);
+      const task = await bus.runStateful(
         sentimentExtractor({
-          scorer: scorerFromConfig(config, logger),
+          scorer,
           maxArticles: config.SENTIMENT_MAX_ARTICLES,
           maxAheadMs: config.EVENT_MAX_AHEAD_MS,
         }),
       );
+      // Released first: a batch held for an unavailable LLM then fails uncommitted (its news
+      // waits in Kafka) instead of holding up the stop until the shutdown timeout.
+      return {
+        done: task.done,
+        stop: async () => {
+          scorer.close?.();
+          await task.stop();
+        },
+      };
+    }
     case 'sentiment-features':
       return bus.runStateful(sentimentFeaturesProcessor());
     case 'sentiment-writer':

@@ -1,6 +1,6 @@
 /**
  * A circuit breaker around the LLM: after `failureThreshold` consecutive failed calls it
- * opens and callers go straight to the offline scorer for `cooldownMs`; then one trial
+ * opens and callers stop calling for `cooldownMs` (the extractor holds its articles); then one trial
  * call is let through (half-open): success closes it, failure opens it again. The clock is
  * injected so tests step time instead of sleeping.
  */
@@ -11,7 +11,7 @@ export type CircuitState = 'closed' | 'open' | 'half-open';
 const STATE_VALUE: Record<CircuitState, number> = { closed: 0, 'half-open': 1, open: 2 };
 const circuitState = gauge(
   'tickcast_sentiment_circuit_state',
-  'LLM circuit breaker: 0 closed, 1 half-open (trial call), 2 open (offline scorer in use)',
+  'LLM circuit breaker: 0 closed, 1 half-open (trial call), 2 open (articles held until the LLM is back)',
 );
 
 export interface BreakerOptions {
@@ -36,6 +36,11 @@ export class CircuitBreaker {
   get state(): CircuitState {
     if (this.current === 'open' && this.now() - this.openedAt >= this.options.cooldownMs) this.move('half-open');
     return this.current;
+  }
+
+  /** Time until an open circuit lets a trial through (0 when not open). */
+  msUntilTrial(): number {
+    return this.state === 'open' ? Math.max(0, this.openedAt + this.options.cooldownMs - this.now()) : 0;
   }
 
   /** Whether a call may go to the LLM now; in half-open, only one trial at a time. */

@@ -2,11 +2,14 @@
  * The extractor, with the LLM scorer behind its breaker, against a local OpenAI-compatible
  * server running in its own process: every scripted answer (well-formed, malformed,
  * off-schema, partial, truncated, refused, slow, failing) ends in a valid signal or a
- * counted failure, garbage never becomes a score, and the breaker falls back to the
- * lexicon and recovers. Batches go through the same applyBatch both buses use.
+ * counted failure, garbage never becomes a score, an unusable answer is scored by the
+ * (named) lexicon, and an unavailable LLM holds the article until it is back, or beyond
+ * LLM_MAX_OUTAGE_MS fails the batch and the process. Batches go through the same
+ * applyBatch both buses use.
  */
-import { after, before, beforeEach, describe, it } from 'node:test';
+import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { pino } from 'pino';
 import { applyBatch } from '../bus/batch.ts';
 import type { InboundRecord, OutboundRecord } from '../bus/bus.ts';
 import { encodeValue } from '../bus/codec.ts';
@@ -20,6 +23,8 @@ import { ResilientScorer } from './resilient.ts';
 import { deadLetterSchema, sentimentSignalSchema, type NewsItem, type SentimentSignal } from '../../schema/events.ts';
 import { TOPICS } from '../../schema/topics.ts';
 import { createLogger } from '../../lib/logger.ts';
+import { DependencyHealth, DependencyOutageError, readiness } from '../../lib/dependencies.ts';
+import { TickcastError } from '../../lib/errors.ts';
 import { metricValue } from '../../lib/metrics.ts';
 import { startOpenAiFake, type OpenAiFake } from '../../test/support/openai-fake.ts';
 import type { Behaviour } from '../../test/fakes/openai-server.ts';
@@ -27,6 +32,8 @@ import type { Behaviour } from '../../test/fakes/openai-server.ts';
 const logger = createLogger('silent');
 const MODEL = 'fake-model';
 const COOLDOWN_MS = 60_000;
+/** LLM_MAX_OUTAGE_MS on the test's clock: a few cooldowns. */
+const MAX_OUTAGE_MS = 5 * COOLDOWN_MS;
 
 let offset = 0;
 function record(item: NewsItem | string, key?: string): InboundRecord {
@@ -59,10 +66,22 @@ const signalsOf = (outputs: readonly OutboundRecord[]): SentimentSignal[] =>
 
 const failures = (reason: string): Promise<number> => metricValue('tickcast_sentiment_llm_failures_total', { reason });
 
+async function waitUntil(probe: () => boolean | Promise<boolean>, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await probe())) {
+    if (Date.now() > deadline) throw new Error('timed out');
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
 describe('sentiment extractor against a local OpenAI-compatible server process', () => {
   let fake: OpenAiFake;
   let clock = 0;
   let breaker: CircuitBreaker;
+  let health: DependencyHealth;
+  let scorer: ResilientScorer;
+  let logLines: { msg: string }[];
+  let states: Map<string, ExtractorState>;
   let extract: (records: InboundRecord[]) => Promise<OutboundRecord[]>;
 
   before(async () => {
@@ -83,19 +102,37 @@ describe('sentiment extractor against a local OpenAI-compatible server process',
       backoff: { initialDelayMs: 5, maxDelayMs: 5, multiplier: 1, jitter: 0 },
       logger,
     });
+    logLines = [];
+    health = new DependencyHealth(() => clock);
+    health.useLogger(pino({ level: 'info' }, { write: (line: string) => void logLines.push(JSON.parse(line)) }));
+    scorer = new ResilientScorer(llm, new LexiconScorer(), breaker, logger, {
+      maxOutageMs: MAX_OUTAGE_MS,
+      health,
+      checkIntervalMs: 20,
+      now: () => clock,
+      // A held article waits on the test's clock; the real pause lets the test look in between.
+      sleep: async (ms) => {
+        clock += ms;
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      },
+    });
     const processor = sentimentExtractor({
-      scorer: new ResilientScorer(llm, new LexiconScorer(), breaker, logger),
+      scorer,
       maxArticles: 10_000,
       // The fixed clock only stamps signals (epoch + 1 s): no article may count as from the future.
       maxAheadMs: Number.MAX_SAFE_INTEGER,
       now: () => 1_000,
     });
-    const states = new Map<string, ExtractorState>();
+    states = new Map<string, ExtractorState>();
     extract = async (records) => {
       const { outputs, changed } = await applyBatch(processor, states, records);
       for (const [key, state] of changed) states.set(key, state);
       return outputs;
     };
+  });
+  afterEach(async () => {
+    scorer.close();
+    await fake.setDefault({ kind: 'good' });
   });
 
   /** Scores one article after scripting the server; returns its signals. */
@@ -146,6 +183,7 @@ describe('sentiment extractor against a local OpenAI-compatible server process',
       );
     });
 
+    if (['timeout', 'server_error', 'rate_limited'].includes(reason)) continue;
     it(`falls back to the lexicon when every attempt is ${kind}, never storing the garbage`, async () => {
       const counted = await failures(reason);
       const signals = await scoreWith([behaviour, behaviour], 'Exchange hack shakes Bitcoin');
@@ -173,33 +211,89 @@ describe('sentiment extractor against a local OpenAI-compatible server process',
     assert.equal(await failures('client_error'), rejected + 1);
   });
 
-  it('opens the circuit after consecutive failed articles, scores offline without calling, and recovers', async () => {
-    await fake.setDefault({ kind: 'fail', status: 503 });
-    try {
-      for (const title of ['Bitcoin one', 'Bitcoin two']) {
-        assert.equal((await scoreWith([], title))[0]?.scorer, 'lexicon:v1');
-      }
-      assert.equal(breaker.state, 'open');
-      assert.equal(await metricValue('tickcast_sentiment_circuit_state'), 2);
+  for (const [kind, behaviour] of [
+    ['failing (503)', { kind: 'fail', status: 503 }],
+    ['rate-limited (429)', { kind: 'fail', status: 429 }],
+    ['slow (timeouts)', { kind: 'slow', delayMs: 1_500 }],
+  ] as const) {
+    it(`holds an article while every call is ${kind}: llm down once, no fallback score, the LLM's score once it is back`, async () => {
+      await fake.setDefault(behaviour);
       const calls = (await fake.requests()).length;
-      const open = await scoreWith([], 'Bitcoin surges while the circuit is open');
-      assert.equal((await fake.requests()).length, calls, 'no call while open');
+      const fallbacksBefore = await metricValue('tickcast_sentiment_fallbacks_total', { why: 'llm_failed' });
+      let settled = false;
+      const scoring = scoreWith([], 'Bitcoin surges while the LLM is down').finally(() => {
+        settled = true;
+      });
+      await waitUntil(() => health.isDown('llm'));
+      assert.equal(breaker.state === 'closed', false);
+      const ready = readiness(true, health);
+      assert.equal(ready.ok, false);
+      assert.match(ready.body, /unavailable: llm/);
+      assert.equal(await metricValue('tickcast_dependency_up', { dependency: 'llm' }), 0);
+      // Several trials fail while it stays down (the clock steps a cooldown per trial).
+      await waitUntil(async () => (await fake.requests()).length >= calls + 6);
+      assert.equal(settled, false, 'the article is held, not scored');
+      await fake.setDefault({ kind: 'good' });
+      const signals = await scoring;
       assert.deepEqual(
-        open.map((s) => [s.scorer, s.label]),
+        signals.map((s) => [s.coin, s.label, s.scorer]),
         [
-          ['lexicon:v1', 'BULLISH'],
-          ['lexicon:v1', 'NEUTRAL'],
+          ['BTC', 'BULLISH', `llm:${MODEL}`],
+          ['ETH', 'BULLISH', `llm:${MODEL}`],
         ],
       );
-      await fake.setDefault({ kind: 'good' });
-      clock += COOLDOWN_MS;
-      const trial = await scoreWith([], 'Bitcoin record after the cooldown');
-      assert.equal(trial[0]?.scorer, `llm:${MODEL}`);
       assert.equal(breaker.state, 'closed');
-      assert.equal(await metricValue('tickcast_sentiment_circuit_state'), 0);
-    } finally {
-      await fake.setDefault({ kind: 'good' });
-    }
+      assert.equal(health.isDown('llm'), false);
+      assert.equal(await metricValue('tickcast_dependency_up', { dependency: 'llm' }), 1);
+      assert.equal(await metricValue('tickcast_sentiment_fallbacks_total', { why: 'llm_failed' }), fallbacksBefore);
+      assert.deepEqual(
+        logLines.map((l) => l.msg),
+        ['dependency down: llm', 'dependency up again: llm'],
+        'one line per change of state, not one per failed call',
+      );
+    });
+  }
+
+  it('waits as long as a 429 Retry-After asks before retrying (within the backoff cap)', async () => {
+    const llm = new LlmScorer({
+      baseUrl: fake.url,
+      model: MODEL,
+      apiKey: 'sk-test',
+      prompt: loadPrompt('sentiment-v1'),
+      timeoutMs: 2_000,
+      maxRetries: 1,
+      backoff: { initialDelayMs: 5, maxDelayMs: 5_000, multiplier: 1, jitter: 0 },
+      logger,
+    });
+    await fake.script({ kind: 'fail', status: 429, retryAfterSeconds: 1 }, { kind: 'good' });
+    const started = Date.now();
+    const scored = await llm.score(article('Bitcoin rally after the limit'), ['BTC']);
+    assert.ok(Date.now() - started >= 1_000, `retried after ${Date.now() - started} ms`);
+    assert.equal(scored.scorer, `llm:${MODEL}`);
+  });
+
+  it('beyond LLM_MAX_OUTAGE_MS fails the batch (retriable, nothing committed) and the process', async () => {
+    await fake.setDefault({ kind: 'fail', status: 503 });
+    const item = article('Bitcoin news during a long outage', 'Ether too.');
+    await assert.rejects(
+      extract([record(item)]),
+      (error: unknown) => error instanceof TickcastError && error.code === 'UPSTREAM_UNAVAILABLE' && error.retriable,
+    );
+    assert.equal(states.has(item.id), false, 'the article was not marked as scored');
+    assert.ok(clock > MAX_OUTAGE_MS);
+    await assert.rejects(health.outageExceeded, (error: unknown) => {
+      assert.ok(error instanceof DependencyOutageError);
+      assert.equal(error.dependency, 'llm');
+      return true;
+    });
+  });
+
+  it('releases a held article when the extractor stops, failing its batch uncommitted', async () => {
+    await fake.setDefault({ kind: 'fail', status: 503 });
+    const scoring = scoreWith([], 'Bitcoin news while stopping');
+    await waitUntil(() => health.isDown('llm'));
+    scorer.close();
+    await assert.rejects(scoring, (error: unknown) => error instanceof TickcastError && error.retriable);
   });
 
   it('answers the same content from the cache, and skips an article delivered again', async () => {

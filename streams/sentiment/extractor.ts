@@ -4,8 +4,10 @@
  * replay after a restart, a Kafka re-delivery) with the same content is not scored twice,
  * and on Kafka its signals are published exactly once with the state that says so. An
  * article whose content changed under the same URL is scored again. Malformed items are
- * dead-lettered by the runtime (INVALID_EVENT); the scorer itself never fails an article
- * (the LLM falls back to the lexicon).
+ * dead-lettered by the runtime (INVALID_EVENT). With an LLM, an article it cannot answer
+ * usably is scored by the lexicon (named as such); while the LLM is unavailable the scorer
+ * holds the article, and beyond LLM_MAX_OUTAGE_MS fails the batch retriably, uncommitted
+ * (streams/sentiment/resilient.ts).
  */
 import { z } from 'zod';
 import { newsItemSchema, sentimentSignalSchema, type SentimentSignal } from '../../schema/events.ts';

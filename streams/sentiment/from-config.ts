@@ -1,9 +1,11 @@
 /**
- * The scorer configuration selects: the LLM (with breaker and lexicon fallback) when
- * LLM_BASE_URL and LLM_MODEL are set, the offline lexicon otherwise. Says which, loudly,
- * because every signal's meaning depends on it.
+ * The scorer configuration selects: the LLM (with breaker, held articles while it is
+ * unavailable, and the lexicon for unusable answers) when LLM_BASE_URL and LLM_MODEL are
+ * set, the offline lexicon otherwise. Says which, loudly, because every signal's meaning
+ * depends on it.
  */
 import type { Config } from '../../lib/config.ts';
+import { dependencies, type DependencyHealth } from '../../lib/dependencies.ts';
 import { TickcastError } from '../../lib/errors.ts';
 import type { Logger } from '../../lib/logger.ts';
 import { CircuitBreaker } from './breaker.ts';
@@ -13,7 +15,11 @@ import { loadPrompt } from './prompt.ts';
 import { ResilientScorer } from './resilient.ts';
 import type { SentimentScorer } from './scorer.ts';
 
-export function scorerFromConfig(config: Config, logger: Logger): SentimentScorer {
+export function scorerFromConfig(
+  config: Config,
+  logger: Logger,
+  health: DependencyHealth = dependencies,
+): SentimentScorer {
   const offline = new LexiconScorer();
   if (!config.LLM_BASE_URL && !config.LLM_MODEL) {
     logger.info(
@@ -43,15 +49,24 @@ export function scorerFromConfig(config: Config, logger: Logger): SentimentScore
   const breaker = new CircuitBreaker({
     failureThreshold: config.LLM_CIRCUIT_FAILURES,
     cooldownMs: config.LLM_CIRCUIT_COOLDOWN_MS,
-    onChange: (from, to) =>
-      log.warn(
-        { from, to, scorer: to === 'open' ? offline.name : llm.name },
-        `sentiment LLM circuit ${to}: ${to === 'open' ? 'offline scorer in use' : 'LLM in use'}`,
-      ),
+    // Debug: the dependency registry logs the outage once (`dependency down: llm`, then up
+    // again); the circuit moves open → half-open → open on every failed trial.
+    onChange: (from, to) => log.debug({ from, to }, `sentiment LLM circuit ${to}`),
   });
+  health.useLogger(logger);
   logger.info(
-    { scorer: llm.name, fallback: offline.name, baseUrl: config.LLM_BASE_URL, prompt: prompt.version },
-    'sentiment scorer: LLM with offline fallback',
+    {
+      scorer: llm.name,
+      fallback: offline.name,
+      baseUrl: config.LLM_BASE_URL,
+      prompt: prompt.version,
+      maxOutageMs: config.LLM_MAX_OUTAGE_MS,
+    },
+    'sentiment scorer: LLM (articles held while it is unavailable; unusable answers scored offline)',
   );
-  return new ResilientScorer(llm, offline, breaker, log);
+  return new ResilientScorer(llm, offline, breaker, log, {
+    maxOutageMs: config.LLM_MAX_OUTAGE_MS,
+    health,
+    checkIntervalMs: config.DEPENDENCY_CHECK_INTERVAL_MS,
+  });
 }

@@ -23,15 +23,33 @@ export const LLM_FAILURE_REASONS = [
 ] as const;
 export type LlmFailureReason = (typeof LLM_FAILURE_REASONS)[number];
 
+/**
+ * Reasons that say the endpoint is unavailable (not reached, overloaded, rate limited), not
+ * that this article's answer was bad: the extractor holds the article until the LLM is back
+ * instead of scoring it offline.
+ */
+const OUTAGE_REASONS: ReadonlySet<LlmFailureReason> = new Set([
+  'timeout',
+  'connection',
+  'rate_limited',
+  'server_error',
+]);
+
 /** A failed LLM attempt with the reason it is counted under. */
 export class LlmFailure extends Error {
   constructor(
     readonly reason: LlmFailureReason,
     message: string,
     readonly retriable: boolean,
+    /** How long the server asked us to wait (Retry-After on a 429 or 503), if it said. */
+    readonly retryAfterMs?: number,
   ) {
     super(message);
     this.name = 'LlmFailure';
+  }
+
+  get outage(): boolean {
+    return OUTAGE_REASONS.has(this.reason);
   }
 }
 

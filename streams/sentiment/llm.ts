@@ -63,12 +63,16 @@ export class LlmScorer implements SentimentScorer {
       } catch (error) {
         const failure = classify(error);
         llmFailures.inc({ reason: failure.reason });
-        this.options.logger.warn(
+        // An unreachable endpoint fails every attempt the same way: the counter above and the
+        // one `dependency down: llm` line say so, not a warning per retry.
+        this.options.logger[failure.outage ? 'debug' : 'warn'](
           { model, attempt, reason: failure.reason, err: failure.message },
           'LLM sentiment attempt failed',
         );
         if (!failure.retriable || attempt >= this.options.maxRetries) throw failure;
-        await sleep(backoffDelay(attempt, this.options.backoff));
+        // A server that says when to come back (429/503 Retry-After) is waited for, within the backoff's cap.
+        const delay = Math.max(backoffDelay(attempt, this.options.backoff), failure.retryAfterMs ?? 0);
+        await sleep(Math.min(delay, this.options.backoff.maxDelayMs));
       }
     }
   }
@@ -128,10 +132,26 @@ export function classify(error: unknown): LlmFailure {
   if (error instanceof APIConnectionTimeoutError) return new LlmFailure('timeout', error.message, true);
   if (error instanceof APIConnectionError) return new LlmFailure('connection', error.message, true);
   if (error instanceof APIError && error.status !== undefined) {
-    if (error.status === 429) return new LlmFailure('rate_limited', error.message, true);
-    if (error.status >= 500) return new LlmFailure('server_error', error.message, true);
+    const retryAfterMs = retryAfter(error.headers);
+    if (error.status === 429) return new LlmFailure('rate_limited', error.message, true, retryAfterMs);
+    if (error.status >= 500) return new LlmFailure('server_error', error.message, true, retryAfterMs);
     return new LlmFailure('client_error', error.message, false);
   }
   // A body the client could not read as a completion (e.g. a proxy's HTML page).
   return new LlmFailure('invalid_json', (error as Error).message ?? String(error), true);
+}
+
+/**
+ * The wait a 429 or 503 asks for: `retry-after-ms` (OpenAI's), else `retry-after` in seconds
+ * or as an HTTP date (RFC 9110 10.2.3). Undefined when absent or unreadable.
+ */
+export function retryAfter(headers: Headers | undefined, now: number = Date.now()): number | undefined {
+  const ms = Number.parseFloat(headers?.get('retry-after-ms') ?? '');
+  if (Number.isFinite(ms) && ms >= 0) return ms;
+  const value = headers?.get('retry-after');
+  if (!value) return undefined;
+  const seconds = Number(value);
+  if (Number.isFinite(seconds) && seconds >= 0) return seconds * 1000;
+  const date = Date.parse(value);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
 }

@@ -28,6 +28,6 @@ export const signalsProduced = counter('tickcast_sentiment_signals_total', 'Sent
 ]);
 export const fallbacks = counter(
   'tickcast_sentiment_fallbacks_total',
-  'Articles scored offline instead of by the LLM, by why (circuit_open, llm_failed)',
+  'Articles scored offline because the LLM answered but unusably after its retries (why: llm_failed)',
   ['why'],
 );

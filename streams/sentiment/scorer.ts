@@ -32,6 +32,8 @@ export interface SentimentScorer {
   readonly name: string;
   /** Scores `coins` (non-empty, already tagged) in the article. */
   score(article: ArticleText, coins: readonly string[]): Promise<ScoredArticle>;
+  /** Releases what the scorer holds (checks, calls waiting for the LLM) when its processor stops. */
+  close?(): void;
 }
 
 /** Above this magnitude a score is a view, below it neutral: shared by the lexicon and the LLM check. */

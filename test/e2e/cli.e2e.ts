@@ -189,3 +189,34 @@ describe('tickcast record', () => {
     );
   });
 });
+
+describe('tickcast start-up failures', () => {
+  it('Kafka not answering at start-up: exit 1 with one line saying what to do, no stack', async () => {
+    const closed = await freePort();
+    const service = startService('stream', ['stream', 'candles'], {
+      KAFKA_BROKERS: `127.0.0.1:${closed}`,
+      METRICS_PORT: '0',
+    });
+    running.push(service);
+    assert.equal(await service.exited, 1, service.output());
+    assert.match(service.output(), new RegExp(`tickcast: Kafka at 127\\.0\\.0\\.1:${closed} is not answering`));
+    assert.match(service.output(), /scripts\/services up kafka/);
+    assert.doesNotMatch(service.output(), /^\s+at /m, 'no stack trace');
+  });
+
+  it('a port already in use: exit 1 naming the port', async () => {
+    const holder = await freePort();
+    const { createServer } = await import('node:net');
+    const server = createServer().listen(holder, '127.0.0.1');
+    await new Promise((resolve) => server.once('listening', resolve));
+    try {
+      const { service } = await embeddedStart(['--source', 'replay', '--replay', requireData(BTC_CANDLES)], {
+        GATEWAY_PORT: String(holder),
+      });
+      assert.equal(await service.exited, 1, service.output());
+      assert.match(service.output(), new RegExp(`cannot listen on 127\\.0\\.0\\.1:${holder}: the port is in use`));
+    } finally {
+      server.close();
+    }
+  });
+});

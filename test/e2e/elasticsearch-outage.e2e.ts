@@ -28,7 +28,8 @@ import { openElasticsearchStore } from '../../streams/predictions-store/elastics
 import { startPredictionsWriter } from '../../streams/predictions-store/writer.ts';
 import { BTC_CANDLES, FULL_DAY } from '../support/data.ts';
 import { loadDay } from '../support/market-data.ts';
-import { hasExited, ready, services, startSupervised, tolerant, type Supervised } from '../support/outage.ts';
+import { hasExited, ready, startSupervised, tolerant, type Supervised } from '../support/outage.ts';
+import { services } from '../support/service-control.ts';
 import { scrape } from '../support/ports.ts';
 import { stopGracefully } from '../support/processes.ts';
 import { isolate, testLogger, waitFor, type Isolation } from '../support/services.ts';

@@ -589,6 +589,7 @@ describe('gateway: errors', () => {
     assert.deepEqual(reply.body.errors, [
       {
         message: 'subgraph "sentiment" is unavailable',
+        path: ['market', 'sentiment'],
         extensions: { serviceName: 'sentiment', reason: 'unreachable', code: 'SUBGRAPH_UNAVAILABLE' },
       },
     ]);

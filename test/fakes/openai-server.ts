@@ -17,7 +17,8 @@
  *   malformed  prose instead of JSON          schema     JSON with score 5 and an unknown label
  *   partial    only the first coin            truncated  JSON cut mid-way, finish_reason "length"
  *   refusal    message.refusal set            slow       `good` after `delayMs`
- *   fail       HTTP `status` with an OpenAI error body (default 500)
+ *   fail       HTTP `status` with an OpenAI error body (default 500); with `retryAfterSeconds`
+ *              also a `retry-after` header, as providers send with 429 and 503
  * Control (for a test in another process): POST /control/script {"script":[{"kind":...}]},
  * POST /control/default {"kind":...}, GET /control/requests (bodies received, in order).
  * CLI: `tsx test/fakes/openai-server.ts --port 0 --key KEY` prints {"url"} on stdout.
@@ -36,7 +37,7 @@ export type Behaviour =
   | { kind: 'truncated' }
   | { kind: 'refusal' }
   | { kind: 'slow'; delayMs: number }
-  | { kind: 'fail'; status?: number };
+  | { kind: 'fail'; status?: number; retryAfterSeconds?: number };
 
 interface ChatRequest {
   model?: string;
@@ -164,7 +165,9 @@ export class FakeOpenAiServer {
         return complete(null, 'stop', "I'm sorry, I can't help with that.");
       case 'fail': {
         const status = behaviour.status ?? 500;
-        return json(res, status, error(status, 'The server had an error while processing your request.'));
+        const headers =
+          behaviour.retryAfterSeconds === undefined ? {} : { 'retry-after': String(behaviour.retryAfterSeconds) };
+        return json(res, status, error(status, 'The server had an error while processing your request.'), headers);
       }
     }
   }
@@ -175,9 +178,9 @@ function error(status: number, message: string): unknown {
   return { error: { message, type, param: null, code } };
 }
 
-function json(res: ServerResponse, status: number, value: unknown): void {
+function json(res: ServerResponse, status: number, value: unknown, headers: Record<string, string> = {}): void {
   if (res.destroyed) return;
-  res.writeHead(status, { 'content-type': 'application/json' });
+  res.writeHead(status, { 'content-type': 'application/json', ...headers });
   res.end(JSON.stringify(value));
 }
 

@@ -16,10 +16,11 @@ export interface OpenAiFake {
   stop(): Promise<void>;
 }
 
-export async function startOpenAiFake(key = 'test-key'): Promise<OpenAiFake> {
+/** `port` 0 picks a free one; a fake started again on a stopped one's port looks like an endpoint coming back. */
+export async function startOpenAiFake(key = 'test-key', port = 0): Promise<OpenAiFake> {
   const child = spawn(
     process.execPath,
-    ['--import', 'tsx', join(repoRoot, 'test/fakes/openai-server.ts'), '--port', '0', '--key', key],
+    ['--import', 'tsx', join(repoRoot, 'test/fakes/openai-server.ts'), '--port', String(port), '--key', key],
     { cwd: repoRoot, stdio: ['ignore', 'pipe', 'inherit'] },
   );
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));

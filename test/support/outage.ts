@@ -1,30 +1,14 @@
 /**
- * For the outage tests: stopping and starting one of the real services, and supervising
+ * For the outage tests (services stopped and started with ./service-control.ts): supervising
  * `tickcast stream` processes the way Kubernetes does (a process that exits is started
  * again, its exit recorded). Ports and state dirs come from the environment
  * `scripts/services env` exports, so a test can run against an instance of its own.
  */
-import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { join } from 'node:path';
 import type pg from 'pg';
-import { repoRoot } from './data.ts';
 import { freePort } from './ports.ts';
 import { startService, type Service } from './processes.ts';
 import type { Isolation } from './services.ts';
-
-export type ServiceName = 'kafka' | 'postgres' | 'mlflow' | 'elasticsearch';
-
-/** `scripts/services <command> <service>`, with this process's environment (ports, state dir). */
-export function services(command: 'up' | 'down', service: ServiceName): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(join(repoRoot, 'scripts/services'), [command, service], { cwd: repoRoot, stdio: 'inherit' });
-    child.once('error', reject);
-    child.once('exit', (code) =>
-      code === 0 ? resolve() : reject(new Error(`scripts/services ${command} ${service} exited ${code}`)),
-    );
-  });
-}
 
 export interface Supervised {
   service: Service;
