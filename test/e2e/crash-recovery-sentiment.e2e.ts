@@ -45,8 +45,6 @@ async function headlines(): Promise<NewsItem[]> {
 }
 
 const PIPELINE = ['sentiment-extractor', 'sentiment-features', 'sentiment-writer'] as const;
-/** A member killed leaves its group after the session timeout: short, so restarts get their partitions soon. */
-const FAST_REJOIN = { KAFKA_SESSION_TIMEOUT_MS: '6000', KAFKA_HEARTBEAT_INTERVAL_MS: '1000' };
 
 function startPipeline(iso: Isolation): StreamProcesses {
   const processes = new StreamProcesses(iso, INPUT_OF);
@@ -71,7 +69,7 @@ describe('crash recovery of the sentiment extractor and features processors', ()
     const slice = Math.ceil(items.length / (ROUNDS + 1));
 
     // The uninterrupted run, fed the same slices as the crashed one.
-    reference = await isolate('sentref', FAST_REJOIN);
+    reference = await isolate('sentref');
     const referenceBus = await createBus(reference.config, testLogger);
     const publishReference = newsSink(referenceBus, reference.config.EVENT_MAX_AHEAD_MS);
     const calm = startPipeline(reference);
@@ -97,7 +95,7 @@ describe('crash recovery of the sentiment extractor and features processors', ()
     await referenceBus.close();
 
     // The same input in slices; after each slice both processors are killed at a random moment.
-    crashed = await isolate('sentcrash', FAST_REJOIN);
+    crashed = await isolate('sentcrash');
     const bus: Bus = await createBus(crashed.config, testLogger);
     const publish = newsSink(bus, crashed.config.EVENT_MAX_AHEAD_MS);
     processes = startPipeline(crashed);
