@@ -139,7 +139,8 @@ describe('crash recovery of the sentiment extractor and features processors', ()
     await crashed?.close();
   });
 
-  it('killed each processor at least three times while its input was still flowing', () => {
+  it('killed each processor at least three times while its input was still flowing', (t) => {
+    t.diagnostic(`kills ${JSON.stringify(processes.kills)}`);
     for (const name of KILLED) assert.ok((processes.kills[name]?.landed ?? 0) >= 3, JSON.stringify(processes.kills));
   });
 

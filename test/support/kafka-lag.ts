@@ -79,3 +79,28 @@ async function retryingStaleMetadata<T>(call: () => Promise<T>): Promise<T> {
     }
   }
 }
+
+/**
+ * Resolves as soon as `processor`'s group is Stable with exactly one member, polling on one
+ * connection (a fresh client per probe would add its connect time to the moment a caller
+ * acts on, e.g. a kill meant to land while the member works through its first batches).
+ */
+export async function waitForSoleMember(iso: Isolation, processor: string, timeoutMs: number): Promise<void> {
+  const kafka = new Kafka({ brokers: requireServices().brokers, clientId: 'group-probe', logLevel: logLevel.NOTHING });
+  const admin = kafka.admin();
+  const groupId = `${iso.env['TICKCAST_GROUP_PREFIX'] ?? ''}${processor}`;
+  await admin.connect();
+  try {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const {
+        groups: [group],
+      } = await admin.describeGroups([groupId]);
+      if (group?.state === 'Stable' && group.members.length === 1) return;
+      if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${processor} to join`);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+  } finally {
+    await admin.disconnect();
+  }
+}

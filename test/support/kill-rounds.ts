@@ -4,7 +4,7 @@
  * (it had consumed everything): a crash test asserts on landed kills, so a run whose kills
  * all came after the input ran out cannot pass.
  */
-import { groupState, inputStillFlowing } from './kafka-lag.ts';
+import { groupState, inputStillFlowing, waitForSoleMember } from './kafka-lag.ts';
 import { kill9, startService, stopGracefully, type Service } from './processes.ts';
 import { waitFor, type Isolation } from './services.ts';
 
@@ -71,15 +71,7 @@ export class StreamProcesses {
       100,
     );
     this.start(name);
-    await waitFor(
-      `${name} to join its group`,
-      async () => {
-        const group = await groupState(this.iso, name);
-        return group.state === 'Stable' && group.members === 1;
-      },
-      60_000,
-      20,
-    );
+    await waitForSoleMember(this.iso, name, 60_000);
     await randomDelay(maxDelayMs);
     await this.killAndRestart(name);
   }
