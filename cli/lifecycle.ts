@@ -54,7 +54,10 @@ export class Lifecycle {
       this.logger.info({ reason }, 'shutting down');
       this.options.health.stop();
       for (const { name, stop } of [...this.stops].reverse()) {
+        const started = Date.now();
         await stop().catch((error: unknown) => this.logger.error({ err: error, part: name }, 'stop failed'));
+        // Which part a slow shutdown waits on, for an operator tuning SHUTDOWN_TIMEOUT_MS.
+        this.logger.debug({ part: name, ms: Date.now() - started }, 'part stopped');
       }
       this.logger.info('stopped');
     })();

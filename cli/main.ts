@@ -138,12 +138,11 @@ withSourceFlags(
   lifecycle.add('bus', () => bus.close());
   const database = await openFeatureStore(config, logger);
   lifecycle.add('feature store', () => database.close());
-  const tasks = [];
-  for (const name of PROCESSORS) {
-    const task = await startProcessor(name, { config, logger, bus, database });
-    lifecycle.add(name, () => task.stop());
-    tasks.push(task);
-  }
+  const tasks: Awaited<ReturnType<typeof startProcessor>>[] = [];
+  // Stopped together: each finishes its batch and commits on its own, and one after another
+  // each waits out its consumer's fetch (up to 5 s), well beyond SHUTDOWN_TIMEOUT_MS in all.
+  lifecycle.add('stream processors', async () => void (await Promise.all(tasks.map((task) => task.stop()))));
+  for (const name of PROCESSORS) tasks.push(await startProcessor(name, { config, logger, bus, database }));
   const source = await chooseSource(
     config,
     { ...sourceOptions(flags), storedThrough: (pair) => newestStoredMinute(database.pool, pair) },
@@ -157,7 +156,7 @@ withSourceFlags(
     await sourceStopped;
   });
   const api = await startApi(config, { pool: database.pool, bus, logger });
-  for (const subgraph of api.subgraphs) lifecycle.add(`subgraph ${subgraph.url}`, () => subgraph.stop());
+  lifecycle.add('subgraphs', async () => void (await Promise.all(api.subgraphs.map((subgraph) => subgraph.stop()))));
   lifecycle.add('gateway', () => api.gateway.stop());
   const ops = await startOpsServer(opsServerOptions(config), () => api.gateway.ready());
   lifecycle.add('ops server', () => ops.close());

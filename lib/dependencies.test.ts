@@ -46,6 +46,22 @@ describe('dependency health', () => {
     });
   });
 
+  it('counts a check that never settles as failed (a client stuck mid-connect must not keep it up)', async () => {
+    const health = new DependencyHealth();
+    let hang = false;
+    const stop = health.watch('kafka', () => (hang ? new Promise<void>(() => undefined) : Promise.resolve()), {
+      intervalMs: 5,
+      checkTimeoutMs: 20,
+    });
+    await new Promise((resolve) => setTimeout(resolve, 15));
+    assert.equal(health.isDown('kafka'), false);
+    hang = true;
+    await new Promise((resolve) => setTimeout(resolve, 60));
+    stop();
+    assert.equal(health.isDown('kafka'), true);
+    assert.match(health.down()[0]?.reason ?? '', /no answer within 20 ms/);
+  });
+
   it('fails the process once a watched dependency stays down beyond its bound, not before', async () => {
     let now = 0;
     const health = new DependencyHealth(() => now);

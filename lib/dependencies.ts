@@ -35,6 +35,12 @@ export interface ProbeOptions {
    * 10 s broker restart).
    */
   readonly restartAfterOutage?: boolean;
+  /**
+   * A check still pending after this long counts as failed (default: twice the interval).
+   * Without it a check that never settles (a client stuck mid-connect while a broker shuts
+   * down) would leave the dependency "up" for as long as it hangs, since checks never overlap.
+   */
+  readonly checkTimeoutMs?: number;
 }
 
 /** A dependency unreachable beyond its outage bound, or back after an outage its clients do not survive. */
@@ -115,8 +121,15 @@ export class DependencyHealth {
     const probe = async (): Promise<void> => {
       if (running) return;
       running = true;
+      const timeoutMs = options.checkTimeoutMs ?? 2 * options.intervalMs;
+      let timer: NodeJS.Timeout | undefined;
       try {
-        await check();
+        await Promise.race([
+          check(),
+          new Promise<never>((_resolve, reject) => {
+            timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+          }),
+        ]);
         const outage = this.states.get(dependency);
         this.report(dependency, true);
         if (options.restartAfterOutage && outage && !outage.up) {
@@ -125,6 +138,7 @@ export class DependencyHealth {
       } catch (error) {
         this.report(dependency, false, error instanceof Error ? error.message : String(error));
       } finally {
+        clearTimeout(timer);
         running = false;
       }
       const state = this.states.get(dependency);
