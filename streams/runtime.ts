@@ -181,7 +181,11 @@ export async function startProcessor(
     case 'monitor': {
       const registry = registryOf(config);
       const trainingMae = new Map<string, Promise<number | null>>();
-      const rolling = { window: config.MONITOR_WINDOW, closesRetentionMs: 6 * 3_600_000 };
+      // A replay, or a pipeline restarted behind a backlog, puts the candles up to a day or more
+      // ahead of the predictions (both inputs are read side by side): a close is kept that long
+      // for its prediction, and only while predictions lag (the monitor drops the closes no
+      // later prediction can target), so at most 2,880 per pair.
+      const rolling = { window: config.MONITOR_WINDOW, closesRetentionMs: 2 * 86_400_000 };
       // Windows rebuilt from the stored predictions: a restart must not reset modelPerformance counts.
       const restored = database
         ? await monitorStatesFromStore(database.pool, { ...rolling, maxPending: 10_000 })

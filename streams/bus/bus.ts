@@ -66,6 +66,15 @@ export interface StatefulProcessor<S> {
    * Unset: every key is kept, for processors with a bounded key space (pairs, coins).
    */
   readonly maxKeys?: number;
+  /**
+   * At most this many records of one input partition per batch (one transaction); the rest
+   * waits for the next fetch, which serves every assigned partition again, so the partitions
+   * advance in step. For a processor that merges partitions into one output order (the
+   * sentiment extractor: news partitions into each coin's signals), where one partition's
+   * backlog handled whole would put days of output ahead of another partition's. Unset: as
+   * much as one fetch returns.
+   */
+  readonly maxBatchRecords?: number;
   /** May be async (e.g. model inference); records are still applied one at a time, in order. */
   process(state: S, record: InboundRecord): OutboundRecord[] | Promise<OutboundRecord[]>;
   /** Optional records derived from the states a batch changed (e.g. in-progress candles); not part of the exactly-once output. */

@@ -325,8 +325,10 @@ export class KafkaBus implements Bus {
       eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
         if (!isRunning() || isStale() || batch.messages.length === 0) return;
         const timer = batchSeconds.startTimer({ processor: processor.name });
-        const records = batch.messages.map((m) => toInbound(this.logical(batch.topic), batch.partition, m));
-        const last = batch.lastOffset();
+        const fetched = batch.messages.map((m) => toInbound(this.logical(batch.topic), batch.partition, m));
+        const records = fetched.slice(0, processor.maxBatchRecords ?? fetched.length);
+        // The rest of a cut batch is fetched again from after the last applied record.
+        const last = records.length < fetched.length ? records[records.length - 1]!.offset : batch.lastOffset();
         const tombstones = [...evicted];
         const { outputs, changed } = await keepingAlive(heartbeat, this.config.heartbeatIntervalMs, async (beat) => {
           const applied = await applyBatch(processor, states, records, beat);

@@ -61,12 +61,18 @@ export class MemoryBus implements Bus {
 
   async runStateful<S>(processor: StatefulProcessor<S>): Promise<RunningTask> {
     const states = stateStore(processor);
-    return this.loop(processor.name, processor.inputs, true, async (records) => {
-      const { outputs, changed } = await applyBatch(processor, states, records);
-      const derived = processor.afterBatch?.(changed) ?? [];
-      await this.publish([...outputs, ...derived]);
-      commitStates(processor.name, states, changed);
-    });
+    return this.loop(
+      processor.name,
+      processor.inputs,
+      true,
+      async (records) => {
+        const { outputs, changed } = await applyBatch(processor, states, records);
+        const derived = processor.afterBatch?.(changed) ?? [];
+        await this.publish([...outputs, ...derived]);
+        commitStates(processor.name, states, changed);
+      },
+      processor.maxBatchRecords,
+    );
   }
 
   async close(): Promise<void> {
@@ -107,6 +113,7 @@ export class MemoryBus implements Bus {
     topicNames: readonly string[],
     fromBeginning: boolean,
     handler: (records: readonly InboundRecord[]) => Promise<void>,
+    maxBatch = MAX_BATCH,
   ): RunningTask {
     let stopping = false;
     let wake: (() => void) | undefined;
@@ -122,7 +129,7 @@ export class MemoryBus implements Bus {
           for (const [partition, log] of topic.partitions.entries()) {
             const from = offsets[partition] ?? 0;
             if (from >= log.length) continue;
-            const batch = log.slice(from, from + MAX_BATCH);
+            const batch = log.slice(from, from + maxBatch);
             await handler(batch);
             offsets[partition] = from + batch.length;
             delivered = true;

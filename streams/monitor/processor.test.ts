@@ -2,7 +2,13 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { MemoryBus } from '../bus/memory.ts';
 import { TOPICS } from '../../schema/topics.ts';
-import { modelAlertSchema, type Candle, type ModelAlert, type Prediction } from '../../schema/events.ts';
+import {
+  modelAlertSchema,
+  modelPerformanceSchema,
+  type Candle,
+  type ModelAlert,
+  type Prediction,
+} from '../../schema/events.ts';
 import { decodeValue } from '../bus/codec.ts';
 import { errorMonitorProcessor } from './processor.ts';
 
@@ -77,5 +83,39 @@ describe('error monitor processor', () => {
     assert.equal(alerts[0]?.rollingMae, (1 + 1 + 5) / 3);
     assert.equal(alerts[0]?.trainingMae, 1);
     assert.match(alerts[0]?.recommendation ?? '', /retrain with `tickcast train --pair BTC\/USD --horizon 1`/);
+  });
+
+  it('dates the rolling performance at the target close whichever of prediction and candle arrives last', async () => {
+    const updatedAt: number[] = [];
+    for (const candleFirst of [false, true]) {
+      const bus = new MemoryBus();
+      const task = await bus.runStateful(
+        errorMonitorProcessor({
+          window: 10,
+          closesRetentionMs: 3_600_000,
+          alertFactor: 2,
+          minOutcomes: 3,
+          trainingMae: async () => null,
+        }),
+      );
+      const consumer = await bus.consume({
+        groupId: 'test',
+        topics: [TOPICS.modelPerformance.name],
+        fromBeginning: true,
+        handler: async (records) =>
+          void updatedAt.push(...records.map((r) => decodeValue(modelPerformanceSchema, r).updatedAt)),
+      });
+      const inputs = [
+        { topic: TOPICS.predictions.name, key: PAIR, value: prediction(0, 99) },
+        { topic: TOPICS.candles.name, key: PAIR, value: candle(T + 60_000, 100) },
+      ];
+      for (const input of candleFirst ? inputs.reverse() : inputs) {
+        await bus.publish([input]);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      await consumer.stop();
+      await task.stop();
+    }
+    assert.deepEqual(updatedAt, [T + 60_000, T + 60_000]);
   });
 });

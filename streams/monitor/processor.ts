@@ -50,7 +50,9 @@ export function errorMonitorProcessor(options: ErrorMonitorOptions): StatefulPro
       let resolved: Resolved;
       if (record.topic === TOPICS.predictions.name) {
         const prediction = decodeValue(predictionSchema, record);
-        resolved = addPrediction(state, prediction, options, prediction.madeAt);
+        // As of its target's close, like an outcome the candle resolves: which of the two
+        // arrives last depends on how the inputs' fetches interleave, and must not show.
+        resolved = addPrediction(state, prediction, options, prediction.targetTime);
       } else {
         const candle = decodeValue(candleSchema, record);
         resolved = addCandle(state, candle, options, candle.closeTime);

@@ -92,4 +92,22 @@ describe('error monitor core', () => {
     assert.equal(last?.directionalAccuracy, 2 / 3);
     assert.equal(last?.intervalCoverage, 2 / 3, '103 is outside [98, 102]');
   });
+
+  it('keeps closes for predictions lagging behind the candles, and drops those no later prediction can target', () => {
+    const state = initialMonitorState();
+    // Ten minutes of candles before any prediction (a replay: candles run ahead).
+    for (let m = 1; m <= 10; m++) addCandle(state, candle(T + m * 60_000, 100 + m), config, T + m * 60_000);
+    const { outcomes } = addPrediction(state, prediction('p', T + 5 * 60_000, 100), config, T + 5 * 60_000);
+    assert.deepEqual(
+      outcomes.map((o) => o.actualPrice),
+      [110],
+    );
+    // Predictions arrive in the order they were made: closes at or before the newest made time are no later target.
+    assert.deepEqual(
+      state.closes.map(([time]) => (time - T) / 60_000),
+      [6, 7, 8, 9, 10],
+    );
+    addCandle(state, candle(T + 11 * 60_000, 111), config, T + 11 * 60_000);
+    assert.equal(state.closes.length, 6, 'a new close is kept for the predictions still to come');
+  });
 });

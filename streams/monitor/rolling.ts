@@ -34,6 +34,12 @@ export const monitorStateSchema = z.object({
   pending: z.array(pendingSchema),
   /** Recent one-minute closes by close time, so a prediction arriving late still resolves. */
   closes: z.array(z.tuple([z.number(), z.number()])),
+  /**
+   * When the newest prediction was made. A pair's predictions arrive in the order they were
+   * made and each targets a later close, so closes at or before it are no later prediction's
+   * target. Absent until the first prediction (and in snapshots from before it was kept).
+   */
+  newestMadeAt: z.number().optional(),
   windows: z.record(z.string(), z.array(errorSampleSchema)),
   /** Windows whose drift alert is raised: one alert per episode, not one per outcome. */
   alerting: z.record(z.string(), z.boolean()),
@@ -43,7 +49,10 @@ export type MonitorState = z.infer<typeof monitorStateSchema>;
 export interface MonitorConfig {
   /** Outcomes per rolling window. */
   readonly window: number;
-  /** How long closes are remembered (ms). */
+  /**
+   * How far behind the newest close a close is still remembered for a prediction that has not
+   * arrived (ms): bounds the state while predictions lag far behind the candles or stop.
+   */
   readonly closesRetentionMs: number;
 }
 
@@ -74,6 +83,9 @@ export function addPrediction(
     modelName: prediction.modelName,
     modelVersion: prediction.modelVersion,
   };
+  const newest = Math.max(state.newestMadeAt ?? prediction.madeAt, prediction.madeAt);
+  state.newestMadeAt = newest;
+  state.closes = state.closes.filter(([time]) => time > newest);
   const close = state.closes.find(([time]) => time === prediction.targetTime);
   if (close) return resolve(state, prediction.pair, [pending], close[1], config, now);
   if (!state.pending.some((p) => p.id === pending.id)) state.pending.push(pending);
@@ -83,8 +95,8 @@ export function addPrediction(
 export function addCandle(state: MonitorState, candle: Candle, config: MonitorConfig, now: number): Resolved {
   if (candle.interval !== '1m' || !candle.final) return { outcomes: [], performance: [] };
   if (!state.closes.some(([time]) => time === candle.closeTime)) state.closes.push([candle.closeTime, candle.close]);
-  const horizon = candle.closeTime - config.closesRetentionMs;
-  state.closes = state.closes.filter(([time]) => time >= horizon);
+  const oldest = Math.max(candle.closeTime - config.closesRetentionMs, (state.newestMadeAt ?? -Infinity) + 1);
+  state.closes = state.closes.filter(([time]) => time >= oldest);
   const due = state.pending.filter((p) => p.targetTime === candle.closeTime);
   state.pending = state.pending.filter((p) => p.targetTime !== candle.closeTime);
   return resolve(state, candle.pair, due, candle.close, config, now);

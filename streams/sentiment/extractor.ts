@@ -30,6 +30,18 @@ export type ExtractorState = z.infer<typeof extractorStateSchema>;
 
 export const EXTRACTOR_NAME = 'sentiment-extractor';
 
+/**
+ * Articles of one news partition scored per transaction. The extractor merges the news
+ * topic's three partitions into each coin's signals, and the features processor leaves out
+ * a signal more than ALLOWED_LATENESS (7 days) behind its coin's newest. A backlog (a replay,
+ * the pile a restarted extractor finds) handled a whole partition at a time put one
+ * partition's days of signals ahead of another's, so which features were stored depended on
+ * how fetches split the backlog. In steps of 8 the partitions stay within about 24
+ * consecutive articles of each other: hours of news, and days only for a feed with fewer
+ * than 24 articles a week. News is low-volume, so the extra transactions cost little.
+ */
+const ARTICLES_PER_BATCH = 8;
+
 export interface ExtractorOptions {
   readonly scorer: SentimentScorer;
   /**
@@ -54,6 +66,7 @@ export function sentimentExtractor(options: ExtractorOptions): StatefulProcessor
     stateSchema: extractorStateSchema,
     initialState: () => ({ contentHash: null }),
     maxKeys: options.maxArticles,
+    maxBatchRecords: ARTICLES_PER_BATCH,
     async process(state, record) {
       const item = decodeValue(newsItemSchema, record);
       if (record.key !== item.id) {

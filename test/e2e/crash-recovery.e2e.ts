@@ -6,33 +6,16 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import pg from 'pg';
 import { TOPICS } from '../../schema/topics.ts';
-import type { Bus } from '../../streams/bus/bus.ts';
-import { replayCandles } from '../../streams/sources/candle-replay.ts';
 import type { MarketEvent } from '../../schema/events.ts';
 import { createBus } from '../../streams/runtime.ts';
-import { BTC_CANDLES, FULL_DAY } from '../support/data.ts';
-import { countRows, loadDay } from '../support/market-data.ts';
+import { countRows, dayEvents, publishEvents as publish } from '../support/market-data.ts';
 import { inputStillFlowing } from '../support/kafka-lag.ts';
 import { kill9, startService, stopGracefully, type Service } from '../support/processes.ts';
 import { isolate, requireServices, testLogger, waitFor, type Isolation } from '../support/services.ts';
 
-const PAIR = 'BTC/USD';
 const TOTAL_ROWS = 1848; // 1440 + 288 + 96 + 24 candles, and as many indicator sets
 const KILL_ROUNDS = 5;
 const INPUT_OF = { candles: TOPICS.marketEvents.name, indicators: TOPICS.candles.name };
-
-async function dayEvents(): Promise<MarketEvent[]> {
-  const events: MarketEvent[] = [];
-  await replayCandles(await loadDay(BTC_CANDLES, FULL_DAY), async (batch) => void events.push(...batch), {
-    pair: PAIR,
-    speed: 0,
-  });
-  return events;
-}
-
-function publish(bus: Bus, events: readonly MarketEvent[]): Promise<void> {
-  return bus.publish(events.map((value) => ({ topic: TOPICS.marketEvents.name, key: value.pair, value })));
-}
 
 /** Runs the three processors as separate processes; returns the running services by name. */
 function startPipeline(iso: Isolation): Map<string, Service> {

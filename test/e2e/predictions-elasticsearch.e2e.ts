@@ -13,35 +13,17 @@ import { predictionSchema } from '../../schema/events.ts';
 import type { Bus, RunningTask } from '../../streams/bus/bus.ts';
 import { decodeValue } from '../../streams/bus/codec.ts';
 import { replayCandles } from '../../streams/sources/candle-replay.ts';
-import type { OhlcMinute } from '../../streams/sources/candle-csv.ts';
-import { MlflowRegistry } from '../../registry/mlflow.ts';
-import { indicatorSeries } from '../../training/dataset.ts';
-import { syntheticCandles } from '../../training/synthetic.ts';
-import { trainAndRegister, type TrainOutcome } from '../../training/train.ts';
+import type { TrainOutcome } from '../../training/train.ts';
 import type { ModelPerformanceRow } from '../../streams/predictions-store/store.ts';
+import { asMinutes, mlflowRegistry, syntheticMarket, trainOneMinute } from '../support/models.ts';
 import { isolate, testLogger, waitFor, type Isolation } from '../support/services.ts';
 import { startAllProcessors } from '../support/pipeline.ts';
 import { startApi, type RunningApi } from '../../cli/api.ts';
 
 const suffix = Date.now().toString(36).toUpperCase().slice(-5);
 const PAIR = `E${suffix}/USD`;
-const settings = { testDays: 1, validationDays: 1, folds: 3, treeDepths: [2], treeMaxRounds: 40, treeMinLeaf: 50 };
 const LIVE_MINUTES = 40;
-
-const candles = syntheticCandles({ count: 4 * 1440 + LIVE_MINUTES, seed: 34, phi: 0.5, volatility: 5e-4 });
-const history = candles.slice(0, 4 * 1440);
-const live = candles.slice(4 * 1440);
-const asMinutes = (cs: typeof candles): OhlcMinute[] =>
-  cs.map((c) => ({
-    time: c.openTime,
-    open: Math.round(c.open * 10) / 10,
-    high: Math.round(c.high * 10) / 10,
-    low: Math.round(c.low * 10) / 10,
-    close: Math.round(c.close * 10) / 10,
-    vwap: Math.round(c.close * 10) / 10,
-    volume: Math.round(c.volume * 1e8) / 1e8,
-    count: 5,
-  }));
+const { history, live } = syntheticMarket(34, LIVE_MINUTES);
 
 interface ApiPrediction {
   id: string;
@@ -147,14 +129,7 @@ describe('with ELASTICSEARCH_URL set, the API shows every prediction made', () =
     const elasticsearch = process.env['ELASTICSEARCH_URL'];
     if (!mlflow || !elasticsearch)
       throw new Error('needs MLflow and Elasticsearch: run through `npm test` or `scripts/with-services`');
-    const registry = new MlflowRegistry({ trackingUri: mlflow });
-    model = await trainAndRegister({
-      registry,
-      pair: PAIR,
-      horizonMinutes: 1,
-      series: indicatorSeries(history),
-      settings,
-    });
+    model = await trainOneMinute(mlflowRegistry(), PAIR, history);
     assert.equal(model.alias, 'champion', model.reason);
 
     iso = await isolate('predes', {

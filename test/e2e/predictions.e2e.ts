@@ -9,11 +9,9 @@ import assert from 'node:assert/strict';
 import { TOPICS } from '../../schema/topics.ts';
 import type { Bus, RunningTask } from '../../streams/bus/bus.ts';
 import { replayCandles } from '../../streams/sources/candle-replay.ts';
-import type { OhlcMinute } from '../../streams/sources/candle-csv.ts';
-import { MlflowRegistry } from '../../registry/mlflow.ts';
-import { indicatorSeries } from '../../training/dataset.ts';
-import { syntheticCandles } from '../../training/synthetic.ts';
-import { trainAndRegister, type TrainOutcome } from '../../training/train.ts';
+import type { MlflowRegistry } from '../../registry/mlflow.ts';
+import type { TrainOutcome } from '../../training/train.ts';
+import { asMinutes, mlflowRegistry, mlflowTrackingUri, syntheticMarket, trainOneMinute } from '../support/models.ts';
 import { isolate, testLogger, waitFor, type Isolation } from '../support/services.ts';
 import { startAllProcessors } from '../support/pipeline.ts';
 import { startApi } from '../../cli/api.ts';
@@ -24,23 +22,9 @@ import { metricValue } from '../../lib/metrics.ts';
 
 const suffix = Date.now().toString(36).toUpperCase().slice(-5);
 const PAIR = `P${suffix}/USD`;
-const settings = { testDays: 1, validationDays: 1, folds: 3, treeDepths: [2], treeMaxRounds: 40, treeMinLeaf: 50 };
 
 // Four days to train on, then two hours the pipeline sees live, all with a learnable AR(1) signal.
-const candles = syntheticCandles({ count: 4 * 1440 + 120, seed: 21, phi: 0.5, volatility: 5e-4 });
-const history = candles.slice(0, 4 * 1440);
-const live = candles.slice(4 * 1440);
-const asMinutes = (cs: typeof candles): OhlcMinute[] =>
-  cs.map((c) => ({
-    time: c.openTime,
-    open: Math.round(c.open * 10) / 10,
-    high: Math.round(c.high * 10) / 10,
-    low: Math.round(c.low * 10) / 10,
-    close: Math.round(c.close * 10) / 10,
-    vwap: Math.round(c.close * 10) / 10,
-    volume: Math.round(c.volume * 1e8) / 1e8,
-    count: 5,
-  }));
+const { history, live } = syntheticMarket(21, 120);
 
 interface LivePrediction {
   id: string;
@@ -94,28 +78,14 @@ describe('predictions from the live pipeline', () => {
   let follower: LiveSubscriber;
 
   before(async () => {
-    const mlflow = process.env['MLFLOW_TRACKING_URI'];
-    if (!mlflow) throw new Error('needs MLflow: run through `npm test` or `scripts/with-services`');
-    registry = new MlflowRegistry({ trackingUri: mlflow });
-    first = await trainAndRegister({
-      registry,
-      pair: PAIR,
-      horizonMinutes: 1,
-      series: indicatorSeries(history),
-      settings,
-    });
+    registry = mlflowRegistry();
+    first = await trainOneMinute(registry, PAIR, history);
     assert.equal(first.alias, 'champion', first.reason);
     // A second version (trained the same way) to promote by hand mid-stream.
-    second = await trainAndRegister({
-      registry,
-      pair: PAIR,
-      horizonMinutes: 1,
-      series: indicatorSeries(history),
-      settings,
-    });
+    second = await trainOneMinute(registry, PAIR, history);
 
     iso = await isolate('predict', {
-      MLFLOW_TRACKING_URI: mlflow,
+      MLFLOW_TRACKING_URI: mlflowTrackingUri(),
       PAIRS: PAIR,
       PREDICTION_HORIZONS: '1',
       CHAMPION_POLL_MS: '200',

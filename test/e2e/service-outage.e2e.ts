@@ -17,12 +17,10 @@ import { TOPICS } from '../../schema/topics.ts';
 import type { MarketEvent } from '../../schema/events.ts';
 import type { Bus } from '../../streams/bus/bus.ts';
 import { MemoryBus } from '../../streams/bus/memory.ts';
-import { replayCandles } from '../../streams/sources/candle-replay.ts';
 import { createBus, openFeatureStore } from '../../streams/runtime.ts';
 import type { Database } from '../../streams/store/database.ts';
 import { startApi, type RunningApi } from '../../cli/api.ts';
-import { BTC_CANDLES, FULL_DAY } from '../support/data.ts';
-import { countRows, loadDay } from '../support/market-data.ts';
+import { countRows, dayEvents, publishEvents as publish } from '../support/market-data.ts';
 import { startProcessors } from '../support/pipeline.ts';
 import { scrape } from '../support/ports.ts';
 import { stopGracefully } from '../support/processes.ts';
@@ -43,19 +41,6 @@ const KAFKA_OUTAGES = [
   { outageMs: 35_000, maxOutageMs: 15_000, exitDuringOutage: true },
   { outageMs: 10_000, maxOutageMs: 120_000, exitDuringOutage: false },
 ] as const;
-
-async function dayEvents(): Promise<MarketEvent[]> {
-  const events: MarketEvent[] = [];
-  await replayCandles(await loadDay(BTC_CANDLES, FULL_DAY), async (batch) => void events.push(...batch), {
-    pair: PAIR,
-    speed: 0,
-  });
-  return events;
-}
-
-function publish(bus: Bus, events: readonly MarketEvent[]): Promise<void> {
-  return bus.publish(events.map((value) => ({ topic: TOPICS.marketEvents.name, key: value.pair, value })));
-}
 
 const all = async (running: Map<string, Supervised>, test: (s: Supervised) => boolean): Promise<boolean> =>
   [...running.values()].every(test);

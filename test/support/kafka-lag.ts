@@ -9,7 +9,15 @@ import { requireServices, type Isolation } from './services.ts';
  * so a fully consumed topic can show up to one pending offset per partition: callers compare
  * with `partitions`.
  */
-export async function pendingInput(
+export function pendingInput(
+  iso: Isolation,
+  processor: string,
+  topic: string,
+): Promise<{ pending: number; partitions: number }> {
+  return retryingStaleMetadata(() => pendingInputOnce(iso, processor, topic));
+}
+
+async function pendingInputOnce(
   iso: Isolation,
   processor: string,
   topic: string,
@@ -39,4 +47,60 @@ export async function pendingInput(
 export async function inputStillFlowing(iso: Isolation, processor: string, topic: string): Promise<boolean> {
   const { pending, partitions } = await pendingInput(iso, processor, topic);
   return pending > partitions;
+}
+
+/** The state of `processor`'s consumer group ('Empty', 'PreparingRebalance', 'Stable', ...) and its member count. */
+export async function groupState(iso: Isolation, processor: string): Promise<{ state: string; members: number }> {
+  const kafka = new Kafka({ brokers: requireServices().brokers, clientId: 'group-probe', logLevel: logLevel.NOTHING });
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const {
+      groups: [group],
+    } = await admin.describeGroups([`${iso.env['TICKCAST_GROUP_PREFIX'] ?? ''}${processor}`]);
+    return { state: group?.state ?? 'Dead', members: group?.members.length ?? 0 };
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/**
+ * Runs `call` (with a client of its own), again after a short pause when it fails
+ * retriably: a topic created moments ago can answer NOT_LEADER_FOR_PARTITION to an offsets
+ * request, which kafkajs' admin does not retry.
+ */
+async function retryingStaleMetadata<T>(call: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await call();
+    } catch (error) {
+      if (attempt >= 10 || (error as { retriable?: boolean }).retriable !== true) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 200 * attempt));
+    }
+  }
+}
+
+/**
+ * Resolves as soon as `processor`'s group is Stable with exactly one member, polling on one
+ * connection (a fresh client per probe would add its connect time to the moment a caller
+ * acts on, e.g. a kill meant to land while the member works through its first batches).
+ */
+export async function waitForSoleMember(iso: Isolation, processor: string, timeoutMs: number): Promise<void> {
+  const kafka = new Kafka({ brokers: requireServices().brokers, clientId: 'group-probe', logLevel: logLevel.NOTHING });
+  const admin = kafka.admin();
+  const groupId = `${iso.env['TICKCAST_GROUP_PREFIX'] ?? ''}${processor}`;
+  await admin.connect();
+  try {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const {
+        groups: [group],
+      } = await admin.describeGroups([groupId]);
+      if (group?.state === 'Stable' && group.members.length === 1) return;
+      if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${processor} to join`);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+  } finally {
+    await admin.disconnect();
+  }
 }

@@ -1,10 +1,32 @@
 /** Real candle data sliced for e2e tests, and SQL that checks the feature store against it. */
 import type pg from 'pg';
+import type { MarketEvent } from '../../schema/events.ts';
+import { TOPICS } from '../../schema/topics.ts';
+import type { Bus } from '../../streams/bus/bus.ts';
 import { loadCandleCsv, type OhlcMinute } from '../../streams/sources/candle-csv.ts';
-import { requireData } from './data.ts';
+import { replayCandles } from '../../streams/sources/candle-replay.ts';
+import { BTC_CANDLES, FULL_DAY, requireData } from './data.ts';
 
 export async function loadDay(file: string, day: { from: number; to: number }): Promise<OhlcMinute[]> {
   return (await loadCandleCsv(requireData(file))).filter((r) => r.time >= day.from && r.time < day.to);
+}
+
+/**
+ * The trades (and clocks) that replay the real BTC/USD day `FULL_DAY` as `pair`: a test that
+ * registers a model under a name of its own replays the same real day under its own pair.
+ */
+export async function dayEvents(pair = 'BTC/USD'): Promise<MarketEvent[]> {
+  const events: MarketEvent[] = [];
+  await replayCandles(await loadDay(BTC_CANDLES, FULL_DAY), async (batch) => void events.push(...batch), {
+    pair,
+    speed: 0,
+  });
+  return events;
+}
+
+/** Publishes market events to the trades topic, keyed by pair as the sources do. */
+export function publishEvents(bus: Bus, events: readonly MarketEvent[]): Promise<void> {
+  return bus.publish(events.map((value) => ({ topic: TOPICS.marketEvents.name, key: value.pair, value })));
 }
 
 /** Loads the input minutes into `input_minutes` in the pool's schema, for independent SQL aggregation. */
