@@ -8,11 +8,11 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Kafka, logLevel } from 'kafkajs';
-import pg from 'pg';
 import type { MarketEvent } from '../../schema/events.ts';
 import { TOPICS } from '../../schema/topics.ts';
 import type { Bus, RunningTask } from '../../streams/bus/bus.ts';
 import { createBus } from '../../streams/runtime.ts';
+import { rowCounts, tableDifferences } from '../support/compare.ts';
 import { randomDelay, StreamProcesses } from '../support/kill-rounds.ts';
 import { dayEvents, publishEvents } from '../support/market-data.ts';
 import { mlflowRegistry, mlflowTrackingUri, syntheticMarket, trainOneMinute } from '../support/models.ts';
@@ -145,29 +145,10 @@ describe('crash recovery of the predictor and the error monitor', () => {
 
   for (const table of ['predictions', 'model_performance'] as const) {
     it(`stores ${table} identical to the uninterrupted run (EXCEPT both ways)`, async () => {
-      const pool = new pg.Pool({ connectionString: requireServices().databaseUrl, max: 1 });
-      try {
-        const { rows: columns } = await pool.query<{ column_name: string }>(
-          `SELECT column_name FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2`,
-          [reference.iso.id, table],
-        );
-        const list = columns.map((c) => c.column_name).join(', ');
-        const [a, b] = [`${reference.iso.id}.${table}`, `${crashed.iso.id}.${table}`];
-        const diff = await pool.query(
-          `(SELECT 'missing' AS side, ${list} FROM ${a} EXCEPT SELECT 'missing', ${list} FROM ${b})
-           UNION ALL
-           (SELECT 'extra' AS side, ${list} FROM ${b} EXCEPT SELECT 'extra', ${list} FROM ${a})
-           LIMIT 20`,
-        );
-        assert.deepEqual(diff.rows, []);
-        const { rows } = await pool.query<{ reference: number; crashed: number }>(
-          `SELECT (SELECT count(*) FROM ${a})::int AS reference, (SELECT count(*) FROM ${b})::int AS crashed`,
-        );
-        assert.ok(rows[0]!.reference > 0, `${table} has rows`);
-        assert.equal(rows[0]!.crashed, rows[0]!.reference);
-      } finally {
-        await pool.end();
-      }
+      assert.deepEqual(await tableDifferences(reference.iso.id, crashed.iso.id, table), []);
+      const counts = await rowCounts(reference.iso.id, crashed.iso.id, table);
+      assert.ok(counts.a > 0, `${table} has rows`);
+      assert.equal(counts.b, counts.a);
     });
   }
 

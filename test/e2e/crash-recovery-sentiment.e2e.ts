@@ -9,7 +9,6 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Kafka, logLevel } from 'kafkajs';
-import pg from 'pg';
 import type { NewsItem } from '../../schema/events.ts';
 import { TOPICS } from '../../schema/topics.ts';
 import type { Bus } from '../../streams/bus/bus.ts';
@@ -18,6 +17,7 @@ import { newsSink } from '../../streams/news/from-config.ts';
 import { loadHeadlines } from '../../streams/news/headlines-csv.ts';
 import { headlineItem } from '../../streams/news/replay.ts';
 import { createBus } from '../../streams/runtime.ts';
+import { tableDifferences } from '../support/compare.ts';
 import { NEWS, requireData } from '../support/data.ts';
 import { randomDelay, StreamProcesses } from '../support/kill-rounds.ts';
 import { isolate, requireServices, testLogger, waitFor, type Isolation } from '../support/services.ts';
@@ -151,20 +151,10 @@ describe('crash recovery of the sentiment extractor and features processors', ()
 
   for (const [table, columns] of Object.entries(TABLES)) {
     it(`stores ${table} identical to the uninterrupted run (EXCEPT both ways)`, async () => {
-      const pool = new pg.Pool({ connectionString: requireServices().databaseUrl, max: 1 });
-      try {
-        const diff = await pool.query(
-          `(SELECT 'missing' AS side, ${columns} FROM ${reference.id}.${table} EXCEPT SELECT 'missing', ${columns} FROM ${crashed.id}.${table})
-           UNION ALL
-           (SELECT 'extra' AS side, ${columns} FROM ${crashed.id}.${table} EXCEPT SELECT 'extra', ${columns} FROM ${reference.id}.${table})
-           LIMIT 20`,
-        );
-        assert.deepEqual(diff.rows, []);
-        assert.ok(referenceCounts[table]! > 0, `${table} has rows`);
-        assert.equal(await count(crashed, table), referenceCounts[table]);
-      } finally {
-        await pool.end();
-      }
+      const diff = await tableDifferences(reference.id, crashed.id, table, { columns: columns.split(', ') });
+      assert.deepEqual(diff, []);
+      assert.ok(referenceCounts[table]! > 0, `${table} has rows`);
+      assert.equal(await count(crashed, table), referenceCounts[table]);
     });
   }
 

@@ -4,10 +4,10 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import pg from 'pg';
 import { TOPICS } from '../../schema/topics.ts';
 import type { MarketEvent } from '../../schema/events.ts';
 import { createBus } from '../../streams/runtime.ts';
+import { rowCounts, tableDifferences } from '../support/compare.ts';
 import { countRows, dayEvents, publishEvents as publish } from '../support/market-data.ts';
 import { inputStillFlowing } from '../support/kafka-lag.ts';
 import { kill9, startService, stopGracefully, type Service } from '../support/processes.ts';
@@ -117,30 +117,8 @@ describe('crash recovery of the candles and indicators processors', () => {
 
   for (const table of ['candles', 'indicators'] as const) {
     it(`stores ${table} identical to the uninterrupted run`, async () => {
-      const { databaseUrl } = requireServices();
-      const pool = new pg.Pool({ connectionString: databaseUrl, max: 1 });
-      try {
-        const columns = (
-          await pool.query<{ column_name: string }>(
-            `SELECT column_name FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2 AND column_name <> 'written_at'`,
-            [reference.id, table],
-          )
-        ).rows.map((r) => r.column_name);
-        const list = columns.join(', ');
-        const diff = await pool.query(
-          `(SELECT 'missing' AS side, ${list} FROM ${reference.id}.${table} EXCEPT SELECT 'missing', ${list} FROM ${crashed.id}.${table})
-           UNION ALL
-           (SELECT 'extra' AS side, ${list} FROM ${crashed.id}.${table} EXCEPT SELECT 'extra', ${list} FROM ${reference.id}.${table})
-           LIMIT 20`,
-        );
-        assert.deepEqual(diff.rows, []);
-        const counts = await pool.query(
-          `SELECT (SELECT count(*) FROM ${reference.id}.${table})::int AS reference, (SELECT count(*) FROM ${crashed.id}.${table})::int AS crashed`,
-        );
-        assert.deepEqual(counts.rows[0], { reference: TOTAL_ROWS, crashed: TOTAL_ROWS });
-      } finally {
-        await pool.end();
-      }
+      assert.deepEqual(await tableDifferences(reference.id, crashed.id, table, { ignore: ['written_at'] }), []);
+      assert.deepEqual(await rowCounts(reference.id, crashed.id, table), { a: TOTAL_ROWS, b: TOTAL_ROWS });
     });
   }
 

@@ -15,7 +15,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
-import pg from 'pg';
+import type pg from 'pg';
 import { TOPICS } from '../../schema/topics.ts';
 import type { Bus, RunningTask } from '../../streams/bus/bus.ts';
 import { MemoryBus } from '../../streams/bus/memory.ts';
@@ -24,6 +24,8 @@ import { HeadlineReplaySource } from '../../streams/news/replay.ts';
 import { createBus, type ProcessorName } from '../../streams/runtime.ts';
 import { NEWS, requireData } from '../support/data.ts';
 import { startOpenAiFake, type OpenAiFake } from '../support/openai-fake.ts';
+import { tableDifferences } from '../support/compare.ts';
+import { ready } from '../support/outage.ts';
 import { startProcessors } from '../support/pipeline.ts';
 import { freePort, scrape } from '../support/ports.ts';
 import { startService, stopGracefully, type Service } from '../support/processes.ts';
@@ -54,37 +56,6 @@ function replay(bus: Bus, iso: Isolation, from: number, to: number): Promise<voi
 
 async function count(pool: pg.Pool, table: string): Promise<number> {
   return Number((await pool.query<{ n: string }>(`SELECT count(*) AS n FROM ${table}`)).rows[0]?.n);
-}
-
-/** Rows of `table` in one schema and not the other, either way (times of processing aside). */
-async function differences(a: string, b: string, table: string): Promise<unknown[]> {
-  const { databaseUrl } = requireServices();
-  const pool = new pg.Pool({ connectionString: databaseUrl, max: 1 });
-  try {
-    const columns = (
-      await pool.query<{ column_name: string }>(
-        `SELECT column_name FROM information_schema.columns
-          WHERE table_schema = $1 AND table_name = $2 AND column_name NOT IN ('written_at', 'created_at', 'updated_at')`,
-        [a, table],
-      )
-    ).rows.map((r) => r.column_name);
-    assert.ok(columns.length > 3, `columns of ${table}`);
-    const list = columns.join(', ');
-    const { rows } = await pool.query(
-      `(SELECT 'missing' AS side, ${list} FROM ${a}.${table} EXCEPT SELECT 'missing', ${list} FROM ${b}.${table})
-       UNION ALL
-       (SELECT 'extra' AS side, ${list} FROM ${b}.${table} EXCEPT SELECT 'extra', ${list} FROM ${a}.${table})
-       LIMIT 20`,
-    );
-    return rows;
-  } finally {
-    await pool.end();
-  }
-}
-
-async function ready(port: number): Promise<{ status: number; body: string } | undefined> {
-  const response = await fetch(`http://127.0.0.1:${port}/ready`).catch(() => undefined);
-  return response && { status: response.status, body: await response.text() };
 }
 
 /** Waits until `table` has as many rows as `want`, and then for a quiet moment in which it does not grow. */
@@ -140,7 +111,11 @@ async function assertSameAsUninterrupted(iso: Isolation): Promise<void> {
   const { reference, want } = await uninterrupted();
   for (const table of TABLES) {
     assert.equal(await count(iso.pool, table), want.get(table), table);
-    assert.deepEqual(await differences(reference.id, iso.id, table), [], table);
+    assert.deepEqual(
+      await tableDifferences(reference.id, iso.id, table, { ignore: ['written_at', 'created_at', 'updated_at'] }),
+      [],
+      table,
+    );
   }
 }
 

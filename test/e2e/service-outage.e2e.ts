@@ -12,7 +12,6 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import pg from 'pg';
 import { TOPICS } from '../../schema/topics.ts';
 import type { MarketEvent } from '../../schema/events.ts';
 import type { Bus } from '../../streams/bus/bus.ts';
@@ -25,6 +24,7 @@ import { startProcessors } from '../support/pipeline.ts';
 import { scrape } from '../support/ports.ts';
 import { stopGracefully } from '../support/processes.ts';
 import { services } from '../support/service-control.ts';
+import { tableDifferences } from '../support/compare.ts';
 import { hasExited, ready, restartExited, startSupervised, tolerant, type Supervised } from '../support/outage.ts';
 import { isolate, requireServices, testLogger, waitFor, type Isolation } from '../support/services.ts';
 
@@ -44,30 +44,6 @@ const KAFKA_OUTAGES = [
 
 const all = async (running: Map<string, Supervised>, test: (s: Supervised) => boolean): Promise<boolean> =>
   [...running.values()].every(test);
-
-/** Rows of `table` in one schema and not the other, either way (written_at aside). */
-async function differences(a: string, b: string, table: 'candles' | 'indicators'): Promise<unknown[]> {
-  const { databaseUrl } = requireServices();
-  const pool = new pg.Pool({ connectionString: databaseUrl, max: 1 });
-  try {
-    const columns = (
-      await pool.query<{ column_name: string }>(
-        `SELECT column_name FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2 AND column_name <> 'written_at'`,
-        [a, table],
-      )
-    ).rows.map((r) => r.column_name);
-    const list = columns.join(', ');
-    const { rows } = await pool.query(
-      `(SELECT 'missing' AS side, ${list} FROM ${a}.${table} EXCEPT SELECT 'missing', ${list} FROM ${b}.${table})
-       UNION ALL
-       (SELECT 'extra' AS side, ${list} FROM ${b}.${table} EXCEPT SELECT 'extra', ${list} FROM ${a}.${table})
-       LIMIT 20`,
-    );
-    return rows;
-  } finally {
-    await pool.end();
-  }
-}
 
 describe('service outages', () => {
   let events: MarketEvent[];
@@ -235,7 +211,7 @@ describe('service outages', () => {
 
       for (const table of ['candles', 'indicators'] as const) {
         it(`stores ${table} identical to the uninterrupted run`, async () => {
-          assert.deepEqual(await differences(reference.id, iso.id, table), []);
+          assert.deepEqual(await tableDifferences(reference.id, iso.id, table, { ignore: ['written_at'] }), []);
           assert.equal(await countRows(iso.pool, table), TOTAL_ROWS);
         });
       }
@@ -372,7 +348,7 @@ describe('service outages', () => {
 
     for (const table of ['candles', 'indicators'] as const) {
       it(`stores ${table} identical to the uninterrupted run`, async () => {
-        assert.deepEqual(await differences(reference.id, iso.id, table), []);
+        assert.deepEqual(await tableDifferences(reference.id, iso.id, table, { ignore: ['written_at'] }), []);
         assert.equal(await countRows(iso.pool, table), TOTAL_ROWS);
       });
     }
