@@ -675,6 +675,7 @@ async function startGateway(
         GATEWAY_LANDING_PAGE: 'false',
         // Every client is the same anonymous principal: no per-key limit or rate limit may refuse them.
         GATEWAY_SUBSCRIPTIONS_PER_KEY: '1000000',
+        GATEWAY_WS_CONNECTIONS_PER_KEY: '1000000',
         GATEWAY_RATE_LIMIT_PER_SECOND: '1000000',
         GATEWAY_RATE_LIMIT_BURST: '1000000',
         METRICS_PORT: String(metricsPort),
