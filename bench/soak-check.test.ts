@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { growth, newestOf, percentileOf, SequenceCheck } from './soak-check.ts';
+import { FirstSeen, growth, newestOf, percentileOf, SequenceCheck } from './soak-check.ts';
 
 const MINUTE = 60_000;
 const T0 = Date.UTC(2023, 3, 3, 12, 1);
@@ -37,6 +37,26 @@ describe('soak subscriber check', () => {
     assert.equal(complete.missingAtEnd(through, since), 0);
     assert.equal(behind.missingAtEnd(through, since), 3);
     assert.equal(silent.missingAtEnd(through, since), 10);
+  });
+
+  it('ends the run at the newest event first seen long enough ago, not one still being fanned out', () => {
+    const seen = new FirstSeen(3);
+    seen.note('1m', at(0), 1_000);
+    seen.note('1m', at(1), 7_000);
+    seen.note('1m', at(1), 8_000); // the same event at a second subscriber: the first receipt counts
+    seen.note('1m', at(2), 13_000);
+    seen.note('5m', at(0), 2_000);
+    assert.deepEqual(
+      [...seen.settled(7_500)],
+      [
+        ['1m', at(1)],
+        ['5m', at(0)],
+      ],
+    );
+    assert.deepEqual([...seen.settled(500)], []);
+    seen.note('1m', at(3), 19_000);
+    seen.note('1m', at(4), 25_000);
+    assert.deepEqual([...seen.settled(7_500)], [['5m', at(0)]], 'only the newest 3 events of a stream are kept');
   });
 
   it('takes percentiles by rank', () => {

@@ -50,6 +50,34 @@ export class SequenceCheck {
   }
 }
 
+/**
+ * When each event was first received by any subscriber, for the newest `keep` events of each
+ * stream: the end-of-run check counts only events first seen long enough ago to have reached
+ * every subscriber, not one still being fanned out when the run ends.
+ */
+export class FirstSeen {
+  private readonly seen = new Map<string, Map<number, number>>();
+
+  constructor(private readonly keep = 64) {}
+
+  note(stream: string, time: number, receivedAt: number): void {
+    let times = this.seen.get(stream);
+    if (!times) this.seen.set(stream, (times = new Map()));
+    if (times.has(time)) return;
+    times.set(time, receivedAt);
+    if (times.size > this.keep) times.delete(times.keys().next().value!);
+  }
+
+  /** Per stream, the newest event first received at or before `before`. */
+  settled(before: number): Map<string, number> {
+    const through = new Map<string, number>();
+    for (const [stream, times] of this.seen)
+      for (const [time, at] of times)
+        if (at <= before && time > (through.get(stream) ?? -Infinity)) through.set(stream, time);
+    return through;
+  }
+}
+
 /** The newest time per stream over several checks. */
 export function newestOf(checks: readonly SequenceCheck[]): Map<string, number> {
   const through = new Map<string, number>();

@@ -33,7 +33,7 @@ import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { BTC_CANDLES, requireData } from '../test/support/data.ts';
 import { freePort } from '../test/support/ports.ts';
-import { growth, newestOf, percentileOf, SequenceCheck } from './soak-check.ts';
+import { FirstSeen, growth, newestOf, percentileOf, SequenceCheck } from './soak-check.ts';
 import {
   request,
   scrapeMetrics,
@@ -65,6 +65,8 @@ const warmUpMs = (runMs: number) => Math.min(5 * MINUTE_MS, Math.max(30_000, run
 const WARMUP_TIMEOUT_MS = 10 * MINUTE_MS;
 /** After the run, the clients get this long to receive what was already published. */
 const DRAIN_MS = 15_000;
+/** At the end, every client must have each event first received at least this long ago by any client. */
+const SETTLE_MS = 10_000;
 
 const OPERATIONS = {
   candles: `subscription { candleUpdated(pair: "${PAIR}", interval: "1m") { openTime final } }`,
@@ -108,6 +110,7 @@ class SoakClients {
   private readonly sockets: SubscriberSockets;
   private received = 0;
   private offsets: number[] = [];
+  private readonly firstSeen = new FirstSeen();
   /** The first event every client was subscribed for, per stream: where a client's stream starts at the latest. */
   private since = new Map<string, number>();
 
@@ -150,6 +153,7 @@ class SoakClients {
       return;
     }
     this.checks[index]!.observe(stream, time);
+    this.firstSeen.note(stream, time, now);
     this.offsets.push(now - (due - REPLAY_ORIGIN) / SPEED);
   }
 
@@ -160,8 +164,9 @@ class SoakClients {
     let warm = 0;
     const newest = newestOf(this.checks);
     if (this.since.size === 0 && this.checks.every((c) => c.newest().size > 0)) this.since = new Map(newest);
+    const settled = this.firstSeen.settled(Date.now() - SETTLE_MS);
     for (const check of this.checks) {
-      lost += check.lost + (final ? check.missingAtEnd(newest, this.since) : 0);
+      lost += check.lost + (final ? check.missingAtEnd(settled, this.since) : 0);
       duplicated += check.duplicated;
       checked += check.received;
       if (check.newest().size > 0) warm++;
