@@ -403,7 +403,18 @@ async function soak(
   for (let next = started; ;) {
     const final = next - started >= options.runMs;
     if (final) await sleep(DRAIN_MS);
-    const [memory, lag, samples] = await Promise.all([memoryOf(service), lagOf(metricsPort), sampleLoads(final)]);
+    let sampled: [Memory, Awaited<ReturnType<typeof lagOf>>, LoadSample[]];
+    try {
+      sampled = await Promise.all([memoryOf(service), lagOf(metricsPort), sampleLoads(final)]);
+    } catch (error) {
+      // The service exiting fails the memory request: report the run up to there.
+      const exit = await Promise.race([service.exited.then(String), sleep(2_000).then(() => null)]);
+      if (exit === null) throw error;
+      serviceExit = exit;
+      log(`  tickcast start exited (${exit}):\n${service.output().slice(-3_000)}`);
+      break;
+    }
+    const [memory, lag, samples] = sampled;
     const offsets = samples.flatMap((s) => s.offsets);
     for (const offset of offsets) fastest = Math.min(fastest, offset);
     const candleNewest = samples[0]!.newest.find(([stream]) => stream === '1m')?.[1] ?? Number.NaN;
@@ -435,6 +446,7 @@ async function soak(
     next += options.sampleMs;
     await sleep(Math.max(0, Math.min(next, started + options.runMs) - Date.now()));
   }
+  if (rows.length === 0) return false;
   return summarize(log, rows, { started, warmUpEnd, fastest, serviceExit, service });
 }
 
