@@ -12,6 +12,9 @@ const { values: flags, positionals: names } = parseArgs({
     seconds: { type: 'string' },
     rate: { type: 'string' },
     operation: { type: 'string' },
+    // soak: run length in minutes, seconds between samples (clients: the subscriber count)
+    minutes: { type: 'string' },
+    'sample-seconds': { type: 'string' },
   },
 });
 
@@ -20,9 +23,11 @@ const BENCHES: Record<string, () => Promise<void>> = {
   inference: async () => (await import('./inference.ts')).run(),
   gateway: async () => (await import('./gateway.ts')).run(),
   subscriptions: async () => (await import('./subscriptions.ts')).run(flags),
+  soak: async () => (await import('./soak.ts')).run(flags),
 };
 
-const selected = names.length > 0 ? names : Object.keys(BENCHES);
+// The soak runs for half an hour by default: only when named.
+const selected = names.length > 0 ? names : Object.keys(BENCHES).filter((name) => name !== 'soak');
 for (const name of selected) {
   const bench = BENCHES[name];
   if (!bench) {

@@ -102,19 +102,13 @@ interface ConnectSpec {
   readonly federated: boolean;
 }
 
-interface ClientStats {
+interface ClientStats extends SocketStats {
   readonly clients: number;
-  readonly connected: number;
-  readonly connectFailures: number;
   readonly warmed: number;
   readonly received: number;
   /** Every event received, warm-up ones included: progress while draining. */
   readonly events: number;
-  readonly errors: number;
   readonly wrong: number;
-  readonly firstProblem: string | null;
-  /** Close codes of sockets that closed after connecting, before the run ended them. */
-  readonly closes: Record<string, number>;
   readonly cpuMs: number;
   readonly lastReceiptAt: number;
 }
@@ -139,28 +133,49 @@ type Message =
 
 // ---- the clients (a load generator child, and the direct probe in this process)
 
-class ClientPool {
+/** What a server sent for one subscription: the result of one event. */
+export interface SubscriptionResult {
+  readonly data?: Record<string, unknown> | null | undefined;
+  readonly errors?: readonly unknown[] | undefined;
+}
+
+/** Counts every subscriber pool reports, whatever it checks in the events. */
+export interface SocketStats {
+  readonly connected: number;
+  readonly connectFailures: number;
+  /** Subscription errors and results carrying errors. */
+  readonly errors: number;
+  readonly firstProblem: string | null;
+  /** Close codes of sockets that closed after connecting, before the run ended them. */
+  readonly closes: Record<string, number>;
+}
+
+/**
+ * `count` graphql-ws clients, one socket each, subscribed to `query(index)`; every result goes
+ * to `onResult` with its receipt time. Used by the subscriptions and the soak benchmarks.
+ */
+export class SubscriberSockets {
   private readonly clients: Client[] = [];
-  private received = new Uint32Array(0);
-  private warmed = new Uint8Array(0);
-  private readonly histogram = new Uint32Array(HISTOGRAM_MS + 1);
   private connected = 0;
   private connectFailures = 0;
   private errors = 0;
-  private wrong = 0;
-  private total = 0;
-  private events = 0;
   private firstProblem: string | null = null;
   private readonly closes: Record<string, number> = {};
-  private lastReceiptAt = 0;
   private ending = false;
 
-  constructor(private readonly spec: ConnectSpec) {}
+  constructor(
+    private readonly spec: {
+      readonly url: string;
+      readonly count: number;
+      /** Source address of the client sockets (a fresh one per run keeps TIME_WAIT ports from running out). */
+      readonly localAddress: string;
+      readonly query: (index: number) => string;
+    },
+    private readonly onResult: (index: number, result: SubscriptionResult, receivedAt: number) => void,
+  ) {}
 
   async connect(): Promise<void> {
     const { spec } = this;
-    this.received = new Uint32Array(spec.count);
-    this.warmed = new Uint8Array(spec.count);
     const localAddress = spec.localAddress;
     class BoundSocket extends WebSocket {
       constructor(url: string, protocols?: string | string[]) {
@@ -203,10 +218,17 @@ class ClientPool {
         },
       });
       this.clients.push(client);
-      client.subscribe<{ predictionCreated?: Record<string, unknown> }>(
-        { query: this.spec.query },
+      client.subscribe<Record<string, unknown>>(
+        { query: this.spec.query(index) },
         {
-          next: (result) => this.onResult(index, result),
+          next: (result) => {
+            const now = Date.now();
+            if (result.errors?.length) {
+              this.errors++;
+              this.problem(`error result: ${JSON.stringify(result.errors).slice(0, 500)}`);
+            }
+            this.onResult(index, result, now);
+          },
           error: (error) => {
             if (this.ending) return;
             this.errors++;
@@ -220,19 +242,50 @@ class ClientPool {
     });
   }
 
-  private onResult(
-    index: number,
-    result: {
-      data?: { predictionCreated?: Record<string, unknown> } | null | undefined;
-      errors?: readonly unknown[] | undefined;
-    },
-  ): void {
-    const now = Date.now();
-    if (result.errors?.length) {
-      this.errors++;
-      this.problem(`error result: ${JSON.stringify(result.errors).slice(0, 500)}`);
-    }
-    const prediction = result.data?.predictionCreated;
+  problem(text: string): void {
+    this.firstProblem ??= text;
+  }
+
+  stats(): SocketStats {
+    return {
+      connected: this.connected,
+      connectFailures: this.connectFailures,
+      errors: this.errors,
+      firstProblem: this.firstProblem,
+      closes: { ...this.closes },
+    };
+  }
+
+  async disconnect(): Promise<void> {
+    this.ending = true;
+    await Promise.all(this.clients.map((client) => client.dispose()));
+  }
+}
+
+class ClientPool {
+  private readonly sockets: SubscriberSockets;
+  private received = new Uint32Array(0);
+  private warmed = new Uint8Array(0);
+  private readonly histogram = new Uint32Array(HISTOGRAM_MS + 1);
+  private wrong = 0;
+  private total = 0;
+  private events = 0;
+  private lastReceiptAt = 0;
+
+  constructor(private readonly spec: ConnectSpec) {
+    this.sockets = new SubscriberSockets({ ...spec, query: () => spec.query }, (index, result, now) =>
+      this.onResult(index, result, now),
+    );
+  }
+
+  async connect(): Promise<void> {
+    this.received = new Uint32Array(this.spec.count);
+    this.warmed = new Uint8Array(this.spec.count);
+    await this.sockets.connect();
+  }
+
+  private onResult(index: number, result: SubscriptionResult, now: number): void {
+    const prediction = result.data?.['predictionCreated'] as Record<string, unknown> | null | undefined;
     if (!prediction) return;
     const id = String(prediction['id']);
     this.events++;
@@ -250,13 +303,9 @@ class ClientPool {
       const market = prediction['market'] as { pair?: string; lastTrade?: { price?: number } | null } | null;
       if (market?.pair !== PAIR || market.lastTrade?.price !== PRICE) {
         this.wrong++;
-        this.problem(`incomplete event: ${JSON.stringify(prediction).slice(0, 500)}`);
+        this.sockets.problem(`incomplete event: ${JSON.stringify(prediction).slice(0, 500)}`);
       }
     }
-  }
-
-  private problem(text: string): void {
-    this.firstProblem ??= text;
   }
 
   stats(): ClientStats {
@@ -264,16 +313,12 @@ class ClientPool {
     for (const w of this.warmed) warmed += w;
     const cpu = process.cpuUsage();
     return {
+      ...this.sockets.stats(),
       clients: this.spec.count,
-      connected: this.connected,
-      connectFailures: this.connectFailures,
       warmed,
       received: this.total,
       events: this.events,
-      errors: this.errors,
       wrong: this.wrong,
-      firstProblem: this.firstProblem,
-      closes: { ...this.closes },
       cpuMs: (cpu.user + cpu.system) / 1000,
       lastReceiptAt: this.lastReceiptAt,
     };
@@ -293,9 +338,8 @@ class ClientPool {
     return { ...this.stats(), histogram, minPerClient: min === Infinity ? 0 : min, maxPerClient: max };
   }
 
-  async disconnect(): Promise<void> {
-    this.ending = true;
-    await Promise.all(this.clients.map((client) => client.dispose()));
+  disconnect(): Promise<void> {
+    return this.sockets.disconnect();
   }
 }
 
@@ -386,7 +430,7 @@ async function serveHive(): Promise<void> {
 
 // ---- children
 
-interface Child {
+export interface Child {
   readonly name: string;
   readonly process: ChildProcess;
   readonly pid: number;
@@ -395,7 +439,7 @@ interface Child {
 }
 
 /** A node child with a raised open-files limit (10,000 sockets); `exec` keeps the pid the node process's. */
-function startChild(
+export function startChild(
   name: string,
   args: string[],
   env: NodeJS.ProcessEnv,
@@ -432,7 +476,7 @@ function startChild(
   return { name, process: child, pid: child.pid!, output: () => output, exited };
 }
 
-async function stopChild(child: Child, graceMs = 15_000): Promise<void> {
+export async function stopChild(child: Child, graceMs = 15_000): Promise<void> {
   if (child.process.exitCode !== null || child.process.signalCode !== null) return;
   child.process.kill('SIGTERM');
   const timer = setTimeout(() => child.process.kill('SIGKILL'), graceMs);
@@ -441,7 +485,7 @@ async function stopChild(child: Child, graceMs = 15_000): Promise<void> {
 }
 
 /** Polls a GraphQL endpoint with `{ __typename }` until it answers 200, failing early if the child exits. */
-async function waitReady(child: Child, url: string, timeoutMs = 120_000): Promise<void> {
+export async function waitReady(child: Child, url: string, timeoutMs = 120_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let exited = false;
   void child.exited.then(() => (exited = true));
@@ -462,20 +506,21 @@ async function waitReady(child: Child, url: string, timeoutMs = 120_000): Promis
   }
 }
 
-function request<T extends Message['type']>(
+/** Sends `message` to an IPC child and resolves with its first reply of `type` (a reply `{ type: 'error' }` rejects). */
+export function request<M extends { type: string }, T extends M['type']>(
   child: Child,
-  message: Message,
+  message: M,
   type: T,
   timeoutMs: number,
-): Promise<Extract<Message, { type: T }>> {
+): Promise<Extract<M, { type: T }>> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => done(new Error(`no "${type}" from ${child.name} in ${timeoutMs} ms`)), timeoutMs);
-    const onMessage = (reply: Message) => {
-      if (reply.type === 'error') done(new Error(`${child.name}: ${reply.message}`));
-      else if (reply.type === type) done(undefined, reply as Extract<Message, { type: T }>);
+    const onMessage = (reply: M | { type: 'error'; message: string }) => {
+      if (reply.type === 'error' && 'message' in reply) done(new Error(`${child.name}: ${reply.message}`));
+      else if (reply.type === type) done(undefined, reply as Extract<M, { type: T }>);
     };
     const onExit = () => done(new Error(`${child.name} exited:\n${child.output()}`));
-    function done(error: Error | undefined, reply?: Extract<Message, { type: T }>) {
+    function done(error: Error | undefined, reply?: Extract<M, { type: T }>) {
       clearTimeout(timer);
       child.process.off('message', onMessage);
       child.process.off('exit', onExit);
@@ -488,9 +533,13 @@ function request<T extends Message['type']>(
   });
 }
 
+/** `request` over this benchmark's messages. */
+const ask = <T extends Message['type']>(child: Child, message: Message, type: T, timeoutMs: number) =>
+  request<Message, T>(child, message, type, timeoutMs);
+
 // ---- /proc and /metrics
 
-async function procStatus(pid: number): Promise<{ rssMb: number; hwmMb: number }> {
+export async function procStatus(pid: number): Promise<{ rssMb: number; hwmMb: number }> {
   const text = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => '');
   const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+)`, 'm').exec(text)?.[1] ?? NaN);
   return { rssMb: kb('VmRSS') / 1024, hwmMb: kb('VmHWM') / 1024 };
@@ -504,7 +553,7 @@ async function cpuSeconds(pid: number): Promise<number> {
 }
 
 /** Sums of the samples of each metric named, over labels (a label filter may follow the name: `name{reason="x"}`). */
-async function scrapeMetrics(port: number): Promise<Map<string, number>> {
+export async function scrapeMetrics(port: number): Promise<Map<string, number>> {
   const text = await fetch(`http://127.0.0.1:${port}/metrics`, { signal: AbortSignal.timeout(5_000) })
     .then((r) => r.text())
     .catch(() => '');
@@ -519,7 +568,7 @@ async function scrapeMetrics(port: number): Promise<Map<string, number>> {
   return sums;
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 // ---- one run
 
@@ -592,7 +641,7 @@ function prediction(id: string): Prediction {
   };
 }
 
-function percentile(histogram: Map<number, number>, total: number, q: number): number {
+export function percentile(histogram: Map<number, number>, total: number, q: number): number {
   if (total === 0) return NaN;
   const rank = Math.ceil(q * total);
   let seen = 0;
@@ -626,6 +675,7 @@ async function startGateway(
         GATEWAY_LANDING_PAGE: 'false',
         // Every client is the same anonymous principal: no per-key limit or rate limit may refuse them.
         GATEWAY_SUBSCRIPTIONS_PER_KEY: '1000000',
+        GATEWAY_WS_CONNECTIONS_PER_KEY: '1000000',
         GATEWAY_RATE_LIMIT_PER_SECOND: '1000000',
         GATEWAY_RATE_LIMIT_BURST: '1000000',
         METRICS_PORT: String(metricsPort),
@@ -653,7 +703,7 @@ async function startGateway(
 }
 
 async function allStats(loads: readonly Child[]): Promise<ClientStats[]> {
-  return Promise.all(loads.map(async (load) => (await request(load, { type: 'status' }, 'stats', 30_000)).stats));
+  return Promise.all(loads.map(async (load) => (await ask(load, { type: 'status' }, 'stats', 30_000)).stats));
 }
 
 const sum = (values: readonly number[]) => values.reduce((a, b) => a + b, 0);
@@ -755,7 +805,7 @@ async function runOnce(
       loads.map(
         async (load, i) =>
           (
-            await request(
+            await ask(
               load,
               {
                 type: 'connect',
@@ -829,7 +879,7 @@ async function runOnce(
     await waitQuiet(loads, DRAIN_QUIET_MS, DRAIN_MAX_MS, (stats) => sum(stats.map((s) => s.received)) >= expected);
     const queries = await queryProbe.stop();
     const reports = await Promise.all(
-      loads.map(async (load) => (await request(load, { type: 'collect' }, 'report', 60_000)).report),
+      loads.map(async (load) => (await ask(load, { type: 'collect' }, 'report', 60_000)).report),
     );
     const ended = Math.max(...reports.map((r) => r.lastReceiptAt), started + 1);
     const wallSeconds = (Date.now() - started) / 1000;
@@ -904,7 +954,7 @@ async function runOnce(
     clearInterval(sampler);
     await probe.disconnect();
     await Promise.all(
-      loads.map((load) => request(load, { type: 'disconnect' }, 'disconnected', 120_000).catch(() => undefined)),
+      loads.map((load) => ask(load, { type: 'disconnect' }, 'disconnected', 120_000).catch(() => undefined)),
     );
     await stopChild(gateway.child);
     const tail = gateway.child

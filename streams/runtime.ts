@@ -72,7 +72,7 @@ export async function createBus(config: Config, logger: Logger): Promise<Bus> {
       restartAfterOutage: true,
     });
   }
-  const bus: Bus = kafka ?? new MemoryBus();
+  const bus: Bus = kafka ?? new MemoryBus({ dropConsumed: true });
   await bus.ensureTopics(Object.values(TOPICS));
   logger.info({ bus: bus.kind, brokers: config.KAFKA_BROKERS }, 'bus ready');
   return bus;

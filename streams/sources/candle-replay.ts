@@ -6,6 +6,7 @@
  * stays close to the original. A minute with no trades replays as no trades: the
  * candles processor then emits the flat candle Kraken itself reported.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Clock, MarketEvent, Trade } from '../../schema/events.ts';
 import { QTY_SCALE } from '../candles/window-state.ts';
 import type { OhlcMinute } from './candle-csv.ts';
@@ -142,14 +143,11 @@ function clockAt(pair: string, time: number): Clock {
   return { v: 1, kind: 'clock', pair, time, source: 'replay-candles' };
 }
 
+/** Waits until `due` or until aborted; the timer removes its abort listener (one per minute added up over a long replay). */
 async function sleepUntil(due: number, signal: AbortSignal | undefined): Promise<void> {
   const wait = due - Date.now();
-  if (wait <= 0) return;
-  await new Promise<void>((resolve) => {
-    const timer = setTimeout(resolve, wait);
-    signal?.addEventListener('abort', () => {
-      clearTimeout(timer);
-      resolve();
-    });
+  if (wait <= 0 || signal?.aborted) return;
+  await sleep(wait, undefined, { signal }).catch((error: unknown) => {
+    if ((error as { name?: unknown }).name !== 'AbortError') throw error;
   });
 }

@@ -76,8 +76,13 @@ async function openEmbedded(config: DatabaseConfig, logger: Logger): Promise<Dat
   const url = `postgres://postgres@${address}/postgres`;
   // PGlite is a single connection: one pooled client keeps every query on it. Its socket
   // server ignores start-up parameters, so statement_timeout does not apply here; the
-  // client-side query timeout still does.
-  const pool = new pg.Pool(poolConfig(url, config, 1));
+  // client-side query timeout still does. Waiting for that one client is queueing behind
+  // other queries, not connecting: bounded by the query timeout, since a 5 s connect bound
+  // failed store writes (and stopped `tickcast start`) when CPU was short (soak benchmark).
+  const pool = new pg.Pool({
+    ...poolConfig(url, config, 1),
+    connectionTimeoutMillis: Math.max(config.connectTimeoutMs, config.queryTimeoutMs),
+  });
   logger.info({ dataDir, url }, 'embedded feature store (PGlite) started');
   return {
     pool,

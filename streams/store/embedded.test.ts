@@ -64,4 +64,27 @@ describe('embedded feature store (PGlite behind the Postgres wire protocol)', ()
       await database.close();
     }
   });
+  it('queues a query behind a long one on its single connection beyond the connect timeout, within the query timeout', async () => {
+    const database = await openDatabase(
+      {
+        url: undefined,
+        embeddedDataDir: 'memory://',
+        poolSize: 5,
+        connectTimeoutMs: 200,
+        idleTimeoutMs: 30_000,
+        statementTimeoutMs: 30_000,
+        queryTimeoutMs: 10_000,
+      },
+      logger,
+    );
+    try {
+      // The one client is busy for longer than the connect timeout: the second query waits for it.
+      const busy = database.pool.query('SELECT pg_sleep(0.6)');
+      const queued = await database.pool.query<{ one: number }>('SELECT 1 AS one');
+      assert.equal(queued.rows[0]?.one, 1);
+      await busy;
+    } finally {
+      await database.close();
+    }
+  });
 });
