@@ -2,8 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createLogger } from '../../lib/logger.ts';
 import type { Candle, Prediction } from '../../schema/events.ts';
-import { openDatabase } from '../store/database.ts';
-import { migrate } from '../store/migrate.ts';
+import { openMigratedMemoryStore } from '../store/memory-store.ts';
 import { upsertCandles } from '../store/feature-store.ts';
 import { PostgresPredictionStore } from '../predictions-store/postgres.ts';
 import { addCandle } from './rolling.ts';
@@ -51,20 +50,8 @@ const candle = (closeTime: number, close: number): Candle => ({
 
 describe('error monitor state rebuilt from the store', () => {
   it('refills the rolling windows, keeps the pending predictions still due, and counts go on from there', async () => {
-    const database = await openDatabase(
-      {
-        url: undefined,
-        embeddedDataDir: 'memory://',
-        poolSize: 2,
-        connectTimeoutMs: 5_000,
-        idleTimeoutMs: 30_000,
-        statementTimeoutMs: 30_000,
-        queryTimeoutMs: 35_000,
-      },
-      logger,
-    );
+    const database = await openMigratedMemoryStore(logger);
     try {
-      await migrate(database.pool, logger);
       const store = new PostgresPredictionStore({ pool: database.pool, logger });
       // Six resolved (more than the window of 4), one whose close is stored but outcome not
       // (it cannot resolve any more), one still due after the newest stored close.

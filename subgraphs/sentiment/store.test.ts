@@ -1,8 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createLogger } from '../../lib/logger.ts';
-import { openDatabase } from '../../streams/store/database.ts';
-import { migrate } from '../../streams/store/migrate.ts';
+import { openMigratedMemoryStore } from '../../streams/store/memory-store.ts';
 import { headlineItem } from '../../streams/news/replay.ts';
 import { articlesById } from './store.ts';
 import { upsertArticles, upsertSignals } from '../../streams/sentiment/store.ts';
@@ -11,20 +10,8 @@ const logger = createLogger('silent');
 
 describe('replayed news as stored and served', () => {
   it('keeps the dataset publication time and the replay mark, even when a signal without a feed rewrites the row', async () => {
-    const database = await openDatabase(
-      {
-        url: undefined,
-        embeddedDataDir: 'memory://',
-        poolSize: 2,
-        connectTimeoutMs: 5_000,
-        idleTimeoutMs: 30_000,
-        statementTimeoutMs: 30_000,
-        queryTimeoutMs: 35_000,
-      },
-      logger,
-    );
+    const database = await openMigratedMemoryStore(logger);
     try {
-      await migrate(database.pool, logger);
       const publishedAt = Date.UTC(2021, 9, 12, 8, 30);
       const item = headlineItem({
         title: 'Bitcoin tops $57,000',
