@@ -45,6 +45,35 @@ const KAFKA_OUTAGES = [
 const all = async (running: Map<string, Supervised>, test: (s: Supervised) => boolean): Promise<boolean> =>
   [...running.values()].every(test);
 
+/**
+ * Publishes `firstHalf` so that `stop` (a service going down) always lands with some of it not
+ * yet turned into candles, however fast the machine: after a quarter of the day is stored the
+ * candles processor is frozen (SIGSTOP), the rest is published behind it, and it thaws only once
+ * `stop` has run. Without this a fast machine finished the first half within the two seconds a
+ * broker takes to stop (seen in CI), and the outage then tested little.
+ * (Not the store writer that is frozen: a frozen PostgreSQL check times out when it thaws.)
+ */
+async function withInputPending(
+  bus: Bus,
+  running: Map<string, Supervised>,
+  firstHalf: MarketEvent[],
+  iso: Isolation,
+  stop: () => Promise<unknown>,
+): Promise<void> {
+  const quarter = Math.ceil(firstHalf.length / 2);
+  await publish(bus, firstHalf.slice(0, quarter));
+  await waitFor('progress before the outage', async () => (await countRows(iso.pool, 'candles')) > 100, 120_000, 50);
+  const candles = running.get('candles')?.service.child;
+  assert.ok(candles, 'the candles processor runs');
+  candles.kill('SIGSTOP');
+  try {
+    await publish(bus, firstHalf.slice(quarter));
+    await stop();
+  } finally {
+    candles.kill('SIGCONT');
+  }
+}
+
 describe('service outages', () => {
   let events: MarketEvent[];
   let reference: Isolation;
@@ -90,25 +119,7 @@ describe('service outages', () => {
         bus = await createBus(iso.config, testLogger);
         for (const name of PROCESSORS) running.set(name, await startSupervised(iso, name, env));
         const half = Math.ceil(events.length / 2);
-        await publish(bus, events.slice(0, half));
-        await waitFor(
-          'progress before the outage',
-          async () => (await countRows(iso.pool, 'candles')) > 100,
-          120_000,
-          50,
-        );
-
-        // Freeze the candles processor while the broker goes down, so the outage always lands
-        // with first-half input still pending: the processors can finish the first half within
-        // the two seconds a broker takes to stop (seen in CI), and then the outage tests little.
-        // (Not the store writer: a frozen PostgreSQL check times out when it thaws.)
-        const candles = running.get('candles')?.service.child;
-        candles?.kill('SIGSTOP');
-        try {
-          await services('down', 'kafka');
-        } finally {
-          candles?.kill('SIGCONT');
-        }
+        await withInputPending(bus, running, events.slice(0, half), iso, () => services('down', 'kafka'));
         storedAtStop = await countRows(iso.pool, 'candles');
         const downAt = Date.now();
         // Every process says Kafka is down: on /ready (503, naming it) and on its gauge.
@@ -240,16 +251,10 @@ describe('service outages', () => {
       api = await startApi(iso.config, { pool: database.pool, bus: new MemoryBus(), logger: testLogger });
       for (const name of PROCESSORS) running.set(name, await startSupervised(iso, name, OUTAGE_ENV));
       const half = Math.ceil(events.length / 2);
-      await publish(bus, events.slice(0, half));
-      await waitFor(
-        'progress before the outage',
-        async () => (await countRows(iso.pool, 'candles')) > 100,
-        120_000,
-        50,
-      );
-
-      storedAtStop = await countRows(iso.pool, 'candles');
-      await services('down', 'postgres');
+      await withInputPending(bus, running, events.slice(0, half), iso, async () => {
+        storedAtStop = await countRows(iso.pool, 'candles');
+        await services('down', 'postgres');
+      });
       const downAt = Date.now();
       // The other half arrives while the store is down: it must wait, not be lost.
       await publish(bus, events.slice(half));
