@@ -71,6 +71,11 @@ const positiveNumber = (value: string): number => {
   if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError('must be a number >= 0');
   return n;
 };
+const nonNegativeInteger = (value: string): number => {
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n < 0) throw new InvalidArgumentError('must be a whole number >= 0');
+  return n;
+};
 const isoTime = (value: string): number => {
   const t = Date.parse(value);
   if (Number.isNaN(t)) throw new InvalidArgumentError('must be an ISO date, e.g. 2023-04-04T00:00:00Z');
@@ -88,6 +93,7 @@ interface SourceFlags {
   replay?: string;
   pair: string;
   speed: number;
+  catchUp: number;
   from?: number;
   to?: number;
   fromStart?: boolean;
@@ -99,6 +105,7 @@ function sourceOptions(flags: SourceFlags): SourceOptions {
     replay: flags.replay,
     pair: flags.pair,
     speed: flags.speed,
+    catchUpMinutes: flags.catchUp,
     from: flags.from,
     to: flags.to,
     fromStart: flags.fromStart,
@@ -118,6 +125,12 @@ function withSourceFlags(command: Command, defaults: { source: SourceChoice; spe
     .option('--replay <file>', 'Kraken 1-minute candle CSV (.csv/.csv.gz) or tickcast recording (.jsonl/.jsonl.gz)')
     .option('--pair <pair>', 'pair of a candle CSV (the file has no pair column)', 'BTC/USD')
     .option('--speed <n>', 'replay speed: N times real time, 0 as fast as possible', positiveNumber, defaults.speed)
+    .option(
+      '--catch-up <minutes>',
+      "replay a candle file's first N minutes as fast as possible, then at --speed (history before live pace)",
+      nonNegativeInteger,
+      0,
+    )
     .option('--from <iso>', 'replay candles from this time', isoTime)
     .option('--to <iso>', 'replay candles before this time', isoTime)
     .option('--from-start', "replay from the file's first line, not from the position a previous run saved");

@@ -19,6 +19,8 @@ export interface SourceOptions {
   /** Pair a candle file holds (candle exports carry no pair column). */
   readonly pair: string;
   readonly speed: number;
+  /** A candle file's first minutes sent as fast as possible before pacing at `speed` (candle-replay.ts). */
+  readonly catchUpMinutes?: number | undefined;
   readonly from?: number | undefined;
   readonly to?: number | undefined;
   /** Ignore the replay's saved position and start from the file's first line. */
@@ -88,6 +90,7 @@ export class FileReplaySource implements TradeSource {
       const summary = await replayCandles(rows, sink, {
         pair,
         speed,
+        catchUpMinutes: this.options.catchUpMinutes ?? 0,
         signal,
         ...(resumeAfter === undefined ? {} : { resumeAfter }),
         onAcknowledged: (lastMinute) => position.acknowledged({ lastMinute }),

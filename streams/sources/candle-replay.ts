@@ -62,6 +62,12 @@ export interface ReplayOptions {
   readonly pair: string;
   /** 0 replays as fast as the sink accepts; N replays N times faster than real time. */
   readonly speed: number;
+  /**
+   * The first this many minutes of this run (after any resume point) go as fast as the sink
+   * accepts, the rest at `speed`: history first, as a live service backfills before it
+   * streams, so the indicators' windows are full when paced trading starts.
+   */
+  readonly catchUpMinutes?: number;
   /** Events handed to the sink per call when replaying as fast as possible. */
   readonly batchSize?: number;
   readonly signal?: AbortSignal;
@@ -107,10 +113,12 @@ export async function replayCandles(
     if (upTo !== null) await options.onAcknowledged?.(upTo);
   };
 
+  const catchUpMinutes = options.catchUpMinutes ?? 0;
   for await (const row of rows) {
     if (options.signal?.aborted) break;
     if (resumeAfter !== undefined && row.time <= resumeAfter) continue;
-    if (options.speed > 0) {
+    const paced = options.speed > 0 && minutes >= catchUpMinutes;
+    if (paced) {
       startedAt ??= { wall: Date.now(), event: row.time };
       const due = startedAt.wall + (row.time - startedAt.event) / options.speed;
       await flush();
@@ -130,7 +138,7 @@ export async function replayCandles(
     lastEnd = row.time + MINUTE_MS;
     completeMinute = row.time;
     options.onMinute?.(row);
-    if (options.speed > 0 || pending.length >= batchSize) await flush();
+    if (paced || pending.length >= batchSize) await flush();
   }
   // Only a replay that reached the end closes its last window: a stopped one resumes there,
   // and a clock past it would close minutes whose trades are still to come.
