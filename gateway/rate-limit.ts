@@ -46,8 +46,8 @@ export class RateLimiter {
     }
     this.maxKeys = options.maxKeys ?? 100_000;
     this.now = options.now ?? (() => performance.now());
-    // `makeRoom` keeps the size under `max`, so the cache never evicts on its own: its
-    // eviction would take the least recently used bucket even when full ones are there.
+    // `makeRoom` runs before the cache reaches `max`, so the cache never evicts on its own:
+    // its eviction would take the least recently used bucket even when full ones are there.
     this.buckets = new LRUCache<string, Bucket>({ max: this.maxKeys });
   }
 
