@@ -10,6 +10,7 @@
  * Every response is validated with zod; failures become RegistryErrors (see registry.ts).
  * Requests are not retried here: UPSTREAM_UNAVAILABLE is retriable and the caller decides.
  */
+import { LRUCache } from 'lru-cache';
 import { z } from 'zod';
 import { counter, histogram } from '../lib/metrics.ts';
 import {
@@ -206,8 +207,8 @@ export class MlflowRegistry implements ModelRegistry {
   private readonly timeoutMs: number;
   private readonly artifactTimeoutMs: number;
   private readonly headers: Readonly<Record<string, string>>;
-  /** run id -> HTTP base of its artifacts (a run's artifact root never changes) */
-  private readonly artifactRoots = new Map<string, string>();
+  /** run id -> HTTP base of its artifacts (a run's artifact root never changes); the least recently used go first */
+  private readonly artifactRoots = new LRUCache<string, string>({ max: ARTIFACT_ROOTS_CACHED });
 
   constructor(options: MlflowRegistryOptions) {
     this.base = options.trackingUri.replace(/\/+$/, '');
@@ -525,7 +526,6 @@ export class MlflowRegistry implements ModelRegistry {
   }
 
   private rememberArtifactRoot(run: RunInfo): void {
-    if (this.artifactRoots.size >= ARTIFACT_ROOTS_CACHED) this.artifactRoots.clear();
     this.artifactRoots.set(run.runId, this.proxiedRoot(run));
   }
 

@@ -58,4 +58,17 @@ describe('SeenArticles', () => {
     assert.equal(seen.firstSighting(b), true);
     assert.equal(seen.firstSighting(a), true);
   });
+
+  it('counts an item seen again as the most recent, so a feed re-listing it keeps it remembered', () => {
+    const seen = new SeenArticles(2);
+    const a = toNewsItem({ ...base, title: 'one', url: 'https://a.io/1' });
+    const b = toNewsItem({ ...base, title: 'two', url: 'https://a.io/2' });
+    const c = toNewsItem({ ...base, title: 'three', url: 'https://a.io/3' });
+    assert.equal(seen.firstSighting(a), true);
+    assert.equal(seen.firstSighting(b), true);
+    assert.equal(seen.firstSighting(a), false, 're-listed: a is now more recent than b');
+    assert.equal(seen.firstSighting(c), true, 'c takes the room of b, the least recently seen');
+    assert.equal(seen.firstSighting(a), false, 'a is still remembered');
+    assert.equal(seen.firstSighting(b), true, 'b was forgotten');
+  });
 });
