@@ -12,7 +12,8 @@ const { values: flags, positionals: names } = parseArgs({
     seconds: { type: 'string' },
     rate: { type: 'string' },
     operation: { type: 'string' },
-    // soak: run length in minutes, seconds between samples (clients: the subscriber count)
+    // soak: embedded|distributed|both, run length in minutes, seconds between samples (clients: the subscriber count)
+    system: { type: 'string' },
     minutes: { type: 'string' },
     'sample-seconds': { type: 'string' },
   },

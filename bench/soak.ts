@@ -1,13 +1,13 @@
 /**
- * Soak: `tickcast start` (the embedded system: in-process bus, PGlite, local registry, as
- * `npm start` runs it) replays the real BTC/USD candles at 10x real time for `--minutes`
- * while 1,000 graphql-ws clients follow it through the gateway, half on `candleUpdated`
+ * Soak: `tickcast start` (embedded, or over the real services: see Systems below) replays
+ * the real BTC/USD candles at 10x real time for `--minutes` while 1,000 graphql-ws clients follow it through the gateway, half on `candleUpdated`
  * (1m) and half on `predictionCreated`, as dashboards would. Every `--sample-seconds` it
  * samples, and prints a row:
  * - memory of the service: RSS and heap used, after a full GC (the service runs with
  *   `--expose-gc` and bench/soak-probe.ts answers over IPC);
- * - consumer lag: records its consumer groups have not handled yet
- *   (`tickcast_bus_memory_pending_records`) and records the in-process bus holds;
+ * - consumer lag: records its consumer groups have not handled yet (embedded:
+ *   `tickcast_bus_memory_pending_records`, and the records the in-process bus holds;
+ *   distributed: Kafka offsets);
  * - event-to-client latency: receipt time minus the time the replay was due to reach the
  *   event (its replay-clock time: origin + (event time - first minute) / speed, the candle's
  *   close or the prediction's madeAt), above the fastest delivery of the run (the origin is
@@ -21,18 +21,26 @@
  *
  * Processes: this one (sampling), the service (`tickcast start`), and one load generator
  * child per subscription (graphql-ws clients over `ws`, bench/subscriptions.ts's sockets).
- * The data directory starts empty: `tickcast start` trains its first models (horizons 1
- * and 5) in child processes while the indicators warm up (their longest window is 60
- * minutes, 6 min at 10x), so the run starts once predictions flow, about 7 minutes in.
- * Not written yet: the distributed variant (`tickcast start` over Kafka and PostgreSQL, lag
- * as consumer-group offsets); with services configured this still soaks the embedded system.
+ * The data directory starts empty: the replay sends its first 70 minutes as fast as possible
+ * (`--catch-up`, the indicators' 60-minute window and some) and then paces at 10x, while
+ * `tickcast start` trains its first models (horizons 1 and 5) in child processes; the run
+ * starts once predictions flow.
+ *
+ * Systems (`--system`, default both when Kafka and PostgreSQL are configured, else embedded):
+ * - embedded: the in-process bus, PGlite and a local registry, as `npm start` runs it;
+ * - distributed: `tickcast start` over the configured Kafka and PostgreSQL (and Elasticsearch),
+ *   in topics, groups, a schema and indices of its own; consumer lag is then the groups'
+ *   committed offsets against the topics' ends. Models stay in a local registry: MLflow's
+ *   model names are not namespaced, and a soak must not replace the shared champions.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { Kafka, logLevel, type Admin } from 'kafkajs';
 import { BTC_CANDLES, requireData } from '../test/support/data.ts';
 import { freePort } from '../test/support/ports.ts';
+import { isolate } from '../test/support/services.ts';
 import { FirstSeen, growth, newestOf, percentileOf, SequenceCheck } from './soak-check.ts';
 import {
   request,
@@ -53,6 +61,12 @@ const HORIZONS = [1, 5];
 const MINUTE_MS = 60_000;
 /** The first minute of the BTC/USD file: the replay's clock starts there (a fresh data directory, no saved position). */
 const REPLAY_ORIGIN = Date.UTC(2023, 3, 3, 12, 1);
+/**
+ * Minutes replayed as fast as possible before the 10x pace (`tickcast start --catch-up`): the
+ * indicators' longest window (60 minutes) and some, so predictions flow as soon as the first
+ * model is trained instead of after 6 minutes of warm-up at 10x.
+ */
+const CATCH_UP_MINUTES = 70;
 const DEFAULT_MINUTES = 30;
 const DEFAULT_SAMPLE_SECONDS = 10;
 const DEFAULT_CLIENTS = 1_000;
@@ -74,7 +88,11 @@ const OPERATIONS = {
 } as const;
 type Kind = keyof typeof OPERATIONS;
 
+type System = 'embedded' | 'distributed';
+
 export interface SoakFlags {
+  /** embedded, distributed, or both (the default when Kafka and PostgreSQL are configured). */
+  readonly system?: string | undefined;
   readonly minutes?: string | undefined;
   readonly 'sample-seconds'?: string | undefined;
   readonly clients?: string | undefined;
@@ -229,8 +247,17 @@ async function memoryOf(service: Child): Promise<Memory> {
   return reply.memory;
 }
 
-/** The service's consumer lag (summed over its groups, and its largest group) and the records its bus holds. */
-async function lagOf(metricsPort: number): Promise<{ pending: number; worst: string; retained: number }> {
+interface Lag {
+  /** Records the service's consumer groups have not handled yet, summed. */
+  readonly pending: number;
+  /** The group with the most, and its count. */
+  readonly worst: string;
+  /** Records the in-process bus holds (NaN on Kafka, whose retention is the broker's). */
+  readonly retained: number;
+}
+
+/** The embedded service's consumer lag (summed over its groups, and its largest group) and the records its bus holds. */
+async function memoryBusLagOf(metricsPort: number): Promise<Lag> {
   const metrics = await scrapeMetrics(metricsPort);
   let worst = '';
   let worstPending = -1;
@@ -245,12 +272,45 @@ async function lagOf(metricsPort: number): Promise<{ pending: number; worst: str
   };
 }
 
+/**
+ * The distributed service's consumer lag: for each consumer group under its prefix, the
+ * topics' end offsets minus the group's committed offsets. Partitions written in Kafka
+ * transactions end with a commit marker no consumer reads, so an idle group shows up to one
+ * record per partition; partitions a group never committed are not counted.
+ */
+async function kafkaLagOf(admin: Admin, groupPrefix: string): Promise<Lag> {
+  const { groups } = await admin.listGroups();
+  const ends = new Map<string, Map<number, number>>();
+  let pending = 0;
+  let worst = '';
+  let worstPending = -1;
+  for (const { groupId } of groups.filter((g) => g.groupId.startsWith(groupPrefix))) {
+    let groupPending = 0;
+    for (const { topic, partitions } of await admin.fetchOffsets({ groupId })) {
+      let topicEnds = ends.get(topic);
+      if (!topicEnds) {
+        topicEnds = new Map((await admin.fetchTopicOffsets(topic)).map((o) => [o.partition, Number(o.high)]));
+        ends.set(topic, topicEnds);
+      }
+      for (const { partition, offset } of partitions) {
+        const committed = Number(offset);
+        if (committed >= 0) groupPending += Math.max(0, (topicEnds.get(partition) ?? committed) - committed);
+      }
+    }
+    pending += groupPending;
+    if (groupPending > worstPending) {
+      [worst, worstPending] = [`${groupId.slice(groupPrefix.length)} ${groupPending}`, groupPending];
+    }
+  }
+  return { pending, worst, retained: Number.NaN };
+}
+
 // ---- the benchmark
 
 interface Row {
   readonly at: number;
   readonly memory: Memory;
-  readonly lag: { pending: number; worst: string; retained: number };
+  readonly lag: Lag;
   readonly received: number;
   readonly lost: number;
   readonly duplicated: number;
@@ -263,22 +323,37 @@ export async function run(flags: SoakFlags = {}): Promise<void> {
   const minutes = Number(flags.minutes ?? DEFAULT_MINUTES);
   const sampleSeconds = Number(flags['sample-seconds'] ?? DEFAULT_SAMPLE_SECONDS);
   const clients = Number(flags.clients ?? DEFAULT_CLIENTS);
-  if (!(minutes > 0) || !(sampleSeconds > 0) || !Number.isInteger(clients) || clients < 2) {
-    throw new Error('usage: npm run bench -- soak [--minutes 30] [--sample-seconds 10] [--clients 1000]');
+  const servicesConfigured = Boolean(process.env['KAFKA_BROKERS'] && process.env['DATABASE_URL']);
+  const systems: System[] | undefined = {
+    embedded: ['embedded' as const],
+    distributed: ['distributed' as const],
+    both: ['embedded' as const, 'distributed' as const],
+  }[flags.system ?? (servicesConfigured ? 'both' : 'embedded')];
+  if (!(minutes > 0) || !(sampleSeconds > 0) || !Number.isInteger(clients) || clients < 2 || !systems) {
+    throw new Error(
+      'usage: npm run bench -- soak [--system embedded|distributed|both] [--minutes 30] [--sample-seconds 10] [--clients 1000]',
+    );
   }
-  const cleanups: [string, () => Promise<unknown>][] = [];
-  try {
-    const passed = await soak({ runMs: minutes * MINUTE_MS, sampleMs: sampleSeconds * 1000, clients }, cleanups);
-    if (!passed) process.exitCode = 1;
-  } finally {
-    for (const [what, cleanup] of cleanups.reverse()) {
-      await cleanup().catch((error: unknown) => console.error(`soak bench: ${what} failed:`, error));
+  if (systems.includes('distributed') && !servicesConfigured) {
+    throw new Error(
+      'the distributed soak runs tickcast start over Kafka and PostgreSQL: run `scripts/services up kafka postgres` and `eval "$(scripts/services env)"` first',
+    );
+  }
+  for (const system of systems) {
+    const cleanups: [string, () => Promise<unknown>][] = [];
+    try {
+      const options = { system, runMs: minutes * MINUTE_MS, sampleMs: sampleSeconds * 1000, clients };
+      if (!(await soak(options, cleanups))) process.exitCode = 1;
+    } finally {
+      for (const [what, cleanup] of cleanups.reverse()) {
+        await cleanup().catch((error: unknown) => console.error(`soak bench: ${what} failed:`, error));
+      }
     }
   }
 }
 
 async function soak(
-  options: { runMs: number; sampleMs: number; clients: number },
+  options: { system: System; runMs: number; sampleMs: number; clients: number },
   cleanups: [string, () => Promise<unknown>][],
 ): Promise<boolean> {
   const log = (line: string) => console.log(line);
@@ -302,23 +377,37 @@ async function soak(
     GATEWAY_RATE_LIMIT_PER_SECOND: '1000000',
     GATEWAY_RATE_LIMIT_BURST: '1000000',
   };
-  // The embedded system: whatever services this shell has configured are not used.
-  for (const variable of ['KAFKA_BROKERS', 'DATABASE_URL', 'MLFLOW_TRACKING_URI', 'ELASTICSEARCH_URL'])
-    delete env[variable];
+  let lagOf = () => memoryBusLagOf(metricsPort);
+  if (options.system === 'embedded') {
+    // Whatever services this shell has configured are not used.
+    for (const variable of ['KAFKA_BROKERS', 'DATABASE_URL', 'MLFLOW_TRACKING_URI', 'ELASTICSEARCH_URL'])
+      delete env[variable];
+  } else {
+    // Kafka topics and groups, a PostgreSQL schema and Elasticsearch indices (when configured) of its own.
+    const iso = await isolate('soak');
+    cleanups.push([`removing the soak's topics, schema and indices (${iso.id})`, () => iso.close()]);
+    Object.assign(env, iso.env, { METRICS_PORT: String(metricsPort), LOG_LEVEL: env['LOG_LEVEL'] });
+    // MLflow's model names are not namespaced: a soak would take over the shared champions.
+    delete env['MLFLOW_TRACKING_URI'];
+    const admin = new Kafka({
+      brokers: iso.config.KAFKA_BROKERS ?? [],
+      clientId: 'soak-lag',
+      logLevel: logLevel.NOTHING,
+    }).admin();
+    await admin.connect();
+    cleanups.push(['disconnecting the lag probe', () => admin.disconnect()]);
+    lagOf = () => kafkaLagOf(admin, iso.env['TICKCAST_GROUP_PREFIX'] ?? '');
+  }
   const main = fileURLToPath(new URL('../cli/main.ts', import.meta.url));
 
   log(
-    `soak: tickcast start (embedded) replaying ${PAIR} at ${SPEED}x for ${options.runMs / MINUTE_MS} min, ` +
+    `soak: tickcast start (${options.system === 'embedded' ? 'embedded' : `over Kafka ${env['KAFKA_BROKERS']} and PostgreSQL${env['ELASTICSEARCH_URL'] ? ' and Elasticsearch' : ''}, local model registry`}) replaying ${PAIR} at ${SPEED}x for ${options.runMs / MINUTE_MS} min, ` +
       `${options.clients} graphql-ws clients (half candleUpdated 1m, half predictionCreated), a sample every ` +
       `${options.sampleMs / 1000} s; ${cpus().length} CPUs, Node ${process.version}, load average ` +
       `${loadavg()
         .map((l) => l.toFixed(2))
         .join(' ')} at start`,
   );
-  if (process.env['KAFKA_BROKERS'] && process.env['DATABASE_URL'])
-    log(
-      '  services are configured, but the distributed soak (tickcast start over them) is not written yet: embedded only',
-    );
   const setupStarted = Date.now();
   const service = startChild(
     'tickcast start',
@@ -333,6 +422,8 @@ async function soak(
       candles,
       '--speed',
       String(SPEED),
+      '--catch-up',
+      String(CATCH_UP_MINUTES),
     ],
     env,
     { ipc: true, nodeFlags: ['--expose-gc'] },
@@ -405,7 +496,7 @@ async function soak(
     if (final) await sleep(DRAIN_MS);
     let sampled: [Memory, Awaited<ReturnType<typeof lagOf>>, LoadSample[]];
     try {
-      sampled = await Promise.all([memoryOf(service), lagOf(metricsPort), sampleLoads(final)]);
+      sampled = await Promise.all([memoryOf(service), lagOf(), sampleLoads(final)]);
     } catch (error) {
       // The service exiting fails the memory request: report the run up to there.
       const exit = await Promise.race([service.exited.then(String), sleep(2_000).then(() => null)]);
@@ -484,7 +575,7 @@ function printRow(log: (line: string) => void, row: Row, previous: Row | undefin
     mb(row.memory.rss),
     mb(row.memory.heapUsed),
     String(row.lag.pending),
-    String(row.lag.retained),
+    Number.isFinite(row.lag.retained) ? String(row.lag.retained) : '-',
     previous ? ((row.received - previous.received) / seconds).toFixed(0) : '',
     ms(percentileOf(latencies, 0.5)),
     ms(percentileOf(latencies, 0.99)),
@@ -567,7 +658,8 @@ function summarize(
   log(
     `    memory: RSS ${mb(first.memory.rss)} -> ${mb(last.memory.rss)} MB, heap ${mb(first.memory.heapUsed)} -> ` +
       `${mb(last.memory.heapUsed)} MB; lag max ${Math.max(...rows.map((r) => r.lag.pending))} records, at the end ` +
-      `${last.lag.pending} (largest group: ${last.lag.worst || 'none'}); bus holds ${last.lag.retained} records`,
+      `${last.lag.pending} (largest group: ${last.lag.worst || 'none'})` +
+      (Number.isFinite(last.lag.retained) ? `; bus holds ${last.lag.retained} records` : ''),
   );
   log(
     `    latency above the fastest delivery (${latencies.length} checked events): p50 ${ms(percentileOf(latencies, 0.5))} ms, ` +
