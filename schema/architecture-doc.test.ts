@@ -24,7 +24,7 @@ describe('docs/architecture.md', () => {
   });
 
   it('names only declared topics', () => {
-    const declared = new Set(Object.values(TOPICS).map((t) => t.name));
+    const declared = new Set<string>(Object.values(TOPICS).map((t) => t.name));
     const names = [...new Set(doc.match(/\btickcast\.[a-z.-]+\.v\d+\b/g) ?? [])];
     assert.ok(names.length >= 10, `found only ${names.length} topic names: is the pattern still right?`);
     // Changelogs are named per processor by changelogTopic(), not declared in TOPICS.
