@@ -1,9 +1,14 @@
 /**
- * The gateway's configuration: a typed `GatewayConfig` that `createGateway` takes, and the
- * environment variables it is built from. lib/config.ts (the one module that reads
- * process.env) already has GATEWAY_PORT and SUBGRAPH_<NAME>_URL; `gatewayEnvShape` holds
- * the rest, to be merged into its `configSchema`. Until then `gatewayEnvSchema` parses all
- * of them, and afterwards `gatewayConfigFromEnv(loadConfig())` type-checks as is.
+ * The gateway's configuration: the typed `GatewayConfig` that `createGateway` takes, built by
+ * `gatewayConfigFromEnv` from the process configuration. Every GATEWAY_* variable, like
+ * SUBGRAPH_<NAME>_URL and TICKCAST_INTERNAL_SECRET, is parsed and given its default in
+ * lib/config.ts with the rest of the process's configuration; this module turns them into the
+ * gateway's shape: per subgraph a URL, a timeout (GATEWAY_SUBGRAPH_TIMEOUTS over
+ * GATEWAY_SUBGRAPH_TIMEOUT_MS) and the signing secret (the first of TICKCAST_INTERNAL_SECRET),
+ * and the API key entries of GATEWAY_API_KEYS plus GATEWAY_API_KEYS_FILE (read here). What no
+ * single variable's rule can catch (a bad entry in that file, a JWKS URL without its issuer and
+ * audience) throws a ConfigError naming the variables. `tickcast start` (cli/api.ts) then puts
+ * its own subgraphs' URLs, and a session key when none is configured, over the result.
  */
 import { readFile } from 'node:fs/promises';
 import { z } from 'zod';

@@ -16,8 +16,8 @@
  * largest type. So one introspection query fits the budget, and fifty aliased ones do not.
  *
  * Fragments are measured once per (fragment, inherited list size), so a document that
- * reuses fragments exponentially is still measured in linear time. Pure: the HTTP plugin
- * and (later) graphql-ws subscriptions call the same `checkLimits`.
+ * reuses fragments exponentially is still measured in linear time. Pure: the request
+ * pipeline's operation stages (pipeline.ts) call `checkLimits` for HTTP and graphql-ws alike.
  */
 import {
   getNamedType,

@@ -8,7 +8,7 @@
  *   4. parse (token limit), validation (suggestions hidden and introspection refused unless
  *      GATEWAY_INTROSPECTION), automatic persisted queries: Apollo Server's own pipeline,
  *      which both transports enter (HTTP: executeHTTPGraphQLRequest; WebSocket: executeOperation)
- *   5. operation stages        `operationStagesPlugin` below, in Apollo's didResolveOperation:
+ *   5. operation stages        `RequestPipeline.plugin()` below, in Apollo's didResolveOperation:
  *      operation resolved (400 when operationName is missing or unknown) → transport rules
  *      (subscriptions only over WebSocket) → variables coerced against the API schema (400
  *      BAD_USER_INPUT, custom scalars included) → scope → depth/alias/cost limits (introspection

@@ -1,16 +1,20 @@
 /**
- * The tickcast gateway: Apollo Gateway over the committed supergraph, behind a plain
- * node:http server that we control (size limits before Apollo sees a byte), with graphql-ws
- * subscriptions on the same server's `upgrade` on /graphql.
+ * The tickcast gateway: Apollo Gateway over the supergraph (the committed
+ * schema/supergraph.graphql; composed by introspecting the subgraphs with
+ * GATEWAY_SUPERGRAPH=introspect, dev only), behind a plain node:http server that we control
+ * (the body size limit before Apollo sees a byte, CORS, and the requests Node's HTTP parser
+ * refuses answered in JSON and counted), with graphql-ws subscriptions
+ * (subscriptions/server.ts) on the same server's `upgrade` on /graphql.
  *
  * Both transports run one request pipeline (pipeline.ts): failed-auth throttle →
  * authentication → rate limit at the edge, then Apollo Server's own stages (APQ, parse,
  * validation) and the pipeline's operation stages (operation, transport, variables, scope,
  * limits) as an Apollo plugin, then execution, then error masking (errors.ts).
  *
- * Routes: /graphql (GraphQL, Apollo Sandbox for browsers), /health (alive), /ready
- * (supergraph loaded and not stopping), /dashboard (the live dashboard, GATEWAY_DASHBOARD).
- * Metrics are on the ops endpoint (lib/ops-server.ts).
+ * Routes: /graphql (GraphQL; Apollo Sandbox for browsers with GATEWAY_LANDING_PAGE), /health
+ * (alive), /ready (supergraph loaded, not stopping, and no dependency of the process down:
+ * lib/dependencies.ts), /dashboard (the live dashboard, GATEWAY_DASHBOARD); / redirects to
+ * /graphql. Metrics are on the ops endpoint (lib/ops-server.ts).
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';

@@ -1,6 +1,8 @@
 /**
  * All configuration, read from the environment once at start-up and validated.
- * Every option and its default is listed here; nothing else reads process.env.
+ * Every option and its default is listed here; nothing else the services run reads
+ * process.env but lib/logger.ts, whose `rootLogger` takes LOG_LEVEL before any configuration
+ * is loaded (the benchmarks in bench/ read their own settings).
  * Unset service addresses select the embedded default (in-process bus, PGlite).
  */
 import { z } from 'zod';

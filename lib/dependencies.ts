@@ -1,6 +1,6 @@
 /**
- * What this process depends on (Kafka, PostgreSQL; MLflow, Elasticsearch and the LLM can
- * register the same way) and whether each is reachable now. One registry per process, like
+ * What this process depends on (Kafka, PostgreSQL, MLflow, Elasticsearch, the LLM) and
+ * whether each is reachable now. One registry per process, like
  * the metrics registry: the ops server's and the gateway's /ready answer 503 naming what is
  * down, `tickcast_dependency_up{dependency}` shows it, and each change of state is logged
  * once (down, then up again), however many calls fail in between.

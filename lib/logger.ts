@@ -1,4 +1,8 @@
-/** Structured JSON logs (pino). One root logger; modules take a child with their name. */
+/**
+ * Structured JSON logs (pino). A command creates its logger from the configured LOG_LEVEL
+ * (cli/main.ts) and hands it down; modules take a child naming themselves. `rootLogger` is
+ * the default of the modules that may be built without one.
+ */
 import { pino, type Logger } from 'pino';
 
 export type { Logger };

@@ -1,7 +1,7 @@
 /**
  * Prometheus metrics. Every process has one registry; modules declare their metrics
- * through `metric()` so a second declaration (e.g. two processors in one process)
- * reuses the first instead of throwing.
+ * through `counter()`, `gauge()` and `histogram()`, so a second declaration (e.g. two
+ * processors in one process) reuses the first instead of throwing.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
