@@ -2,42 +2,90 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { loadCandleCsv } from '../streams/sources/candle-csv.ts';
 import { BTC_CANDLES, requireData } from '../test/support/data.ts';
-import { buildDataset, indicatorSeries, MINUTE_MS } from './dataset.ts';
-import { evaluateSeries, type EvaluateResult, type HorizonResult } from './evaluate.ts';
+import { buildDataset, indicatorSeries, MINUTE_MS, type Row } from './dataset.ts';
+import { evaluateSeriesWithHoldout, type EvaluateResult, type HorizonResult } from './evaluate.ts';
 import { indicatorInputs } from './history.ts';
-import { priceMetrics } from './metrics.ts';
+import { priceMetrics, type PriceMetrics } from './metrics.ts';
 import { formatReport, main, verdict } from './report.ts';
 import { chronologicalSplit, DAY_MS } from './splits.ts';
 import { syntheticCandles } from './synthetic.ts';
 
 const FAST = { testDays: 1, validationDays: 1, folds: 3, treeDepths: [2], treeMaxRounds: 40, treeMinLeaf: 50 } as const;
+/** evaluateSeries' default miscoverage: 90% intervals. */
+const ALPHA = 0.1;
 
-function run(phi: number, seed: number): HorizonResult {
+interface SyntheticRun {
+  readonly result: HorizonResult;
+  /** On the same TEST rows: the oracle that knows the planted φ, and persistence. */
+  readonly oracle: PriceMetrics;
+  readonly persistence: PriceMetrics;
+}
+
+/**
+ * Evaluates a synthetic AR(1) market and scores, on the TEST rows the evaluation held out,
+ * the best one-minute forecast there is for it: the oracle predicts the next log return as
+ * φ times the last one (the innovation is unpredictable), and persistence predicts 0.
+ */
+function run(phi: number, seed: number): SyntheticRun {
   const candles = syntheticCandles({ count: 4 * 1440, seed, phi, volatility: 5e-4 });
-  return evaluateSeries('SYN/USD', indicatorSeries(candles), 1, FAST);
+  const { result, testRows } = evaluateSeriesWithHoldout('SYN/USD', indicatorSeries(candles), 1, FAST);
+  const closeAt = new Map(candles.map((c) => [c.openTime, c.close]));
+  const scored = (predict: (row: Row) => number): PriceMetrics =>
+    priceMetrics(testRows.map((r) => ({ close: r.close, futureClose: r.futureClose, predicted: predict(r) })));
+  return {
+    result,
+    oracle: scored((r) => {
+      const previous = closeAt.get(r.openTime - MINUTE_MS);
+      assert.ok(previous !== undefined, `no candle before ${r.openTime}`);
+      return phi * Math.log(r.close / previous);
+    }),
+    persistence: scored(() => 0),
+  };
 }
 
 describe('evaluateSeries on synthetic markets', () => {
   const predictable = run(0.5, 1);
   const randomWalk = run(0, 2);
 
-  it('finds a planted signal (AR(1) returns, φ = 0.5) and beats persistence on TEST', () => {
-    assert.notEqual(predictable.winner, 'persistence');
-    // Theory for Gaussian AR(1): MAE ratio √(1 − φ²) ≈ 0.87.
-    assert.ok(predictable.test.maeRatio < 0.92, `ratio ${predictable.test.maeRatio}`);
-    assert.equal(verdict(predictable), 'yes');
-    assert.ok(predictable.test.directionalAccuracy > 0.6, `dir ${predictable.test.directionalAccuracy}`);
-    const coverage = predictable.test.intervalCoverage;
-    assert.ok(coverage > 0.86 && coverage < 0.94, `coverage ${coverage}`);
+  it('finds a planted signal (AR(1) returns, φ = 0.5): close to the oracle on TEST, clearly below persistence', () => {
+    const { result, oracle, persistence } = predictable;
+    assert.notEqual(result.winner, 'persistence');
+    assert.equal(result.test.n, oracle.n);
+    assert.equal(result.test.baselineMae, persistence.mae);
+    // The oracle is the best forecast in expectation; a fitted model may edge it on one day
+    // of rows, but not lose more than 1.5% of MAE to it (ridge loses 0.5-0.8% with these
+    // settings on seeds 1, 3 and 4; a model that predicts half the planted signal loses 4%).
+    assert.ok(result.test.mae < 1.015 * oracle.mae, `model MAE ${result.test.mae}, oracle ${oracle.mae}`);
+    // Of the oracle's gain over persistence (about 14% of MAE, √(1 − φ²) in theory), the
+    // model keeps at least three quarters, and beyond two standard errors (the gate).
+    const oracleGain = persistence.mae - oracle.mae;
+    const modelGain = persistence.mae - result.test.mae;
+    assert.ok(oracleGain > 0.1 * persistence.mae, `oracle gain ${oracleGain}`);
+    assert.ok(modelGain > 0.75 * oracleGain, `model gain ${modelGain} of the oracle's ${oracleGain}`);
+    assert.equal(verdict(result), 'yes');
+    const directional = result.test.directionalAccuracy;
+    assert.ok(
+      Math.abs(directional - oracle.directionalAccuracy) < 0.03,
+      `dir ${directional} vs ${oracle.directionalAccuracy}`,
+    );
+    // Split-conformal intervals at miscoverage α cover 1 − α of exchangeable rows: within
+    // three binomial standard errors of that on this many TEST rows.
+    const coverage = result.test.intervalCoverage;
+    const threeSe = 3 * Math.sqrt((ALPHA * (1 - ALPHA)) / result.test.n);
+    assert.ok(Math.abs(coverage - (1 - ALPHA)) < threeSe, `coverage ${coverage} vs ${1 - ALPHA} ± ${threeSe}`);
   });
 
-  it('claims no significant gain on a random walk', () => {
-    assert.notEqual(verdict(randomWalk), 'yes');
-    assert.ok(randomWalk.test.maeRatio > 0.99, `ratio ${randomWalk.test.maeRatio}`);
+  it('claims no gain on a random walk, where the oracle is persistence: the gate refuses', () => {
+    const { result, oracle, persistence } = randomWalk;
+    assert.equal(oracle.mae, persistence.mae);
+    assert.notEqual(verdict(result), 'yes');
+    // Whatever was selected is no better than persistence beyond two standard errors.
+    const { mean, stdError } = result.testVsBaseline;
+    assert.ok(mean + 2 * stdError >= 0, `mean ${mean}, SE ${stdError}`);
   });
 
   it('keeps TEST to the final days, after VALIDATION and TRAIN, and selects by validation MAE', () => {
-    const r = predictable;
+    const r = predictable.result;
     assert.equal(r.rows.test, 1440 - 1);
     assert.equal(Date.parse(r.periods.end) - Date.parse(r.periods.testStart), DAY_MS);
     assert.equal(Date.parse(r.periods.testStart) - Date.parse(r.periods.validationStart), DAY_MS);
@@ -53,7 +101,7 @@ describe('evaluateSeries on synthetic markets', () => {
     const result: EvaluateResult = {
       settings: { horizons: [1], testDays: 1, validationDays: 1, alpha: 0.1, folds: 3 },
       pairs: [],
-      results: [predictable, randomWalk],
+      results: [predictable.result, randomWalk.result],
       seconds: 1,
     };
     const text = formatReport(result);
