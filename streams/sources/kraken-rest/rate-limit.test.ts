@@ -30,6 +30,14 @@ describe('TokenBucket (Kraken call counter)', () => {
     mock.timers.tick(1);
     await settle();
     assert.equal(fourth.done, true);
+    const fifth = pendingTake(bucket, signal);
+    await settle();
+    mock.timers.tick(499);
+    await settle();
+    assert.equal(fifth.done, false, 'the fourth call used the token regained so far');
+    mock.timers.tick(1);
+    await settle();
+    assert.equal(fifth.done, true);
   });
 
   it('refills up to `capacity` only, however long it was idle', async () => {
