@@ -1,7 +1,9 @@
 /** What the trades and the OHLC backfill share: what they need from the client, and their result. */
 import type { Logger } from '../../../lib/logger.ts';
+import { framesRejected } from '../metrics.ts';
 import type { BackfillProgress } from '../progress.ts';
 import type { KrakenPublicApi } from './public-api.ts';
+import { KRAKEN_REST_SOURCE, type RejectReason } from './rows.ts';
 
 export interface BackfillContext {
   api: KrakenPublicApi;
@@ -23,4 +25,19 @@ export interface BackfillResult {
   resumedFrom: string | null;
   /** Cursor after the last page (Trades: ns timestamp string; OHLC: seconds). */
   cursor: string;
+}
+
+/** Counts and logs a row Kraken sent that is not a usable trade or candle; the backfill goes on without it. */
+export function rejectRow(
+  result: BackfillResult,
+  row: { reason: RejectReason; detail: string },
+  kind: 'trade' | 'OHLC',
+  log: Logger,
+): void {
+  result.rejected += 1;
+  framesRejected.inc({ source: KRAKEN_REST_SOURCE, reason: row.reason });
+  log.warn(
+    { reason: row.reason, detail: row.detail },
+    `rejected malformed Kraken ${kind} row (${row.reason}): ${row.detail}`,
+  );
 }

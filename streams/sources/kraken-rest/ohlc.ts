@@ -10,11 +10,10 @@
 import { TickcastError } from '../../../lib/errors.ts';
 import { pairSchema, type Pair } from '../../../schema/events.ts';
 import { toRestPair } from '../kraken-pairs.ts';
-import { framesRejected } from '../metrics.ts';
-import type { BackfillContext, BackfillResult } from './backfill.ts';
+import { rejectRow, type BackfillContext, type BackfillResult } from './backfill.ts';
 import { loadOhlcCursor, saveOhlcCursor } from './cursor.ts';
 import { Aborted } from './http.ts';
-import { KRAKEN_REST_SOURCE, parseOhlcRow, splitResult, type OhlcRow } from './rows.ts';
+import { parseOhlcRow, splitResult, type OhlcRow } from './rows.ts';
 
 /** Documented OHLC intervals, in minutes. */
 export const OHLC_INTERVALS = [1, 5, 15, 30, 60, 240, 1440, 10080, 21600] as const;
@@ -113,12 +112,7 @@ export async function backfillOhlc(
       for (const row of committed) {
         const parsed = parseOhlcRow(row);
         if (!parsed.ok) {
-          result.rejected += 1;
-          framesRejected.inc({ source: KRAKEN_REST_SOURCE, reason: parsed.reason });
-          log.warn(
-            { reason: parsed.reason, detail: parsed.detail },
-            `rejected malformed Kraken OHLC row (${parsed.reason}): ${parsed.detail}`,
-          );
+          rejectRow(result, parsed, 'OHLC', log);
           continue;
         }
         const candle = parsed.value;

@@ -11,9 +11,9 @@
 import { TickcastError } from '../../../lib/errors.ts';
 import { pairSchema, type Clock, type MarketEvent, type Pair, type Trade } from '../../../schema/events.ts';
 import { toRestPair } from '../kraken-pairs.ts';
-import { clocksEmitted, duplicateTrades, framesRejected, tradesEmitted } from '../metrics.ts';
+import { clocksEmitted, duplicateTrades, tradesEmitted } from '../metrics.ts';
 import type { MarketSink } from '../source.ts';
-import type { BackfillContext, BackfillResult } from './backfill.ts';
+import { rejectRow, type BackfillContext, type BackfillResult } from './backfill.ts';
 import { loadTradesCursor, msToNs, nsToMs, saveTradesCursor } from './cursor.ts';
 import { Aborted } from './http.ts';
 import { KRAKEN_REST_SOURCE, parseTradeRow, splitResult } from './rows.ts';
@@ -91,12 +91,7 @@ export async function backfillTrades(
       for (const row of rows) {
         const parsed = parseTradeRow(row, req.pair);
         if (!parsed.ok) {
-          result.rejected += 1;
-          framesRejected.inc({ source: KRAKEN_REST_SOURCE, reason: parsed.reason });
-          log.warn(
-            { reason: parsed.reason, detail: parsed.detail },
-            `rejected malformed Kraken trade row (${parsed.reason}): ${parsed.detail}`,
-          );
+          rejectRow(result, parsed, 'trade', log);
           continue;
         }
         const trade = parsed.value;
