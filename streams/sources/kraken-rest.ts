@@ -7,7 +7,7 @@
  *  - public-api.ts: pacing and retries around http.ts;
  *  - trades.ts, ohlc.ts: the two paginated backfills;
  *  - cursor.ts: the resumable cursor saved after every page.
- * Progress (a bar or log lines) is ../progress.ts.
+ * Progress (a bar or log lines) is ./progress.ts.
  *
  * Rate limits: public endpoints are limited per IP (and per pair for Trades/OHLC); "calling the
  * public endpoints at a frequency of 1 per second (or less) would remain within the rate
