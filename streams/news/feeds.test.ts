@@ -5,7 +5,7 @@ import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { FeedClient, parseFeed } from './rss.ts';
 import { CryptoPanicClient } from './cryptopanic.ts';
-import { HttpRetryError, redact, retryAfterMs } from './http.ts';
+import { HttpRetryError, redact } from './http.ts';
 import { PollingNewsSource } from './poller.ts';
 import { TickcastError } from '../../lib/errors.ts';
 import { createLogger } from '../../lib/logger.ts';
@@ -47,11 +47,6 @@ describe('parseFeed', () => {
 });
 
 describe('http helpers', () => {
-  it('reads Retry-After in seconds and as a date', () => {
-    assert.equal(retryAfterMs('7'), 7_000);
-    assert.equal(retryAfterMs('Thu, 01 Jan 1970 00:00:10 GMT', 4_000), 6_000);
-    assert.equal(retryAfterMs(null), undefined);
-  });
   it('redacts tokens', () => {
     assert.equal(
       redact('https://x/api/v1/posts/?auth_token=secret&public=true'),

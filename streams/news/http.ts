@@ -5,6 +5,7 @@
  * server's Retry-After, other statuses are refusals.
  */
 import { TickcastError } from '../../lib/errors.ts';
+import { retryAfterMs } from '../../lib/retry-after.ts';
 
 export interface Validators {
   etag?: string | undefined;
@@ -24,15 +25,6 @@ export class HttpRetryError extends TickcastError {
   ) {
     super(rateLimited ? 'RATE_LIMITED' : 'UPSTREAM_UNAVAILABLE', message);
   }
-}
-
-/** Retry-After as seconds or an HTTP date, in ms from `now`; undefined when absent or unreadable. */
-export function retryAfterMs(header: string | null, now = Date.now()): number | undefined {
-  if (header === null) return undefined;
-  const seconds = Number(header);
-  if (Number.isFinite(seconds) && seconds >= 0) return seconds * 1000;
-  const at = Date.parse(header);
-  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
 }
 
 export async function conditionalGet(
@@ -57,7 +49,7 @@ export async function conditionalGet(
     await response.body?.cancel();
     throw new HttpRetryError(
       `GET ${redact(url)} answered ${response.status}`,
-      retryAfterMs(response.headers.get('retry-after')),
+      retryAfterMs(response.headers),
       response.status === 429,
     );
   }

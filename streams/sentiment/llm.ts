@@ -8,6 +8,7 @@
 import OpenAI, { APIConnectionError, APIConnectionTimeoutError, APIError } from 'openai';
 import type { Logger } from '../../lib/logger.ts';
 import { backoffDelay, sleep, type BackoffPolicy } from '../../lib/backoff.ts';
+import { retryAfterMs as readRetryAfter } from '../../lib/retry-after.ts';
 import { cacheKey, ScoreCache } from './cache.ts';
 import { LlmFailure, parseAnswer, responseJsonSchema } from './llm-output.ts';
 import { llmCacheHits, llmFailures, llmLatency, llmRequests, llmTokens } from './metrics.ts';
@@ -132,26 +133,11 @@ export function classify(error: unknown): LlmFailure {
   if (error instanceof APIConnectionTimeoutError) return new LlmFailure('timeout', error.message, true);
   if (error instanceof APIConnectionError) return new LlmFailure('connection', error.message, true);
   if (error instanceof APIError && error.status !== undefined) {
-    const retryAfterMs = retryAfter(error.headers);
+    const retryAfterMs = readRetryAfter(error.headers);
     if (error.status === 429) return new LlmFailure('rate_limited', error.message, true, retryAfterMs);
     if (error.status >= 500) return new LlmFailure('server_error', error.message, true, retryAfterMs);
     return new LlmFailure('client_error', error.message, false);
   }
   // A body the client could not read as a completion (e.g. a proxy's HTML page).
   return new LlmFailure('invalid_json', (error as Error).message ?? String(error), true);
-}
-
-/**
- * The wait a 429 or 503 asks for: `retry-after-ms` (OpenAI's), else `retry-after` in seconds
- * or as an HTTP date (RFC 9110 10.2.3). Undefined when absent or unreadable.
- */
-export function retryAfter(headers: Headers | undefined, now: number = Date.now()): number | undefined {
-  const ms = Number.parseFloat(headers?.get('retry-after-ms') ?? '');
-  if (Number.isFinite(ms) && ms >= 0) return ms;
-  const value = headers?.get('retry-after');
-  if (!value) return undefined;
-  const seconds = Number(value);
-  if (Number.isFinite(seconds) && seconds >= 0) return seconds * 1000;
-  const date = Date.parse(value);
-  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
 }

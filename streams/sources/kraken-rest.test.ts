@@ -13,14 +13,8 @@ import {
   syntheticTrades,
   type FakeKrakenRestOptions,
 } from '../../test/fakes/kraken-rest-server.ts';
-import { fromRestPair, toRestPair } from './kraken-pairs.ts';
-import {
-  KrakenRestClient,
-  KrakenRestTradeSource,
-  secondsToMs,
-  type KrakenRestOptions,
-  type OhlcRow,
-} from './kraken-rest.ts';
+import { KrakenRestClient, KrakenRestTradeSource, type KrakenRestOptions } from './kraken-rest.ts';
+import type { OhlcRow } from './kraken-rest/rows.ts';
 
 type LogLine = { level: number; msg: string } & Record<string, unknown>;
 
@@ -66,27 +60,6 @@ async function setup(serverOptions: FakeKrakenRestOptions, clientOptions: Kraken
     clocks: () => events.filter((e): e is Clock => e.kind === 'clock'),
   };
 }
-
-describe('pair names', () => {
-  it('maps v2 pairs to REST names and back through the asset table', () => {
-    assert.equal(toRestPair('BTC/USD'), 'XBTUSD');
-    assert.equal(toRestPair('ETH/USD'), 'ETHUSD');
-    assert.equal(toRestPair('ETH/BTC'), 'ETHXBT');
-    assert.equal(toRestPair('DOGE/USD'), 'XDGUSD');
-    assert.equal(fromRestPair('XBTUSD'), 'BTC/USD');
-    assert.equal(fromRestPair('XDGUSDT'), 'DOGE/USDT');
-    assert.equal(fromRestPair('ETHXBT'), 'ETH/BTC');
-    assert.equal(fromRestPair('XBT/EUR'), 'BTC/EUR');
-    assert.equal(fromRestPair('XBTZZZ'), null);
-  });
-
-  it('converts float seconds to epoch ms without rounding up', () => {
-    assert.equal(secondsToMs(1688669597.8277369), 1688669597827);
-    assert.equal(secondsToMs('1559347203.7998'), 1559347203799);
-    assert.equal(secondsToMs(1559347204), 1559347204000);
-    assert.equal(secondsToMs('soon'), null);
-  });
-});
 
 describe('KrakenRestClient trades backfill against a local Kraken REST server', () => {
   it('paginates with `last` until a trade passes the requested end', async () => {

@@ -11,7 +11,8 @@ import fc from 'fast-check';
 import { TickcastError } from '../../lib/errors.ts';
 import { createLogger } from '../../lib/logger.ts';
 import type { MarketEvent } from '../../schema/events.ts';
-import { KrakenRestClient, parseOhlcRow, parseTradeRow } from '../../streams/sources/kraken-rest.ts';
+import { KrakenRestClient } from '../../streams/sources/kraken-rest.ts';
+import { parseOhlcRow, parseTradeRow } from '../../streams/sources/kraken-rest/rows.ts';
 import { FakeKrakenRestServer } from '../fakes/kraken-rest-server.ts';
 import { counterTotal, fuzzParams, hostileJsonText, hostileNumber, hostileText, hostileTimestamp } from './support.ts';
 
