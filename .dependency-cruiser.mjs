@@ -1,0 +1,140 @@
+// Which folder may import which (`npm run check:deps`, a CI step). From the bottom up:
+//
+//   schema/                        contracts; imports nothing of ours
+//   lib/                           infrastructure, indicator math, data formats; imports schema/ only
+//   registry/ < training/ < streams/  beside each other: each imports the one below it only
+//                                  through the modules named in SHARED, never its internals
+//   subgraphs/, gateway/           the graph; subgraphs never import each other or the gateway,
+//                                  the gateway never imports a subgraph's internals
+//   cli/, bench/, k8s/, grafana/,  outermost: nothing imports them
+//   scripts/
+//
+// Test code (test/, *.test.ts and the two unit-test helpers in TEST_CODE) may import anything,
+// and nothing imports it except other test code and bench/, which shares test/support/ (the
+// real data's paths, free ports, topic clean-up) with the e2e tests.
+//
+// No import cycles anywhere, type-only imports included: a cycle through `import type` still
+// means neither module can be read or changed without the other, even though it is erased at
+// run time.
+
+/** Unit tests and the helpers only they import. */
+const TEST_CODE = '^test/|\\.test\\.ts$|^lib/indicators/test-fixtures\\.ts$|^training/onnx/test-support\\.ts$';
+
+/**
+ * What registry/ and training/ offer the folders beside them. The registry: its interface and
+ * the factory that picks MLflow or the local directory, and the names tickcast stores in it.
+ * Training: the model's input (the feature vector and its sentiment part, computed the same
+ * way when training and when predicting) and the ONNX runtime that runs a trained model.
+ */
+const SHARED = {
+  registry: '^registry/(index|registry|model-names)\\.ts$',
+  training: '^training/(features|sentiment|onnx/session)\\.ts$',
+};
+
+const OUTERMOST = '^(cli|bench|k8s|grafana|scripts)/';
+
+/** Our modules only: npm packages and Node built-ins are not layers. */
+const LOCAL = ['local'];
+
+export default {
+  forbidden: [
+    {
+      name: 'no-circular',
+      severity: 'error',
+      comment: 'An import cycle: break it by moving the piece both need below both.',
+      from: {},
+      to: { circular: true },
+    },
+    {
+      name: 'schema-imports-nothing',
+      severity: 'error',
+      comment: 'schema/ is the contract: it imports nothing of the implementation.',
+      from: { path: '^schema/', pathNot: TEST_CODE },
+      to: { dependencyTypes: LOCAL, pathNot: '^schema/' },
+    },
+    {
+      name: 'lib-imports-schema-only',
+      severity: 'error',
+      comment: 'lib/ sits on schema/ alone: everything else builds on it.',
+      from: { path: '^lib/', pathNot: TEST_CODE },
+      to: { dependencyTypes: LOCAL, pathNot: '^(lib|schema)/' },
+    },
+    {
+      name: 'registry-imports-lib-only',
+      severity: 'error',
+      comment: 'registry/ is the lowest of registry/, training/ and streams/: it imports lib/ and schema/ only.',
+      from: { path: '^registry/', pathNot: TEST_CODE },
+      to: { dependencyTypes: LOCAL, pathNot: '^(lib|schema|registry)/' },
+    },
+    {
+      name: 'training-imports-registry-shared-only',
+      severity: 'error',
+      comment: `training/ imports lib/, schema/ and registry/'s shared modules (${SHARED.registry}), never streams/.`,
+      from: { path: '^training/', pathNot: TEST_CODE },
+      to: { dependencyTypes: LOCAL, pathNot: [`^(lib|schema|training)/`, SHARED.registry] },
+    },
+    {
+      name: 'streams-imports-shared-only',
+      severity: 'error',
+      comment: `streams/ imports lib/, schema/ and the shared modules of registry/ and training/ (${SHARED.registry}, ${SHARED.training}), nothing above.`,
+      from: { path: '^streams/', pathNot: TEST_CODE },
+      to: { dependencyTypes: LOCAL, pathNot: [`^(lib|schema|streams)/`, SHARED.registry, SHARED.training] },
+    },
+    {
+      name: 'subgraphs-not-each-other',
+      severity: 'error',
+      comment: 'Subgraphs never import each other: share through schema/, lib/ or subgraphs/*.ts.',
+      from: { path: '^subgraphs/([^/]+)/', pathNot: TEST_CODE },
+      to: { path: '^subgraphs/[^/]+/', pathNot: '^subgraphs/$1/' },
+    },
+    {
+      name: 'subgraphs-not-gateway',
+      severity: 'error',
+      comment: 'Subgraphs do not import the gateway (it calls them over HTTP and graphql-ws).',
+      from: { path: '^subgraphs/', pathNot: TEST_CODE },
+      to: { path: '^gateway/' },
+    },
+    {
+      name: 'gateway-not-subgraph-internals',
+      severity: 'error',
+      comment: "The gateway never imports a subgraph's internals: it reaches subgraphs over the network.",
+      from: { path: '^gateway/', pathNot: TEST_CODE },
+      to: { path: '^subgraphs/[^/]+/' },
+    },
+    {
+      name: 'nothing-imports-outermost',
+      severity: 'error',
+      comment: 'cli/, bench/, k8s/, grafana/ and scripts/ are entry points and tooling: only test code imports them.',
+      from: { path: '^([^/]+)/', pathNot: TEST_CODE },
+      to: { path: OUTERMOST, pathNot: '^$1/' },
+    },
+    {
+      name: 'nothing-imports-test-code',
+      severity: 'error',
+      comment: 'Only test code imports test code; bench/ may use test/support/ (data paths, free ports, clean-up).',
+      from: { pathNot: [TEST_CODE, '^bench/'] },
+      to: { path: TEST_CODE },
+    },
+    {
+      name: 'bench-imports-test-support-only',
+      severity: 'error',
+      comment: 'bench/ shares test/support/ with the e2e tests, nothing else of test/.',
+      from: { path: '^bench/', pathNot: TEST_CODE },
+      to: { path: TEST_CODE, pathNot: '^test/support/' },
+    },
+  ],
+  options: {
+    exclude: { path: '^(node_modules|\\.cache|\\.services|\\.tickcast|dist|coverage)/' },
+    doNotFollow: { path: 'node_modules' },
+    // Keep `import type` edges: they are part of the direction and of cycles.
+    tsPreCompilationDeps: true,
+    tsConfig: { fileName: 'tsconfig.json' },
+    enhancedResolveOptions: {
+      // package.json "exports" (e.g. graphql-ws/use/ws), as Node resolves them.
+      exportsFields: ['exports'],
+      conditionNames: ['import', 'require', 'node', 'default', 'types'],
+      mainFields: ['module', 'main', 'types', 'typings'],
+    },
+    reporterOptions: { text: { highlightFocused: true } },
+  },
+};
