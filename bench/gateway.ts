@@ -40,7 +40,7 @@ import type { Candle, IndicatorSet, Trade } from '../schema/events.ts';
 import { SUBGRAPHS, type SubgraphName } from '../schema/subgraphs.ts';
 import { createIndicatorState, updateIndicators } from '../streams/indicators/engine.ts';
 import { openFeatureStore } from '../streams/runtime.ts';
-import { loadCandleCsv } from '../streams/sources/candle-csv.ts';
+import { loadCandleCsv } from '../lib/candle-csv.ts';
 import { insertTrades, upsertCandles, upsertIndicators } from '../streams/store/feature-store.ts';
 import { subgraphDefinition } from '../subgraphs/catalog.ts';
 import { startSubgraph, type RunningSubgraph } from '../subgraphs/server.ts';

@@ -5,7 +5,7 @@
  */
 import type pg from 'pg';
 import type { IndicatorInput } from '../streams/indicators/engine.ts';
-import { loadCandleCsv, type OhlcMinute } from '../streams/sources/candle-csv.ts';
+import { loadCandleCsv, type OhlcMinute } from '../lib/candle-csv.ts';
 import { indicatorSeries, type SeriesPoint } from './dataset.ts';
 
 export async function historyFromStore(pool: pg.Pool, pair: string): Promise<SeriesPoint[]> {

@@ -3,7 +3,7 @@
  * realistic models over them (a ridge fit, tree ensembles with data-driven thresholds).
  */
 import { createIndicatorState, updateIndicators } from '../../streams/indicators/engine.ts';
-import { loadCandleCsv } from '../../streams/sources/candle-csv.ts';
+import { loadCandleCsv } from '../../lib/candle-csv.ts';
 import { seededRandom } from '../../lib/random.ts';
 import { FEATURE_NAMES, featureVector } from '../features.ts';
 import type { LinearModel, Standardizer, TreeEnsembleModel, TreeNode } from '../model-types.ts';
