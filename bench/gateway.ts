@@ -38,7 +38,7 @@ import { registry as metrics } from '../lib/metrics.ts';
 import { openRegistry } from '../registry/index.ts';
 import type { Candle, IndicatorSet, Trade } from '../schema/events.ts';
 import { SUBGRAPHS, type SubgraphName } from '../schema/subgraphs.ts';
-import { createIndicatorState, updateIndicators } from '../streams/indicators/engine.ts';
+import { createIndicatorState, updateIndicators } from '../lib/indicators/engine.ts';
 import { openFeatureStore } from '../streams/runtime.ts';
 import { loadCandleCsv } from '../lib/candle-csv.ts';
 import { insertTrades, upsertCandles, upsertIndicators } from '../streams/store/feature-store.ts';
