@@ -1,21 +1,25 @@
-// Which folder may import which (`npm run check:deps`, a CI step). From the bottom up:
+// Which folder may import which, checked on resolved paths by `npm run check:deps` (a CI step).
+// Layers, from the bottom up; a module imports its own folder and the layers below it:
 //
-//   schema/                        contracts; imports nothing of ours
-//   lib/                           infrastructure, indicator math, data formats; imports schema/ only
-//   registry/ < training/ < streams/  beside each other: each imports the one below it only
-//                                  through the modules named in SHARED, never its internals
-//   subgraphs/, gateway/           the graph; subgraphs never import each other or the gateway,
-//                                  the gateway never imports a subgraph's internals
-//   cli/, bench/, k8s/, grafana/,  outermost: nothing imports them
-//   scripts/
+//   schema/    contracts (event schemas, topics, SQL); imports nothing of ours
+//   lib/       infrastructure, indicator math, the candle CSV format; imports schema/ only
+//   registry/  the model registry; imports lib/ and schema/ only
+//   training/  may import registry/'s SHARED modules, never its internals, never streams/
+//   streams/   may import the SHARED modules of registry/ and training/, nothing else of them
+//   subgraphs/, gateway/   subgraphs never import each other or the gateway; the gateway never
+//              imports a subgraph's internals (subgraphs/<name>/)
+//   cli/, bench/, k8s/, grafana/, scripts/   outermost: nothing imports them
 //
-// Test code (test/, *.test.ts and the two unit-test helpers in TEST_CODE) may import anything,
-// and nothing imports it except other test code and bench/, which shares test/support/ (the
-// real data's paths, free ports, topic clean-up) with the e2e tests.
+// registry/, training/ and streams/ sit side by side (the predictor in streams/ serves what
+// training/ trains and stores in registry/); naming the direction between them keeps the three
+// free of cycles.
 //
-// No import cycles anywhere, type-only imports included: a cycle through `import type` still
-// means neither module can be read or changed without the other, even though it is erased at
-// run time.
+// Test code (TEST_CODE) may import anything; only test code imports it, and bench/, which shares
+// test/support/ (the real data's paths, free ports, topic clean-up) with the e2e tests: both are
+// harnesses run against the same data and services, and neither ships in the image.
+//
+// No import cycles anywhere, type-only imports included: a cycle through `import type` is
+// erased at run time, but neither module can still be read or changed without the other.
 
 /** Unit tests and the helpers only they import. */
 const TEST_CODE = '^test/|\\.test\\.ts$|^lib/indicators/test-fixtures\\.ts$|^training/onnx/test-support\\.ts$';
@@ -124,17 +128,16 @@ export default {
     },
   ],
   options: {
-    exclude: { path: '^(node_modules|\\.cache|\\.services|\\.tickcast|dist|coverage)/' },
+    exclude: { path: '^(node_modules|\\.git|\\.cache|\\.services|\\.tickcast|dist|coverage)/' },
     doNotFollow: { path: 'node_modules' },
     // Keep `import type` edges: they are part of the direction and of cycles.
     tsPreCompilationDeps: true,
     tsConfig: { fileName: 'tsconfig.json' },
     enhancedResolveOptions: {
-      // package.json "exports" (e.g. graphql-ws/use/ws), as Node resolves them.
+      // package.json "exports" (e.g. graphql-ws/use/ws) as Node resolves them; "types" for the
+      // type-only packages (@apollo/server-gateway-interface).
       exportsFields: ['exports'],
       conditionNames: ['import', 'require', 'node', 'default', 'types'],
-      mainFields: ['module', 'main', 'types', 'typings'],
     },
-    reporterOptions: { text: { highlightFocused: true } },
   },
 };
