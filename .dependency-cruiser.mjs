@@ -37,8 +37,17 @@ const SHARED = {
 
 const OUTERMOST = '^(cli|bench|k8s|grafana|scripts)/';
 
-/** Our modules only: npm packages and Node built-ins are not layers. */
-const LOCAL = ['local'];
+/**
+ * A rule that the production modules of `folder` import, of ours, only their own folder and
+ * `allowed` (npm packages and Node built-ins are not layers).
+ */
+const layer = (name, folder, allowed, comment) => ({
+  name,
+  severity: 'error',
+  comment,
+  from: { path: `^${folder}/`, pathNot: TEST_CODE },
+  to: { dependencyTypes: ['local'], pathNot: [`^${folder}/`, ...allowed] },
+});
 
 export default {
   forbidden: [
@@ -49,41 +58,26 @@ export default {
       from: {},
       to: { circular: true },
     },
-    {
-      name: 'schema-imports-nothing',
-      severity: 'error',
-      comment: 'schema/ is the contract: it imports nothing of the implementation.',
-      from: { path: '^schema/', pathNot: TEST_CODE },
-      to: { dependencyTypes: LOCAL, pathNot: '^schema/' },
-    },
-    {
-      name: 'lib-imports-schema-only',
-      severity: 'error',
-      comment: 'lib/ sits on schema/ alone: everything else builds on it.',
-      from: { path: '^lib/', pathNot: TEST_CODE },
-      to: { dependencyTypes: LOCAL, pathNot: '^(lib|schema)/' },
-    },
-    {
-      name: 'registry-imports-lib-only',
-      severity: 'error',
-      comment: 'registry/ is the lowest of registry/, training/ and streams/: it imports lib/ and schema/ only.',
-      from: { path: '^registry/', pathNot: TEST_CODE },
-      to: { dependencyTypes: LOCAL, pathNot: '^(lib|schema|registry)/' },
-    },
-    {
-      name: 'training-imports-registry-shared-only',
-      severity: 'error',
-      comment: `training/ imports lib/, schema/ and registry/'s shared modules (${SHARED.registry}), never streams/.`,
-      from: { path: '^training/', pathNot: TEST_CODE },
-      to: { dependencyTypes: LOCAL, pathNot: [`^(lib|schema|training)/`, SHARED.registry] },
-    },
-    {
-      name: 'streams-imports-shared-only',
-      severity: 'error',
-      comment: `streams/ imports lib/, schema/ and the shared modules of registry/ and training/ (${SHARED.registry}, ${SHARED.training}), nothing above.`,
-      from: { path: '^streams/', pathNot: TEST_CODE },
-      to: { dependencyTypes: LOCAL, pathNot: [`^(lib|schema|streams)/`, SHARED.registry, SHARED.training] },
-    },
+    layer('schema-imports-nothing', 'schema', [], 'schema/ is the contract: it imports nothing of ours.'),
+    layer('lib-imports-schema-only', 'lib', ['^schema/'], 'lib/ sits on schema/ alone: everything else builds on it.'),
+    layer(
+      'registry-imports-lib-only',
+      'registry',
+      ['^(lib|schema)/'],
+      'registry/ is the lowest of registry/, training/ and streams/: it imports lib/ and schema/ only.',
+    ),
+    layer(
+      'training-imports-registry-shared-only',
+      'training',
+      ['^(lib|schema)/', SHARED.registry],
+      `training/ imports lib/, schema/ and registry/'s shared modules (${SHARED.registry}), never streams/.`,
+    ),
+    layer(
+      'streams-imports-shared-only',
+      'streams',
+      ['^(lib|schema)/', SHARED.registry, SHARED.training],
+      `streams/ imports lib/, schema/ and the shared modules of registry/ and training/ (${SHARED.registry}, ${SHARED.training}), nothing above.`,
+    ),
     {
       name: 'subgraphs-not-each-other',
       severity: 'error',
