@@ -12,7 +12,7 @@ import { createLogger } from '../lib/logger.ts';
 import { TOPICS } from '../schema/topics.ts';
 import type { MarketEvent } from '../schema/events.ts';
 import { createBus, startProcessor } from '../streams/runtime.ts';
-import { loadCandleCsv } from '../streams/sources/candle-csv.ts';
+import { loadCandleCsv } from '../lib/candle-csv.ts';
 import { replayCandles } from '../streams/sources/candle-replay.ts';
 import { BTC_CANDLES, requireData } from '../test/support/data.ts';
 import { deleteTopics } from '../test/support/services.ts';

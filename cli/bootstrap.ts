@@ -10,7 +10,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import type { Config } from '../lib/config.ts';
 import type { Logger } from '../lib/logger.ts';
 import { openRegistry } from '../registry/index.ts';
-import { CHALLENGER_ALIAS, CHAMPION_ALIAS, modelName } from '../streams/predictor/model-names.ts';
+import { CHALLENGER_ALIAS, CHAMPION_ALIAS, modelName } from '../registry/model-names.ts';
 
 export interface InitialTraining {
   /** Settles when every missing horizon was trained (or training gave up). */

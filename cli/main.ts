@@ -31,7 +31,7 @@ import { openRegistry } from '../registry/index.ts';
 import type { Bus } from '../streams/bus/bus.ts';
 import type { MarketSink } from '../streams/sources/source.ts';
 import { KrakenRestClient } from '../streams/sources/kraken-rest.ts';
-import { toKrakenCsv } from '../streams/sources/candle-csv.ts';
+import { toKrakenCsv } from '../lib/candle-csv.ts';
 import { writeFile } from 'node:fs/promises';
 import { newsSink, newsSourcesFromConfig, type NewsSourceChoice } from '../streams/news/from-config.ts';
 import { evaluateOfflineScorer } from '../streams/sentiment/evaluate.ts';

@@ -3,7 +3,7 @@ import WebSocket from 'ws';
 import { z } from 'zod';
 import type { Config } from '../lib/config.ts';
 import type { Logger } from '../lib/logger.ts';
-import { readCandleCsv } from '../streams/sources/candle-csv.ts';
+import { readCandleCsv } from '../lib/candle-csv.ts';
 import { replayCandles } from '../streams/sources/candle-replay.ts';
 import { KrakenWsTradeSource } from '../streams/sources/kraken-ws.ts';
 import { RecordingReplaySource, recordingPositionSchema } from '../streams/sources/recording.ts';

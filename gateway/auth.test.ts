@@ -17,9 +17,9 @@ import {
   parseApiKeyEntries,
   scopesHeader,
   type Authenticator,
+  type JwtConfig,
   type Principal,
 } from './auth.ts';
-import type { JwtConfig } from './config.ts';
 
 const silent = pino({ level: 'silent' });
 

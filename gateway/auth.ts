@@ -20,7 +20,6 @@ import { createRemoteJWKSet, errors as joseErrors, jwtVerify, type JWTPayload } 
 import { z } from 'zod';
 import { ConfigError } from '../lib/config.ts';
 import type { Logger } from '../lib/logger.ts';
-import type { AuthConfig, JwtConfig } from './config.ts';
 import { gatewayError } from './errors.ts';
 
 export const SCOPES = ['read', 'admin'] as const;
@@ -171,6 +170,16 @@ class ApiKeyStore {
 
 // ---- JWT ----
 
+export interface JwtConfig {
+  /** JSON Web Key Set of the identity provider, fetched and cached by jose. */
+  readonly jwksUrl: string;
+  readonly issuer: string;
+  readonly audience: string;
+  readonly algorithms: readonly string[];
+  /** How long one JWKS fetch may take. */
+  readonly jwksTimeoutMs: number;
+}
+
 const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
 
 function jwtScopes(payload: JWTPayload): string[] {
@@ -220,6 +229,17 @@ function createJwtVerifier(config: JwtConfig): (token: string) => Promise<Princi
 }
 
 // ---- authenticator ----
+
+/** GATEWAY_AUTH and its keys, parsed by gatewayConfigFromEnv (config.ts). */
+export type AuthConfig =
+  | { readonly mode: 'disabled' }
+  | {
+      readonly mode: 'enabled';
+      readonly apiKeys: readonly ApiKeyEntry[];
+      /** Key of the hmac-sha256 API key entries. */
+      readonly apiKeySecret?: string;
+      readonly jwt?: JwtConfig;
+    };
 
 const WWW_AUTHENTICATE = { 'www-authenticate': 'Bearer realm="tickcast"' };
 

@@ -14,27 +14,7 @@ import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
 import { ConfigError, type Config } from '../lib/config.ts';
 import { defaultSubgraphUrl, SUBGRAPHS, type SubgraphName } from '../schema/subgraphs.ts';
-import { parseApiKeyEntries, apiKeyEntrySchema, type ApiKeyEntry } from './auth.ts';
-
-export interface JwtConfig {
-  /** JSON Web Key Set of the identity provider, fetched and cached by jose. */
-  readonly jwksUrl: string;
-  readonly issuer: string;
-  readonly audience: string;
-  readonly algorithms: readonly string[];
-  /** How long one JWKS fetch may take. */
-  readonly jwksTimeoutMs: number;
-}
-
-export type AuthConfig =
-  | { readonly mode: 'disabled' }
-  | {
-      readonly mode: 'enabled';
-      readonly apiKeys: readonly ApiKeyEntry[];
-      /** Key of the hmac-sha256 API key entries. */
-      readonly apiKeySecret?: string;
-      readonly jwt?: JwtConfig;
-    };
+import { parseApiKeyEntries, apiKeyEntrySchema, type AuthConfig, type JwtConfig } from './auth.ts';
 
 export interface QueryLimitsConfig {
   /** Longest chain of nested fields in one operation. */

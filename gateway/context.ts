@@ -1,7 +1,7 @@
 /** What the gateway knows about each request; plugins and subgraph data sources read it. */
+import type { DocumentNode } from 'graphql';
 import type { Principal } from './auth.ts';
 import type { Outcome } from './metrics.ts';
-import type { AcceptedSubscription } from './pipeline.ts';
 
 export interface GatewayContext {
   /** Who is calling, verified by gateway/auth.ts. */
@@ -15,4 +15,13 @@ export interface GatewayContext {
     /** A subscription that passed every stage, for the WebSocket transport to start. */
     subscription?: AcceptedSubscription;
   };
+}
+
+/** A subscription that passed every stage, handed from Apollo's pipeline to the WebSocket transport. */
+export interface AcceptedSubscription {
+  readonly document: DocumentNode;
+  readonly operationName: string | null;
+  readonly variables: Record<string, unknown>;
+  /** Frees the principal's subscription slot; idempotent. */
+  readonly release: () => void;
 }

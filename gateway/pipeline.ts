@@ -33,15 +33,6 @@ import { checkLimits } from './limits.ts';
 import { gatewayMetrics } from './metrics.ts';
 import type { RateLimiter } from './rate-limit.ts';
 
-/** A subscription that passed every stage, handed from Apollo's pipeline to the WebSocket transport. */
-export interface AcceptedSubscription {
-  readonly document: DocumentNode;
-  readonly operationName: string | null;
-  readonly variables: Record<string, unknown>;
-  /** Frees the principal's subscription slot; idempotent. */
-  readonly release: () => void;
-}
-
 /**
  * Counts of something a principal holds open (subscriptions, connections). `tryAcquire` checks
  * and counts in one synchronous step, so concurrent starts cannot overshoot the limit.

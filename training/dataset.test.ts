@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { IndicatorInput } from '../streams/indicators/engine.ts';
+import type { IndicatorInput } from '../lib/indicators/engine.ts';
 import { buildDataset, gapStarts, indicatorSeries, logReturn, MINUTE_MS, type Row } from './dataset.ts';
 import { syntheticCandles } from './synthetic.ts';
 import { seededRandom } from '../lib/random.ts';

@@ -12,7 +12,7 @@
  * (Kraken's count = 0 rows: O=H=L=C = previous close, volume 0) are ordinary flat candles
  * and go in as they are, exactly as the candle processor's flat candles would.
  */
-import { createIndicatorState, updateIndicators, type IndicatorInput } from '../streams/indicators/engine.ts';
+import { createIndicatorState, updateIndicators, type IndicatorInput } from '../lib/indicators/engine.ts';
 import { featureNames, featureVector } from './features.ts';
 
 export const MINUTE_MS = 60_000;

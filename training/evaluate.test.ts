@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { loadCandleCsv } from '../streams/sources/candle-csv.ts';
+import { loadCandleCsv } from '../lib/candle-csv.ts';
 import { BTC_CANDLES, requireData } from '../test/support/data.ts';
 import { buildDataset, indicatorSeries, MINUTE_MS, type Row } from './dataset.ts';
 import { evaluateSeriesWithHoldout, type EvaluateResult, type HorizonResult } from './evaluate.ts';

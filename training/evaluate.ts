@@ -31,7 +31,7 @@
 import { readdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadCandleCsv } from '../streams/sources/candle-csv.ts';
+import { loadCandleCsv } from '../lib/candle-csv.ts';
 import { calibrate, predictionInterval, type ConformalCalibration } from './conformal.ts';
 import { indicatorInputs } from './history.ts';
 import {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { createIndicatorState, updateIndicators, type IndicatorValues } from '../streams/indicators/engine.ts';
+import { createIndicatorState, updateIndicators, type IndicatorValues } from '../lib/indicators/engine.ts';
 import { FEATURE_NAMES, featureNames, featureVector } from './features.ts';
 import { syntheticCandles } from './synthetic.ts';
 

@@ -4,8 +4,8 @@
  * indicator series through the same engine the indicators processor runs.
  */
 import type pg from 'pg';
-import type { IndicatorInput } from '../streams/indicators/engine.ts';
-import { loadCandleCsv, type OhlcMinute } from '../streams/sources/candle-csv.ts';
+import type { IndicatorInput } from '../lib/indicators/engine.ts';
+import { loadCandleCsv, type OhlcMinute } from '../lib/candle-csv.ts';
 import { indicatorSeries, type SeriesPoint } from './dataset.ts';
 
 export async function historyFromStore(pool: pg.Pool, pair: string): Promise<SeriesPoint[]> {

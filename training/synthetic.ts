@@ -2,7 +2,7 @@
  * Deterministic synthetic data for the training tests: a seeded generator and one-minute
  * candles whose log returns follow an AR(1) process (φ = 0 gives a random walk).
  */
-import type { IndicatorInput } from '../streams/indicators/engine.ts';
+import type { IndicatorInput } from '../lib/indicators/engine.ts';
 import { seededRandom } from '../lib/random.ts';
 
 /** Standard normal draws (Box–Muller) from a uniform generator. */

@@ -16,7 +16,7 @@ import {
   modelName,
   FEATURES_ARTIFACT,
   ONNX_ARTIFACT,
-} from '../streams/predictor/model-names.ts';
+} from '../registry/model-names.ts';
 import type { Row, SeriesPoint } from './dataset.ts';
 import { evaluateSeriesWithHoldout, type HorizonResult, type SeriesEvaluationOptions } from './evaluate.ts';
 import { toOnnx } from './onnx/export.ts';

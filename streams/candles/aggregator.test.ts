@@ -4,7 +4,7 @@ import { applyClock, applyTrade, liveCandles, type CandleConfig } from './aggreg
 import { initialCandleState, type CandleState } from './window-state.ts';
 import type { Candle, Trade } from '../../schema/events.ts';
 import { TickcastError } from '../../lib/errors.ts';
-import { loadCandleCsv } from '../sources/candle-csv.ts';
+import { loadCandleCsv } from '../../lib/candle-csv.ts';
 import { tradesForMinute } from '../sources/candle-replay.ts';
 import { BTC_CANDLES, ETH_CANDLES, FULL_DAY, requireData } from '../../test/support/data.ts';
 

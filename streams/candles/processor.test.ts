@@ -9,7 +9,7 @@ import { candleSchema, deadLetterSchema, type Candle, type DeadLetter, type Mark
 import { TOPICS } from '../../schema/topics.ts';
 import { candlesProcessor, type CandlesProcessorOptions } from './processor.ts';
 import { initialCandleState } from './window-state.ts';
-import { loadCandleCsv } from '../sources/candle-csv.ts';
+import { loadCandleCsv } from '../../lib/candle-csv.ts';
 import { replayCandles } from '../sources/candle-replay.ts';
 import { BTC_CANDLES, requireData } from '../../test/support/data.ts';
 import { badInputRecords, EXPECTED_MINUTES, PAIR, runBadInput, T0 } from '../../test/support/bad-input.ts';

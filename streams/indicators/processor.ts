@@ -10,7 +10,12 @@ import { TickcastError } from '../../lib/errors.ts';
 import { counter } from '../../lib/metrics.ts';
 import type { StatefulProcessor } from '../bus/bus.ts';
 import { decodeValue } from '../bus/codec.ts';
-import { createIndicatorState, indicatorStateSchema, isNewCandle, updateIndicators } from './engine.ts';
+import {
+  createIndicatorState,
+  indicatorStateSchema,
+  isNewCandle,
+  updateIndicators,
+} from '../../lib/indicators/engine.ts';
 
 const candlesSeen = counter(
   'tickcast_indicators_candles_total',

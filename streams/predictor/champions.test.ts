@@ -14,7 +14,7 @@ import { LocalRegistry } from '../../registry/local.ts';
 import { RegistryError, type ModelRegistry } from '../../registry/registry.ts';
 import { registerConstantChampion } from '../../test/support/champions.ts';
 import { Champions } from './champions.ts';
-import { modelName } from './model-names.ts';
+import { modelName } from '../../registry/model-names.ts';
 
 const logger = createLogger('silent');
 const PAIR = 'BTC/USD';

@@ -26,7 +26,7 @@ import {
   INTERVAL_METRIC,
   modelName,
   ONNX_ARTIFACT,
-} from './model-names.ts';
+} from '../../registry/model-names.ts';
 
 const swaps = counter('tickcast_predictor_model_swaps_total', 'Champion models loaded', ['model']);
 const loadFailures = counter('tickcast_predictor_model_load_failures_total', 'Champion versions that failed to load', [

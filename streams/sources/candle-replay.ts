@@ -9,7 +9,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Clock, MarketEvent, Trade } from '../../schema/events.ts';
 import { QTY_SCALE } from '../candles/window-state.ts';
-import type { OhlcMinute } from './candle-csv.ts';
+import type { OhlcMinute } from '../../lib/candle-csv.ts';
 import { gapClocks } from './clocks.ts';
 
 const MINUTE_MS = 60_000;

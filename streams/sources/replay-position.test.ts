@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
 import type { MarketEvent } from '../../schema/events.ts';
-import type { OhlcMinute } from './candle-csv.ts';
+import type { OhlcMinute } from '../../lib/candle-csv.ts';
 import { replayCandles } from './candle-replay.ts';
 import { createRecordingWriter, RecordingReplaySource, recordingPositionSchema } from './recording.ts';
 import { ReplayPosition, replayPositionFile } from './replay-position.ts';

@@ -9,7 +9,7 @@ import { startApi, type RunningApi } from '../../cli/api.ts';
 import { MlflowRegistry } from '../../registry/mlflow.ts';
 import { applyClock, applyTrade } from '../../streams/candles/aggregator.ts';
 import { initialCandleState } from '../../streams/candles/window-state.ts';
-import { createIndicatorState, updateIndicators } from '../../streams/indicators/engine.ts';
+import { createIndicatorState, updateIndicators } from '../../lib/indicators/engine.ts';
 import { tradesForMinute } from '../../streams/sources/candle-replay.ts';
 import { insertTrades, readCandles, upsertCandles, upsertIndicators } from '../../streams/store/feature-store.ts';
 import type { Candle, IndicatorSet, Trade } from '../../schema/events.ts';

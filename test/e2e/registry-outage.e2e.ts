@@ -24,7 +24,7 @@ import { decodeValue } from '../../streams/bus/codec.ts';
 import { MemoryBus } from '../../streams/bus/memory.ts';
 import { replayCandles } from '../../streams/sources/candle-replay.ts';
 import { createBus } from '../../streams/runtime.ts';
-import { modelName } from '../../streams/predictor/model-names.ts';
+import { modelName } from '../../registry/model-names.ts';
 import { MlflowRegistry } from '../../registry/mlflow.ts';
 import { BTC_CANDLES, FULL_DAY } from '../support/data.ts';
 import { registerConstantChampion } from '../support/champions.ts';

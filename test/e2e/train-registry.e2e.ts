@@ -9,7 +9,7 @@ import { indicatorSeries } from '../../training/dataset.ts';
 import { syntheticCandles } from '../../training/synthetic.ts';
 import { trainAndRegister, type TrainOutcome } from '../../training/train.ts';
 import { Champions } from '../../streams/predictor/champions.ts';
-import { INTERVAL_METRIC, ONNX_ARTIFACT } from '../../streams/predictor/model-names.ts';
+import { INTERVAL_METRIC, ONNX_ARTIFACT } from '../../registry/model-names.ts';
 import { loadOnnxModel } from '../../training/onnx/session.ts';
 import { predict } from '../../training/predict.ts';
 import { featureVector } from '../../training/features.ts';

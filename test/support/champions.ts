@@ -1,6 +1,6 @@
 /** A registered champion without training: a linear ONNX graph over the predictor's features. */
 import type { ModelRegistry } from '../../registry/registry.ts';
-import { CHAMPION_ALIAS, ONNX_ARTIFACT } from '../../streams/predictor/model-names.ts';
+import { CHAMPION_ALIAS, ONNX_ARTIFACT } from '../../registry/model-names.ts';
 import { FEATURE_NAMES } from '../../training/features.ts';
 import { toOnnx } from '../../training/onnx/export.ts';
 

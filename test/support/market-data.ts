@@ -3,7 +3,7 @@ import type pg from 'pg';
 import type { MarketEvent } from '../../schema/events.ts';
 import { TOPICS } from '../../schema/topics.ts';
 import type { Bus } from '../../streams/bus/bus.ts';
-import { loadCandleCsv, type OhlcMinute } from '../../streams/sources/candle-csv.ts';
+import { loadCandleCsv, type OhlcMinute } from '../../lib/candle-csv.ts';
 import { replayCandles } from '../../streams/sources/candle-replay.ts';
 import { BTC_CANDLES, FULL_DAY, requireData } from './data.ts';
 

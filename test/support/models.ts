@@ -3,7 +3,7 @@
  * signal, small training settings (a few seconds), and the real MLflow registry.
  */
 import { MlflowRegistry } from '../../registry/mlflow.ts';
-import type { OhlcMinute } from '../../streams/sources/candle-csv.ts';
+import type { OhlcMinute } from '../../lib/candle-csv.ts';
 import { indicatorSeries } from '../../training/dataset.ts';
 import { syntheticCandles } from '../../training/synthetic.ts';
 import { trainAndRegister, type TrainOutcome } from '../../training/train.ts';

@@ -2,8 +2,8 @@
  * Test support for the ONNX export: real feature rows from the shared Kraken candles, and
  * realistic models over them (a ridge fit, tree ensembles with data-driven thresholds).
  */
-import { createIndicatorState, updateIndicators } from '../../streams/indicators/engine.ts';
-import { loadCandleCsv } from '../../streams/sources/candle-csv.ts';
+import { createIndicatorState, updateIndicators } from '../../lib/indicators/engine.ts';
+import { loadCandleCsv } from '../../lib/candle-csv.ts';
 import { seededRandom } from '../../lib/random.ts';
 import { FEATURE_NAMES, featureVector } from '../features.ts';
 import type { LinearModel, Standardizer, TreeEnsembleModel, TreeNode } from '../model-types.ts';

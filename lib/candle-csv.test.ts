@@ -4,8 +4,8 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadCandleCsv, toKrakenCsv } from './candle-csv.ts';
-import { BTC_CANDLES, requireData } from '../../test/support/data.ts';
-import { TickcastError } from '../../lib/errors.ts';
+import { BTC_CANDLES, requireData } from '../test/support/data.ts';
+import { TickcastError } from './errors.ts';
 
 describe('Kraken candle CSV', () => {
   it('round-trips the real data through write and read', async () => {

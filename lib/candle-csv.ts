@@ -1,6 +1,7 @@
 /**
  * Reads Kraken one-minute OHLC exports (the columns of Kraken's REST `OHLC` rows:
  * `dtime,time,open,high,low,close,vwap,volume,count`), gzip-compressed or plain.
+ * In lib/ because the candle replay (streams/) and training's history (training/) both read them.
  * Split by hand rather than with csv-parse (as the headline reader is): every field is a
  * number or a timestamp, so there is no quoting to get wrong, and csv-parse took about
  * twice as long on the real 49,355-row file (~320-650 ms against ~185 ms).
@@ -9,7 +10,7 @@ import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { createGunzip } from 'node:zlib';
 import type { Readable } from 'node:stream';
-import { TickcastError } from '../../lib/errors.ts';
+import { TickcastError } from './errors.ts';
 
 export interface OhlcMinute {
   /** Candle open time, epoch ms. */

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { TickcastError } from '../../lib/errors.ts';
+import { TickcastError } from '../errors.ts';
 import {
   INDICATOR_NAMES,
   createIndicatorState,

@@ -1,6 +1,8 @@
 /**
  * The indicator engine: one plain-data state per (pair, interval) that every indicator
  * updates from one closed candle, returning a flat record keyed by SQL-ready names.
+ * In lib/ because the indicators processor (streams/indicators/processor.ts) and training's
+ * datasets (training/dataset.ts) must compute them with the same code.
  *
  * State contract (why it looks like this):
  * - Plain JSON data (numbers, nulls, arrays, string tags), so the processor can snapshot
@@ -21,7 +23,7 @@
  * not filled here. The upstream candle processor emits flat candles for quiet windows.
  */
 import { z } from 'zod';
-import { TickcastError } from '../../lib/errors.ts';
+import { TickcastError } from '../errors.ts';
 import { INDICATOR_NAMES, type IndicatorName, type IndicatorValues } from '../../schema/indicators.ts';
 import { adxStateSchema, createAdxState, updateAdx } from './directional-movement.ts';
 import {

@@ -1,6 +1,7 @@
 /**
  * The registry names tickcast uses: one registered model per pair and horizon, the ONNX
- * file inside a version's run, and the metrics the predictor reads back.
+ * file inside a version's run, and the metrics the predictor reads back. They live in
+ * registry/ because training/ writes them and the predictor (streams/) and cli/ read them.
  */
 export const CHAMPION_ALIAS = 'champion';
 export const CHALLENGER_ALIAS = 'challenger';
