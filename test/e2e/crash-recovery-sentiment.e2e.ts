@@ -106,9 +106,8 @@ describe('crash recovery of the sentiment extractor and features processors', ()
     const bus: Bus = await createBus(crashed.config, testLogger);
     const publish = newsSink(bus, crashed.config.EVENT_MAX_AHEAD_MS);
     processes = startPipeline(crashed);
-    const enoughLanded = () => KILLED.every((name) => (processes.kills[name]?.landed ?? 0) >= LANDED_KILLS);
     let round = 0;
-    for (; round < MAX_ROUNDS && !enoughLanded(); round++) {
+    for (; round < MAX_ROUNDS && !processes.landedAtLeast(KILLED, LANDED_KILLS); round++) {
       // The features processor is fast and its input is the extractor's output, so it is held
       // down while the slice's signals pile up, and killed while it works through them.
       await processes.kill('sentiment-features');

@@ -49,6 +49,11 @@ export class StreamProcesses {
     else count.late += 1;
   }
 
+  /** True once each of `names` has had at least `count` kills that landed. */
+  landedAtLeast(names: readonly string[], count: number): boolean {
+    return names.every((name) => (this.kills[name]?.landed ?? 0) >= count);
+  }
+
   async killAndRestart(name: string): Promise<void> {
     await this.kill(name);
     this.start(name);
