@@ -66,6 +66,15 @@ export async function stopChild(child: Child, graceMs = 15_000): Promise<void> {
   clearTimeout(timer);
 }
 
+/** `{ __typename }` to a GraphQL endpoint over HTTP: the cheapest query every schema answers. */
+export const askTypename = (url: string, timeoutMs: number): Promise<Response> =>
+  fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: '{"query":"{ __typename }"}',
+    signal: AbortSignal.timeout(timeoutMs),
+  });
+
 /** Polls a GraphQL endpoint with `{ __typename }` until it answers 200, failing early if the child exits. */
 export async function waitReady(child: Child, url: string, timeoutMs = 120_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -73,12 +82,7 @@ export async function waitReady(child: Child, url: string, timeoutMs = 120_000):
   void child.exited.then(() => (exited = true));
   for (;;) {
     if (exited) throw new Error(`${child.name} exited during start-up:\n${child.output()}`);
-    const ok = await fetch(url, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: '{"query":"{ __typename }"}',
-      signal: AbortSignal.timeout(2_000),
-    }).then(
+    const ok = await askTypename(url, 2_000).then(
       (r) => r.ok,
       () => false,
     );

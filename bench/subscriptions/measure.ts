@@ -5,7 +5,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Prediction } from '../../schema/events.ts';
 import type { SubgraphName } from '../../schema/subgraphs.ts';
-import { stopChild, type Child } from './children.ts';
+import { askTypename, stopChild, type Child } from './children.ts';
 import { startGateway, type GatewayKind } from './gateways.ts';
 import { allStats, ask, ClientPool, waitQuiet } from './load.ts';
 import { cpuSeconds, procStatus, scrapeMetrics } from './process-metrics.ts';
@@ -93,12 +93,7 @@ function probeQueries(url: string): { stop(): Promise<{ p50: number; max: number
   const loop = (async () => {
     while (running) {
       const started = performance.now();
-      const ok = await fetch(url, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: '{"query":"{ __typename }"}',
-        signal: AbortSignal.timeout(30_000),
-      }).then(
+      const ok = await askTypename(url, 30_000).then(
         async (r) => r.ok && (await r.text()).includes('Query'),
         () => false,
       );
