@@ -93,7 +93,7 @@ if (role === 'serve') {
       assert.equal(await child.exited, 3);
     });
 
-    it('starts a service, waits until it answers, and stops it at clean-up', async () => {
+    it('starts a service, waits until it answers, and stops it at clean-up', async (t) => {
       const port = await freePort();
       const cleanups: Cleanups = [];
       const service = await startService(
@@ -103,6 +103,7 @@ if (role === 'serve') {
         `http://127.0.0.1:${port}/graphql`,
         cleanups,
       );
+      t.after(() => stopChild(service)); // a no-op once the clean-up stopped it
       const answer = await fetch(`http://127.0.0.1:${port}/graphql`).then((r) => r.text());
       assert.match(answer, /Query/);
       assert.deepEqual(
