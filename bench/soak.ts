@@ -20,7 +20,7 @@
  * exits 1.
  *
  * Processes: this one (sampling), the service (`tickcast start`), and one load generator
- * child per subscription (graphql-ws clients over `ws`, bench/subscriptions.ts's sockets).
+ * child per subscription (graphql-ws clients over `ws`, bench/subscriptions/sockets.ts).
  * The data directory starts empty: the replay sends its first 70 minutes as fast as possible
  * (`--catch-up`, the indicators' 60-minute window and some) and then paces at 10x, while
  * `tickcast start` trains its first models (horizons 1 and 5) in child processes; the run
@@ -36,6 +36,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Kafka, logLevel, type Admin } from 'kafkajs';
 import { BTC_CANDLES, requireData } from '../test/support/data.ts';
@@ -44,16 +45,16 @@ import { isolate } from '../test/support/services.ts';
 import { FirstSeen, growth, newestOf, percentileOf, SequenceCheck } from './soak-check.ts';
 import {
   request,
-  scrapeMetrics,
-  sleep,
-  startChild,
-  stopChild,
-  SubscriberSockets,
-  waitReady,
+  runCleanups,
+  serveRequests,
+  startLoadGenerators,
+  startService,
   type Child,
-  type SocketStats,
-  type SubscriptionResult,
-} from './subscriptions.ts';
+  type Cleanups,
+} from './subscriptions/children.ts';
+import { OPEN_GATEWAY_ENV } from './subscriptions/gateways.ts';
+import { scrapeMetrics } from './subscriptions/process-metrics.ts';
+import { SubscriberSockets, type SocketStats, type SubscriptionResult } from './subscriptions/sockets.ts';
 
 const PAIR = 'BTC/USD';
 const SPEED = 10;
@@ -210,22 +211,20 @@ class SoakClients {
 
 function serveLoad(): void {
   let clients: SoakClients | undefined;
-  const reply = (message: LoadMessage) => process.send?.(message);
-  const failed = (error: unknown) => reply({ type: 'error', message: String((error as Error).stack ?? error) });
-  process.on('message', (message: LoadMessage) => {
+  serveRequests<LoadMessage>((message) => {
     if (message.type === 'connect') {
       const connecting = new SoakClients(message.url, message.kind, message.count);
       clients = connecting;
-      connecting.connect().then(() => reply({ type: 'connected', sample: connecting.sample(false) }), failed);
+      return connecting.connect().then(() => ({ type: 'connected', sample: connecting.sample(false) }));
     } else if (message.type === 'sample') {
-      reply({ type: 'sampled', sample: clients!.sample(message.final === true) });
+      return { type: 'sampled', sample: clients!.sample(message.final === true) };
     } else if (message.type === 'disconnect') {
       const done = clients?.disconnect() ?? Promise.resolve();
       clients = undefined;
-      done.then(() => reply({ type: 'disconnected' }), failed);
+      return done.then(() => ({ type: 'disconnected' }));
     }
+    return undefined;
   });
-  process.once('disconnect', () => process.exit(0));
 }
 
 const ask = <T extends LoadMessage['type']>(child: Child, message: LoadMessage, type: T, timeoutMs: number) =>
@@ -340,21 +339,19 @@ export async function run(flags: SoakFlags = {}): Promise<void> {
     );
   }
   for (const system of systems) {
-    const cleanups: [string, () => Promise<unknown>][] = [];
+    const cleanups: Cleanups = [];
     try {
       const options = { system, runMs: minutes * MINUTE_MS, sampleMs: sampleSeconds * 1000, clients };
       if (!(await soak(options, cleanups))) process.exitCode = 1;
     } finally {
-      for (const [what, cleanup] of cleanups.reverse()) {
-        await cleanup().catch((error: unknown) => console.error(`soak bench: ${what} failed:`, error));
-      }
+      await runCleanups(cleanups, 'soak');
     }
   }
 }
 
 async function soak(
   options: { system: System; runMs: number; sampleMs: number; clients: number },
-  cleanups: [string, () => Promise<unknown>][],
+  cleanups: Cleanups,
 ): Promise<boolean> {
   const log = (line: string) => console.log(line);
   const candles = requireData(BTC_CANDLES);
@@ -369,13 +366,7 @@ async function soak(
     LOG_LEVEL: process.env['LOG_LEVEL'] ?? 'warn',
     GATEWAY_PORT: String(gatewayPort),
     METRICS_PORT: String(metricsPort),
-    GATEWAY_AUTH: 'disabled',
-    GATEWAY_LANDING_PAGE: 'false',
-    // Every client is the same anonymous principal: no per-key limit or rate limit may refuse them.
-    GATEWAY_SUBSCRIPTIONS_PER_KEY: '1000000',
-    GATEWAY_WS_CONNECTIONS_PER_KEY: '1000000',
-    GATEWAY_RATE_LIMIT_PER_SECOND: '1000000',
-    GATEWAY_RATE_LIMIT_BURST: '1000000',
+    ...OPEN_GATEWAY_ENV,
   };
   let lagOf = () => memoryBusLagOf(metricsPort);
   if (options.system === 'embedded') {
@@ -409,7 +400,8 @@ async function soak(
         .join(' ')} at start`,
   );
   const setupStarted = Date.now();
-  const service = startChild(
+  const url = `http://127.0.0.1:${gatewayPort}/graphql`;
+  const service = await startService(
     'tickcast start',
     [
       '--import',
@@ -426,20 +418,21 @@ async function soak(
       String(CATCH_UP_MINUTES),
     ],
     env,
-    { ipc: true, nodeFlags: ['--expose-gc'] },
+    url,
+    cleanups,
+    { ipc: true, nodeFlags: ['--expose-gc'], graceMs: 30_000 },
   );
-  cleanups.push(['stopping tickcast start', () => stopChild(service, 30_000)]);
-  const url = `http://127.0.0.1:${gatewayPort}/graphql`;
-  await waitReady(service, url);
   let serviceExit: string | null = null;
   void service.exited.then((code) => (serviceExit = String(code)));
 
   const perKind = { candles: Math.ceil(options.clients / 2), predictions: Math.floor(options.clients / 2) };
-  const loads = (['candles', 'predictions'] as const).map((kind) => {
-    const load = startChild(`soak load ${kind}`, [fileURLToPath(import.meta.url), 'load'], env, { ipc: true });
-    cleanups.push([`stopping ${load.name}`, () => stopChild(load)]);
-    return { kind, load };
-  });
+  const kinds = ['candles', 'predictions'] as const;
+  const loads = startLoadGenerators(
+    kinds.map((kind) => `soak load ${kind}`),
+    fileURLToPath(import.meta.url),
+    env,
+    cleanups,
+  ).map((load, i) => ({ kind: kinds[i]!, load }));
   cleanups.push([
     'disconnecting the clients',
     () =>
