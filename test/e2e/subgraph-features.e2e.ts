@@ -13,24 +13,11 @@ import { featuresSubgraph } from '../../subgraphs/features/index.ts';
 import { startSubgraph, type RunningSubgraph } from '../../subgraphs/server.ts';
 import { isolate, testLogger, type Isolation } from '../support/services.ts';
 import { MemoryBus } from '../../streams/bus/memory.ts';
+import { postGraphql as graphql, type GraphQLResponse } from '../support/graphql.ts';
 
 const MINUTE = 60_000;
 const START = Date.UTC(2023, 3, 4, 0, 0);
 const iso8601 = (ms: number) => new Date(ms).toISOString();
-
-interface GraphQLResponse {
-  data?: Record<string, unknown> | null;
-  errors?: { message: string; extensions?: { code?: string } }[];
-}
-
-async function graphql(url: string, query: string, variables: Record<string, unknown> = {}): Promise<GraphQLResponse> {
-  const response = await fetch(url, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ query, variables }),
-  });
-  return (await response.json()) as GraphQLResponse;
-}
 
 /** A pool that records the text of every statement sent through `pool.query`. */
 function countingPool(connectionString: string): { pool: pg.Pool; statements: string[] } {

@@ -12,39 +12,20 @@ import { marketsSubgraph } from '../../subgraphs/markets/index.ts';
 import { startSubgraph, type RunningSubgraph } from '../../subgraphs/server.ts';
 import { isolate, testLogger, type Isolation } from '../support/services.ts';
 import { MemoryBus } from '../../streams/bus/memory.ts';
+import { dataOf, errorCodesOf, postGraphql as graphql } from '../support/graphql.ts';
 
 const MINUTE = 60_000;
 const DAY = 24 * 60 * MINUTE;
 const START = Date.UTC(2023, 3, 4, 0, 0);
 const iso8601 = (ms: number) => new Date(ms).toISOString();
 
-interface GraphQLResponse {
-  data?: Record<string, unknown> | null;
-  errors?: { message: string; extensions?: { code?: string } }[];
-}
-
-async function graphql(url: string, query: string, variables: Record<string, unknown> = {}): Promise<GraphQLResponse> {
-  const response = await fetch(url, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ query, variables }),
-  });
-  return (await response.json()) as GraphQLResponse;
-}
-
 /** The data of a response that must have no errors. */
-async function data<T>(url: string, query: string, variables: Record<string, unknown> = {}): Promise<T> {
-  const response = await graphql(url, query, variables);
-  assert.equal(response.errors, undefined, JSON.stringify(response.errors));
-  return response.data as T;
-}
+const data = async <T>(url: string, query: string, variables: Record<string, unknown> = {}): Promise<T> =>
+  dataOf(await graphql<T>(url, query, variables));
 
 /** The error codes of a response that must fail. */
-async function errorCodes(url: string, query: string, variables: Record<string, unknown> = {}): Promise<string[]> {
-  const response = await graphql(url, query, variables);
-  assert.ok(response.errors?.length, `expected errors, got ${JSON.stringify(response)}`);
-  return response.errors.map((e) => e.extensions?.code ?? 'none');
-}
+const errorCodes = async (url: string, query: string, variables: Record<string, unknown> = {}): Promise<string[]> =>
+  errorCodesOf(await graphql(url, query, variables));
 
 /** A pool that records the text of every statement sent through `pool.query`. */
 function countingPool(connectionString: string): { pool: pg.Pool; statements: string[] } {

@@ -16,11 +16,7 @@ import { startSubgraph, type RunningSubgraph } from '../../subgraphs/server.ts';
 import { freePort } from '../support/ports.ts';
 import { testLogger } from '../support/services.ts';
 import { MemoryBus } from '../../streams/bus/memory.ts';
-
-interface GraphQLResponse {
-  data?: Record<string, unknown> | null;
-  errors?: { message: string; extensions?: { code?: string } }[];
-}
+import { dataOf, errorCodesOf, postGraphql, type GraphQLResponse } from '../support/graphql.ts';
 
 function trackingUri(): string {
   const uri = process.env['MLFLOW_TRACKING_URI'];
@@ -36,36 +32,26 @@ function trackingUri(): string {
 /** What the subgraphs here share with the "gateway" (this test), which signs the scopes it forwards. */
 const INTERNAL_SECRET = randomBytes(32).toString('hex');
 
-async function graphql(
+/** POSTs to a subgraph, with `scopes` signed as the gateway signs them (unsigned when absent). */
+function graphql<T = Record<string, unknown>>(
   url: string,
   query: string,
   variables: Record<string, unknown> = {},
   scopes?: string,
-): Promise<GraphQLResponse> {
-  const body = JSON.stringify({ query, variables });
+): Promise<GraphQLResponse<T>> {
   const claims = { principal: 'test', scopes: scopes?.split(',') ?? [], requestId: 'test' };
-  const signed = signHttpRequest(INTERNAL_SECRET, { method: 'POST', path: new URL(url).pathname, body }, claims);
-  const response = await fetch(url, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', ...(scopes === undefined ? {} : signed) },
-    body,
-  });
-  return (await response.json()) as GraphQLResponse;
+  const sign = (body: string) =>
+    signHttpRequest(INTERNAL_SECRET, { method: 'POST', path: new URL(url).pathname, body }, claims);
+  return postGraphql<T>(url, query, variables, scopes === undefined ? {} : { headers: sign });
 }
 
 /** The data of a response that must have no errors. */
-async function data<T>(url: string, query: string, variables: Record<string, unknown> = {}, scopes?: string) {
-  const response = await graphql(url, query, variables, scopes);
-  assert.equal(response.errors, undefined, JSON.stringify(response.errors));
-  return response.data as T;
-}
+const data = async <T>(url: string, query: string, variables: Record<string, unknown> = {}, scopes?: string) =>
+  dataOf(await graphql<T>(url, query, variables, scopes));
 
 /** The error codes of a response that must fail. */
-async function errorCodes(url: string, query: string, variables: Record<string, unknown> = {}, scopes?: string) {
-  const response = await graphql(url, query, variables, scopes);
-  assert.ok(response.errors?.length, `expected errors, got ${JSON.stringify(response)}`);
-  return response.errors.map((e) => e.extensions?.code ?? 'none');
-}
+const errorCodes = async (url: string, query: string, variables: Record<string, unknown> = {}, scopes?: string) =>
+  errorCodesOf(await graphql(url, query, variables, scopes));
 
 /** The registry, with a count of the asynchronous calls the subgraph makes on it (not those within the registry). */
 function counting(inner: ModelRegistry): { registry: ModelRegistry; calls: Map<string, number> } {

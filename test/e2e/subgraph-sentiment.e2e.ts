@@ -10,11 +10,7 @@ import { startSubgraph, type RunningSubgraph } from '../../subgraphs/server.ts';
 import { sentimentSubgraph } from '../../subgraphs/sentiment/index.ts';
 import { isolate, testLogger, type Isolation } from '../support/services.ts';
 import { MemoryBus } from '../../streams/bus/memory.ts';
-
-interface GraphQLResponse<T> {
-  data?: T | null;
-  errors?: { message: string; path?: (string | number)[]; extensions?: { code?: string } }[];
-}
+import { dataOf, postGraphql, type GraphQLResponse } from '../support/graphql.ts';
 
 /** Every statement sent through `pool.query` since the last reset. */
 function recordQueries(pool: pg.Pool): { readonly statements: string[]; reset(): void } {
@@ -171,23 +167,12 @@ describe('sentiment subgraph', () => {
   let server: RunningSubgraph;
   let queries: ReturnType<typeof recordQueries>;
 
-  async function gql<T>(query: string, variables: Record<string, unknown> = {}): Promise<GraphQLResponse<T>> {
-    const response = await fetch(server.url, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ query, variables }),
-    });
-    assert.equal(response.status, 200, `HTTP ${response.status}`);
-    return (await response.json()) as GraphQLResponse<T>;
-  }
+  const gql = <T>(query: string, variables: Record<string, unknown> = {}): Promise<GraphQLResponse<T>> =>
+    postGraphql<T>(server.url, query, variables, { status: 200 });
 
   /** The data of a response that must have no errors. */
-  async function data<T>(query: string, variables: Record<string, unknown> = {}): Promise<T> {
-    const result = await gql<T>(query, variables);
-    assert.equal(result.errors, undefined, JSON.stringify(result.errors));
-    assert.ok(result.data);
-    return result.data;
-  }
+  const data = async <T>(query: string, variables: Record<string, unknown> = {}): Promise<T> =>
+    dataOf(await gql<T>(query, variables));
 
   before(async () => {
     iso = await isolate('sentiment');
