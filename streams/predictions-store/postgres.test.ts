@@ -1,7 +1,8 @@
 /**
  * The PostgreSQL store without a database: the statements it builds (columns, casts and
  * values line up) and what it does with results, through a pool that records queries.
- * The statements against a real server are test/e2e/predictions-store-postgres.e2e.ts.
+ * Against a real server the store runs in the predictions writer of the e2e tests
+ * (test/e2e/predictions.e2e.ts, crash-recovery-predictions.e2e.ts, elasticsearch-outage.e2e.ts).
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
