@@ -1,7 +1,8 @@
 /**
  * Soak: `tickcast start` (embedded, or over the real services: see Systems below) replays
- * the real BTC/USD candles at 10x real time for `--minutes` while 1,000 graphql-ws clients follow it through the gateway, half on `candleUpdated`
- * (1m) and half on `predictionCreated`, as dashboards would. Every `--sample-seconds` it
+ * the real BTC/USD candles at 10x real time for `--minutes` while 1,000 graphql-ws clients
+ * follow it through the gateway, half on `candleUpdated` (1m) and half on
+ * `predictionCreated`, as dashboards would. Every `--sample-seconds` it
  * samples, and prints a row:
  * - memory of the service: RSS and heap used, after a full GC (the service runs with
  *   `--expose-gc` and bench/soak-probe.ts answers over IPC);
