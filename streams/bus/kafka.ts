@@ -226,6 +226,9 @@ export class KafkaBus implements Bus {
       try {
         await admin.createTopics({
           waitForLeaders: true,
+          // The broker's own deadline for creating them (kafkajs's default is 5 s, which a
+          // busy broker that has just restarted can miss while still creating the topics).
+          timeout: 30_000,
           topics: missing.map((t) => ({
             topic: this.physical(t.name),
             numPartitions: t.partitions,
@@ -237,10 +240,10 @@ export class KafkaBus implements Bus {
           })),
         });
       } catch (error) {
-        // The topics were created, but a KRaft broker can answer kafkajs's leader check before
-        // their metadata has propagated (UNKNOWN_TOPIC_OR_PARTITION), which kafkajs does not
-        // retry: wait for the leaders here instead.
-        if ((error as { type?: string }).type !== 'UNKNOWN_TOPIC_OR_PARTITION') throw error;
+        // kafkajs gives up on these, yet the broker may well have created the topics: check
+        // their leaders for ourselves before calling it a failure.
+        if (!creationInDoubt(error)) throw error;
+        this.logger.warn({ err: error, topics: names }, 'topic creation unconfirmed; waiting for their leaders');
         await waitForLeaders(admin, names);
       }
       this.logger.info({ topics: missing.map((t) => this.physical(t.name)) }, 'created topics');
@@ -563,6 +566,32 @@ async function listTopicsSettled(admin: Admin): Promise<string[]> {
       await new Promise((resolve) => setTimeout(resolve, 100 * attempt));
     }
   }
+}
+
+/** Error types a CreateTopics answer may carry for a topic the broker is still creating. */
+const IN_DOUBT_TYPES: ReadonlySet<string> = new Set([
+  // A KRaft broker can answer kafkajs's leader check before the new topics' metadata has
+  // propagated.
+  'UNKNOWN_TOPIC_OR_PARTITION',
+  'LEADER_NOT_AVAILABLE',
+  // The broker's deadline passed; the creation goes on.
+  'REQUEST_TIMED_OUT',
+  // An earlier attempt of the same request created it.
+  'TOPIC_ALREADY_EXISTS',
+]);
+
+/**
+ * Whether a failed `createTopics` may still have created the topics: kafkajs bails on anything
+ * but NOT_CONTROLLER, including its own "Timed out while waiting for topic leaders" and a
+ * per-topic REQUEST_TIMED_OUT. A refusal (invalid config, policy, authorization) is not in doubt.
+ */
+export function creationInDoubt(error: unknown): boolean {
+  if (typeof error !== 'object' || error === null) return false;
+  const { name, type, errors } = error as { name?: unknown; type?: unknown; errors?: unknown };
+  if (name === 'KafkaJSTimeout') return true;
+  if (typeof type === 'string') return IN_DOUBT_TYPES.has(type);
+  // KafkaJSAggregateError: one error per topic.
+  return Array.isArray(errors) && errors.length > 0 && errors.every((e) => creationInDoubt(e));
 }
 
 /** Polls topic metadata until every partition of `topics` has a leader (at most 30 s). */
