@@ -14,8 +14,8 @@
  *    (persistence, then ridge, then trees), so a model is selected over the baseline only if
  *    it beats it on validation.
  * 3. Calibration: split-conformal on the selected model's VALIDATION residuals (conformal.ts).
- * 4. TEST, touched once: price MAE, RMSE, persistence MAE, their ratio and a block
- *    standard error of the paired difference, directional accuracy (ties as
+ * 4. TEST, touched once: price MAE, RMSE, persistence MAE, their ratio and a
+ *    Diebold–Mariano test of the paired difference (HAC variance), directional accuracy (ties as
  *    defined in metrics.ts), interval coverage.
  *
  * Refit policy: none. The model reported on TEST is the one fitted on TRAIN alone; it is
@@ -43,7 +43,7 @@ import {
   type Row,
   type SeriesPoint,
 } from './dataset.ts';
-import { pairedDifference, priceMetrics, type PairedDifference, type PriceMetrics } from './metrics.ts';
+import { dieboldMariano, priceMetrics, type LossComparison, type PriceMetrics } from './metrics.ts';
 import type { TrainedModel } from './model-types.ts';
 import type { TrainingSet } from './models/common.ts';
 import { CANDIDATES, type CandidateName, type CandidateSettings } from './models/index.ts';
@@ -101,8 +101,8 @@ export interface HorizonResult {
   readonly conformal: ConformalCalibration;
   /** The selected model on TEST, with its conformal intervals. */
   readonly test: PriceMetrics;
-  /** Mean over TEST of (|model error| − |persistence error|), USD, with a block standard error. */
-  readonly testVsBaseline: PairedDifference;
+  /** |model error| − |persistence error| over TEST, USD: its mean and Diebold–Mariano t (HAC). */
+  readonly testVsBaseline: LossComparison;
 }
 
 export interface PairSummary {
@@ -259,7 +259,7 @@ export function evaluateSeriesWithHoldout(
     model,
     conformal,
     test,
-    testVsBaseline: pairedDifference(modelErrors, baselineErrors, Math.max(60, 4 * horizonMinutes)),
+    testVsBaseline: dieboldMariano(modelErrors, baselineErrors, horizonMinutes),
   };
   return { result, testRows };
 }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { meanAbsoluteError, pairedDifference, priceMetrics } from './metrics.ts';
+import { dieboldMariano, meanAbsoluteError, priceMetrics } from './metrics.ts';
 import { seededRandom } from '../lib/random.ts';
 
 describe('priceMetrics', () => {
@@ -54,17 +54,66 @@ describe('priceMetrics', () => {
   });
 });
 
-describe('pairedDifference and meanAbsoluteError', () => {
-  it('gives the mean difference and a block standard error', () => {
-    const a = [3, 3, 5, 5, 4, 4, 6, 6];
-    const b = [1, 1, 1, 1, 1, 1, 1, 1];
-    const d = pairedDifference(a, b, 2);
-    assert.equal(d.mean, 3.5);
-    assert.equal(d.blocks, 4);
-    // Block means 2, 4, 3, 5: sample sd √(5/3), SE = sd / 2.
-    assert.ok(Math.abs(d.stdError - Math.sqrt(5 / 3) / 2) < 1e-12);
-    assert.ok(Number.isNaN(pairedDifference([1, 2], [0, 0], 5).stdError));
+describe('meanAbsoluteError', () => {
+  it('averages absolute differences and refuses unequal lengths', () => {
     assert.equal(meanAbsoluteError([1, -1, 3], [0, 0, 0]), 5 / 3);
     assert.throws(() => meanAbsoluteError([1], [1, 2]), /length/);
+  });
+});
+
+/** A seeded normal sampler (Box–Muller over a 32-bit LCG), so the figures below are exact. */
+function normals(seed: number, n: number): number[] {
+  let state = seed >>> 0;
+  const uniform = () => {
+    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
+    return (state + 0.5) / 2 ** 32;
+  };
+  return Array.from({ length: n }, () => Math.sqrt(-2 * Math.log(uniform())) * Math.cos(2 * Math.PI * uniform()));
+}
+
+describe('dieboldMariano', () => {
+  it('computes the Newey–West variance with Bartlett weights and the HLN correction, by hand', () => {
+    // d = a − b = [1, 3, 2, 4, 0, 2]: mean 2; deviations [-1, 1, 0, 2, -2, 0].
+    const a = [2, 4, 3, 5, 1, 3];
+    const b = [1, 1, 1, 1, 1, 1];
+    const r = dieboldMariano(a, b, 3);
+    // Lag max(h − 1 = 2, ⌈6^(1/3)⌉ = 2) = 2.
+    assert.equal(r.lag, 2);
+    assert.equal(r.mean, 2);
+    // γ0 = 10/6; γ1 = (−1 + 0 + 0 − 4 + 0)/6 = −5/6; γ2 = (0 + 2 + 0 + 0)/6 = 2/6.
+    const variance = 10 / 6 + 2 * (2 / 3) * (-5 / 6) + 2 * (1 / 3) * (2 / 6);
+    assert.ok(Math.abs(r.stdError - Math.sqrt(variance / 6)) < 1e-12, String(r.stdError));
+    const hln = Math.sqrt((6 + 1 - 6 + 6 / 6) / 6);
+    assert.ok(Math.abs(r.t - (2 / Math.sqrt(variance / 6)) * hln) < 1e-12, String(r.t));
+  });
+
+  it('finds no difference between two equally good forecasts (|t| < 2) and a real one (t ≤ −2)', () => {
+    const noise = normals(7, 5000);
+    const other = normals(8, 5000);
+    const lossA = noise.map(Math.abs);
+    const lossB = other.map(Math.abs);
+    assert.ok(Math.abs(dieboldMariano(lossA, lossB, 1).t) < 2);
+    const better = lossA.map((v) => v * 0.95);
+    assert.ok(dieboldMariano(better, lossB, 1).t <= -2);
+  });
+
+  it('widens the standard error for overlapping horizons: moving-average losses are not independent rows', () => {
+    // d_t = sum of the last 15 shocks: MA(14), as 15-minute forecasts made every minute are.
+    const shocks = normals(11, 6000);
+    const d = shocks.slice(14).map((_, i) => shocks.slice(i, i + 15).reduce((s, v) => s + v, 0));
+    const zeros = d.map(() => 0);
+    const hac = dieboldMariano(d, zeros, 15);
+    const iidSe = Math.sqrt(d.reduce((s, v) => s + (v - hac.mean) ** 2, 0) / d.length / d.length);
+    // The long-run variance of an MA(14) of unit shocks is 15² = 225 against a variance of 15:
+    // the HAC standard error must be close to √15 times the naive one.
+    const ratio = hac.stdError / iidSe;
+    assert.ok(ratio > 3 && ratio < 4.5, `HAC / naive SE ${ratio}`);
+    assert.ok(hac.lag >= 14);
+  });
+
+  it('has no statistic for identical forecasts and refuses bad input', () => {
+    assert.ok(Number.isNaN(dieboldMariano([1, 2, 3], [1, 2, 3], 1).t));
+    assert.throws(() => dieboldMariano([1], [1, 2], 1), /length/);
+    assert.throws(() => dieboldMariano([1], [1], 0), /horizon/);
   });
 });

@@ -108,34 +108,51 @@ export function meanAbsoluteError(predicted: ArrayLike<number>, actual: ArrayLik
   return sum / actual.length;
 }
 
-export interface PairedDifference {
-  /** Mean of a_i − b_i. */
+/** |t| at which a Diebold–Mariano comparison counts as significant (two-sided ≈ 5 %). */
+export const SIGNIFICANT_T = 2;
+
+/** A Diebold–Mariano comparison of two forecasts' losses on the same rows. */
+export interface LossComparison {
+  /** Mean over the rows of lossA − lossB (negative: A is better). */
   readonly mean: number;
-  /** Standard error of the mean from means of consecutive blocks (serial correlation within a block is allowed). */
+  /** HAC (Newey–West) standard error of that mean. */
   readonly stdError: number;
-  readonly blocks: number;
+  /** The Diebold–Mariano statistic with the Harvey–Leybourne–Newbold correction: t ≤ −2 is a significant win for A. */
+  readonly t: number;
+  /** Autocovariance lags in the HAC variance. */
+  readonly lag: number;
+  readonly n: number;
 }
 
 /**
- * Mean paired difference of two chronological series with a block standard error: the
- * rows are cut into consecutive blocks of `blockSize`, and the SE is the standard deviation
- * of the block means over √blocks (a trailing partial block is dropped from the SE only).
- * Used for "model abs error − persistence abs error": a mean below −2·SE is a real gain.
+ * Diebold–Mariano test of equal accuracy for two chronological loss series (here the
+ * absolute USD errors of a model and of persistence, row by row).
+ *
+ * h-step forecasts made every minute overlap, so their loss differences d_t are serially
+ * correlated (at least MA(h − 1), and one-minute volatility clusters add more): the variance
+ * of the mean is the Newey–West long-run variance, Bartlett weights 1 − k/(L + 1) over
+ * L = max(h − 1, ⌈n^(1/3)⌉) lags (n^(1/3): the Bartlett kernel's bandwidth rate; for a week of
+ * minutes that is 22 lags, well past the MA(h − 1) the horizon alone implies), and
+ *
+ *   t = d̄ / √(LRV / n) · √((n + 1 − 2h + h(h − 1)/n) / n)   (Harvey, Leybourne & Newbold 1997).
+ *
+ * NaN t when the variance is 0 (identical forecasts) or there are fewer than 2 rows.
  */
-export function pairedDifference(a: readonly number[], b: readonly number[], blockSize: number): PairedDifference {
-  if (a.length !== b.length || a.length === 0) throw new RangeError('length mismatch or empty');
-  if (!(Number.isInteger(blockSize) && blockSize >= 1)) throw new RangeError('blockSize must be a positive integer');
-  const d = a.map((v, i) => v - (b[i] ?? NaN));
-  const mean = d.reduce((s, v) => s + v, 0) / d.length;
-  const blockMeans: number[] = [];
-  for (let start = 0; start + blockSize <= d.length; start += blockSize) {
+export function dieboldMariano(lossA: readonly number[], lossB: readonly number[], horizon: number): LossComparison {
+  if (lossA.length !== lossB.length || lossA.length === 0) throw new RangeError('length mismatch or empty');
+  if (!(Number.isInteger(horizon) && horizon >= 1)) throw new RangeError('horizon must be a positive integer');
+  const n = lossA.length;
+  const d = Float64Array.from(lossA, (a, i) => a - (lossB[i] ?? NaN));
+  const mean = d.reduce((s, v) => s + v, 0) / n;
+  const lag = Math.min(n - 1, Math.max(horizon - 1, Math.ceil(Math.cbrt(n))));
+  const autocovariance = (k: number): number => {
     let sum = 0;
-    for (let i = start; i < start + blockSize; i += 1) sum += d[i] ?? NaN;
-    blockMeans.push(sum / blockSize);
-  }
-  const k = blockMeans.length;
-  if (k < 2) return { mean, stdError: NaN, blocks: k };
-  const m = blockMeans.reduce((s, v) => s + v, 0) / k;
-  const variance = blockMeans.reduce((s, v) => s + (v - m) * (v - m), 0) / (k - 1);
-  return { mean, stdError: Math.sqrt(variance / k), blocks: k };
+    for (let i = k; i < n; i += 1) sum += (d[i]! - mean) * (d[i - k]! - mean);
+    return sum / n;
+  };
+  let variance = autocovariance(0);
+  for (let k = 1; k <= lag; k += 1) variance += 2 * (1 - k / (lag + 1)) * autocovariance(k);
+  const stdError = n >= 2 && variance > 0 ? Math.sqrt(variance / n) : NaN;
+  const correction = Math.sqrt(Math.max(0, n + 1 - 2 * horizon + (horizon * (horizon - 1)) / n) / n);
+  return { mean, stdError, t: (mean / stdError) * correction, lag, n };
 }

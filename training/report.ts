@@ -12,6 +12,7 @@ import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { evaluate, type EvaluateOptions, type EvaluateResult, type HorizonResult } from './evaluate.ts';
+import { SIGNIFICANT_T } from './metrics.ts';
 
 const usd = (v: number): string => (Number.isFinite(v) ? v.toFixed(2) : String(v));
 const pct = (v: number): string => (Number.isFinite(v) ? `${(100 * v).toFixed(1)}%` : 'n/a');
@@ -24,14 +25,14 @@ export function table(headers: readonly string[], rows: readonly (readonly strin
   return [line(headers), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...rows.map(line)].join('\n');
 }
 
-/** Whether the selected model's TEST gain over persistence is larger than two standard errors. */
+/** Whether the selected model beats persistence on TEST significantly: Diebold–Mariano t ≤ −2. */
 export function verdict(r: HorizonResult): string {
   if (r.winner === 'persistence') return 'is persistence';
-  const { mean, stdError } = r.testVsBaseline;
-  if (!Number.isFinite(stdError)) return mean < 0 ? 'better (no SE)' : 'not better';
-  if (mean + 2 * stdError < 0) return 'yes';
-  if (mean - 2 * stdError > 0) return 'no, worse';
-  return 'no (within 2 SE)';
+  const { mean, t } = r.testVsBaseline;
+  if (!Number.isFinite(t)) return mean < 0 ? 'better (no variance)' : 'not better';
+  if (t <= -SIGNIFICANT_T) return 'yes';
+  if (t >= SIGNIFICANT_T) return 'no, worse';
+  return 'no (|t| < 2)';
 }
 
 function hyper(h: Readonly<Record<string, number>>): string {
@@ -74,7 +75,7 @@ export function formatReport(result: EvaluateResult): string {
         'MAE $',
         'persistence MAE $',
         'ratio',
-        'Δ MAE ± 2SE $',
+        'Δ MAE $ (DM t)',
         'beats persistence',
         'RMSE $',
         'dir. acc',
@@ -91,7 +92,7 @@ export function formatReport(result: EvaluateResult): string {
         usd(r.test.mae),
         usd(r.test.baselineMae),
         r.test.maeRatio.toFixed(4),
-        `${r.testVsBaseline.mean >= 0 ? '+' : ''}${r.testVsBaseline.mean.toFixed(3)} ± ${(2 * r.testVsBaseline.stdError).toFixed(3)}`,
+        `${r.testVsBaseline.mean >= 0 ? '+' : ''}${r.testVsBaseline.mean.toFixed(3)} (t ${r.testVsBaseline.t.toFixed(2)})`,
         verdict(r),
         usd(r.test.rmse),
         r.test.zeroPredictionShare === 1 ? 'n/a' : pct(r.test.directionalAccuracy),
@@ -137,8 +138,8 @@ export function formatReport(result: EvaluateResult): string {
     '',
     'Definitions:',
     '- MAE $ = mean |close_t·exp(ŷ) − close_{t+h}|; persistence predicts close_{t+h} = close_t; ratio < 1 beats it.',
-    '- Δ MAE = mean over TEST of |model error| − |persistence error| (USD), ± two standard errors from consecutive blocks of max(60, 4h) rows.',
-    '  "beats persistence" = yes only when Δ + 2SE < 0.',
+    '- Δ MAE = mean over TEST of |model error| − |persistence error| (USD); t = its Diebold–Mariano statistic (Newey–West',
+    '  variance over max(h − 1, ⌈n^(1/3)⌉) lags, Harvey–Leybourne–Newbold correction). "beats persistence" = yes only when t ≤ −2.',
     '- dir. acc = correct sign / rows whose close moved (unchanged closes excluded; a 0 prediction counts as a miss);',
     '  n/a for persistence. majority dir. = share of the more frequent direction among those rows (hindsight).',
     '  flat = share of TEST rows whose close did not change over h.',

@@ -3,8 +3,8 @@
  * the run to the registry (params, holdout metrics, the ONNX graph, the feature list and
  * the evaluation report), registers a version, and decides its alias:
  *
- * - champion only if it beats the persistence baseline beyond noise (two block standard
- *   errors of the paired MAE difference) AND the current champion on the same holdout
+ * - champion only if it beats, beyond noise (Diebold–Mariano t ≤ −2 on the paired absolute
+ *   errors), both the persistence baseline and the current champion on the same holdout
  *   (the current champion's ONNX graph is run on this run's TEST rows);
  * - otherwise challenger, with the reason logged as the run's `promotion` tag.
  */
@@ -19,6 +19,7 @@ import {
 } from '../registry/model-names.ts';
 import type { Row, SeriesPoint } from './dataset.ts';
 import { evaluateSeriesWithHoldout, type HorizonResult, type SeriesEvaluationOptions } from './evaluate.ts';
+import { dieboldMariano, SIGNIFICANT_T } from './metrics.ts';
 import { toOnnx } from './onnx/export.ts';
 import { loadOnnxModel } from './onnx/session.ts';
 
@@ -55,24 +56,31 @@ export async function trainAndRegister(request: TrainRequest): Promise<TrainOutc
   // Both versions are scored through their ONNX graphs on the same rows, so equal models tie exactly.
   const champion = await registry.getVersionByAlias(name, CHAMPION_ALIAS);
   const championBytes = champion?.runId ? await registry.downloadArtifact(champion.runId, ONNX_ARTIFACT) : null;
-  const championMae = championBytes ? await onnxMae(championBytes, result.model.featureNames, testRows) : null;
-  const candidateMae = championMae === null ? null : await onnxMae(onnx, result.model.featureNames, testRows);
+  const championErrors = championBytes ? await onnxErrors(championBytes, result.model.featureNames, testRows) : null;
+  const candidateErrors = championErrors === null ? null : await onnxErrors(onnx, result.model.featureNames, testRows);
+  const championMae = championErrors === null ? null : mean(championErrors);
 
-  // Beating persistence means by more than noise: the paired MAE difference on the
-  // holdout must stay below zero at two block standard errors (as `tickcast evaluate` reports).
+  // A win means more than noise: the Diebold–Mariano t of the paired absolute errors on the
+  // holdout must be ≤ −2, against persistence (as `tickcast evaluate` reports) and against the
+  // champion. An equal retrained model therefore never replaces the champion.
   const gain = result.testVsBaseline;
-  const beatsBaseline = gain.mean + 2 * gain.stdError < 0;
-  const beatsChampion = championMae === null || (candidateMae !== null && candidateMae < championMae);
+  const beatsBaseline = gain.t <= -SIGNIFICANT_T;
+  const overChampion =
+    championErrors === null || candidateErrors === null
+      ? null
+      : dieboldMariano(candidateErrors, championErrors, horizonMinutes);
+  const beatsChampion = championErrors === null || (overChampion !== null && overChampion.t <= -SIGNIFICANT_T);
   const promote = beatsBaseline && beatsChampion;
   const reason = promote
-    ? `beats persistence (${fmt(result.test.mae)} < ${fmt(result.test.baselineMae)} USD MAE)` +
-      (championMae === null
+    ? `beats persistence (${fmt(result.test.mae)} < ${fmt(result.test.baselineMae)} USD MAE, t ${gain.t.toFixed(2)})` +
+      (overChampion === null
         ? ' and there is no comparable champion'
-        : ` and champion v${champion?.version} (${fmt(championMae)})`)
+        : ` and champion v${champion?.version} (${fmt(championMae ?? NaN)}, t ${overChampion.t.toFixed(2)})`)
     : !beatsBaseline
       ? `does not beat persistence on the holdout beyond noise (${fmt(result.test.mae)} vs ${fmt(result.test.baselineMae)} USD MAE, ` +
-        `difference ${fmt(gain.mean)} ± ${fmt(2 * gain.stdError)})`
-      : `does not beat champion v${champion?.version} on the same holdout (${fmt(candidateMae ?? NaN)} vs ${fmt(championMae ?? NaN)})`;
+        `Diebold–Mariano t ${gain.t.toFixed(2)}, needs ≤ −${SIGNIFICANT_T})`
+      : `does not beat champion v${champion?.version} on the same holdout beyond noise (${fmt(result.test.mae)} vs ` +
+        `${fmt(championMae ?? NaN)} USD MAE, Diebold–Mariano t ${(overChampion?.t ?? NaN).toFixed(2)})`;
 
   const experiment = await registry.ensureExperiment(name);
   const run = await registry.createRun(experiment.id, {
@@ -96,7 +104,9 @@ export async function trainAndRegister(request: TrainRequest): Promise<TrainOutc
     directional_accuracy: result.test.directionalAccuracy,
     interval_coverage: result.test.intervalCoverage,
     [INTERVAL_METRIC]: result.conformal.q,
+    dm_t_vs_persistence: gain.t,
     ...(championMae === null ? {} : { champion_mae_same_holdout: championMae }),
+    ...(overChampion === null ? {} : { dm_t_vs_champion: overChampion.t }),
   });
   await registry.uploadArtifact(run.runId, ONNX_ARTIFACT, onnx);
   await registry.uploadArtifact(run.runId, FEATURES_ARTIFACT, json(result.model.featureNames));
@@ -122,25 +132,23 @@ export async function trainAndRegister(request: TrainRequest): Promise<TrainOutc
 }
 
 /** MAE in USD of an ONNX graph on `rows`; null when its features differ (not comparable). */
-async function onnxMae(
+/** The absolute USD error of an ONNX model on each row; null when its features differ from these rows'. */
+async function onnxErrors(
   bytes: Uint8Array,
   featureNames: readonly string[],
   rows: readonly Row[],
-): Promise<number | null> {
+): Promise<number[] | null> {
   if (rows.length === 0) return null;
   const model = await loadOnnxModel(bytes);
   try {
     if (model.featureNames.join() !== featureNames.join()) return null;
     const predicted = await model.predict(rows.map((r) => [...r.x]));
-    let sum = 0;
-    rows.forEach((r, i) => {
-      sum += Math.abs(r.close * Math.exp(predicted[i] ?? Number.NaN) - r.futureClose);
-    });
-    return sum / rows.length;
+    return rows.map((r, i) => Math.abs(r.close * Math.exp(predicted[i] ?? Number.NaN) - r.futureClose));
   } finally {
     await model.close();
   }
 }
 
+const mean = (values: readonly number[]): number => values.reduce((s, v) => s + v, 0) / values.length;
 const fmt = (x: number): string => x.toFixed(4);
 const json = (value: unknown): Uint8Array => new TextEncoder().encode(JSON.stringify(value, null, 2));
