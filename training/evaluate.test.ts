@@ -93,7 +93,7 @@ describe('evaluateSeries on synthetic markets', () => {
     assert.equal(r.candidates.find((c) => c.name === r.winner)?.validation.mae, best);
     assert.deepEqual(
       r.candidates.map((c) => c.name),
-      ['persistence', 'ridge', 'trees'],
+      ['persistence', 'ridge', 'trees', 'median-trees'],
     );
   });
 
@@ -107,7 +107,8 @@ describe('evaluateSeries on synthetic markets', () => {
     const text = formatReport(result);
     assert.match(text, /## TEST/);
     assert.match(text, /## VALIDATION/);
-    assert.equal(text.split('\n').filter((l) => l.startsWith('| SYN/USD | 1m ')).length, 2 + 6);
+    // TEST: one row per result; VALIDATION: one per candidate (four) of each result.
+    assert.equal(text.split('\n').filter((l) => l.startsWith('| SYN/USD | 1m ')).length, 2 + 2 * 4);
     assert.match(text, /90% coverage/);
   });
 

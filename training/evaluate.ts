@@ -10,9 +10,11 @@
  * Per horizon:
  * 1. Each candidate chooses its hyperparameters by expanding-window CV inside TRAIN and is
  *    fitted on all of TRAIN (models/index.ts).
- * 2. Selection: lowest price MAE on VALIDATION. Ties go to the simpler candidate
- *    (persistence, then ridge, then trees), so a model is selected over the baseline only if
- *    it beats it on validation.
+ * 2. Shrinkage toward persistence: each fitted model's predicted return is scaled by the
+ *    factor (0.25 … 1) with the lowest price MAE on VALIDATION (models/shrinkage.ts).
+ *    Selection: lowest price MAE on VALIDATION. Ties go to the simpler candidate
+ *    (persistence, then ridge, then trees, then median trees), so a model is selected over
+ *    the baseline only if it beats it on validation.
  * 3. Calibration: split-conformal on the selected model's VALIDATION residuals (conformal.ts).
  * 4. TEST, touched once: price MAE, RMSE, persistence MAE, their ratio and a
  *    Diebold–Mariano test of the paired difference (HAC variance), directional accuracy (ties as
@@ -25,8 +27,9 @@
  * deployment that wants the newest data can refit on TRAIN + VALIDATION with the same
  * hyperparameters, but must then calibrate on a later stretch and re-measure.
  *
- * Caveat: VALIDATION serves both selection (among three candidates) and calibration, so the
- * calibration residuals of the winner are very slightly optimistic; TEST coverage measures it.
+ * Caveat: VALIDATION serves shrinkage, selection (among four candidates) and calibration, so
+ * the winner's validation MAE and calibration residuals are slightly optimistic; TEST, never
+ * used for any of them, measures the result.
  */
 import { readdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
@@ -47,6 +50,7 @@ import { dieboldMariano, priceMetrics, type LossComparison, type PriceMetrics } 
 import type { TrainedModel } from './model-types.ts';
 import type { TrainingSet } from './models/common.ts';
 import { CANDIDATES, type CandidateName, type CandidateSettings } from './models/index.ts';
+import { chooseShrinkage, shrinkModel } from './models/shrinkage.ts';
 import { predict } from './predict.ts';
 import { chronologicalSplit, expandingWindowFolds } from './splits.ts';
 
@@ -209,7 +213,17 @@ export function evaluateSeriesWithHoldout(
 
   const fits = CANDIDATES.map((candidate) => {
     log(`${candidate.name}: fitting`);
-    return candidate.fit(train, folds, options, log);
+    const fit = candidate.fit(train, folds, options, log);
+    if (fit.model.kind === 'persistence') return fit;
+    // Shrinkage toward persistence, chosen on VALIDATION (models/shrinkage.ts).
+    const predicted = validationRows.map((r) => predict(fit.model, r.x));
+    const { factor } = chooseShrinkage(predicted, validationRows);
+    log(`${candidate.name}: shrinkage ${factor} chosen on validation`);
+    return {
+      ...fit,
+      model: factor === 1 ? fit.model : shrinkModel(fit.model, factor),
+      hyperparameters: { ...fit.hyperparameters, shrinkage: factor },
+    };
   });
   const candidates: CandidateReport[] = fits.map((fit) => ({
     name: fit.name,

@@ -8,9 +8,9 @@ import type { Fold } from '../splits.ts';
 import type { TrainingSet } from './common.ts';
 import { fitPersistence } from './persistence.ts';
 import { DEFAULT_LAMBDAS, fitRidge, tuneRidge } from './ridge.ts';
-import { DEFAULT_TREE_DEPTHS, fitTrees, tuneTrees } from './trees.ts';
+import { DEFAULT_TREE_DEPTHS, fitTrees, tuneTrees, type TreeObjective } from './trees.ts';
 
-export type CandidateName = 'persistence' | 'ridge' | 'trees';
+export type CandidateName = 'persistence' | 'ridge' | 'trees' | 'median-trees';
 
 export interface CandidateFit {
   readonly name: CandidateName;
@@ -67,8 +67,18 @@ export const CANDIDATES: readonly Candidate[] = [
       };
     },
   },
-  {
-    name: 'trees',
+  treeCandidate('trees', 'squared'),
+  treeCandidate('median-trees', 'absolute'),
+];
+
+function cvOf(scores: readonly { lambda: number; cvMae: number }[], lambda: number): number | null {
+  return scores.find((s) => s.lambda === lambda)?.cvMae ?? null;
+}
+
+/** Boosted trees with one loss; CV picks depth and rounds (trees.ts). */
+function treeCandidate(name: 'trees' | 'median-trees', objective: TreeObjective): Candidate {
+  return {
+    name,
     fit(set, folds, settings, log) {
       const start = performance.now();
       const learningRate = settings.treeLearningRate ?? 0.05;
@@ -79,23 +89,26 @@ export const CANDIDATES: readonly Candidate[] = [
         maxRounds: settings.treeMaxRounds ?? 300,
         learningRate,
         minLeaf,
+        objective,
         onFit: (depth, fold) =>
-          log(`trees: CV depth ${depth} fold ${fold + 1}/${folds.length} (${seconds(start).toFixed(1)}s)`),
+          log(`${name}: CV depth ${depth} fold ${fold + 1}/${folds.length} (${seconds(start).toFixed(1)}s)`),
       });
-      const model = fitTrees(set, { rounds: tuning.rounds, maxDepth: tuning.maxDepth, learningRate, minLeaf });
+      const model = fitTrees(set, {
+        rounds: tuning.rounds,
+        maxDepth: tuning.maxDepth,
+        learningRate,
+        minLeaf,
+        objective,
+      });
       const s = seconds(start);
-      log(`trees: CV chose depth=${tuning.maxDepth} rounds=${tuning.rounds} (${s.toFixed(1)}s)`);
+      log(`${name}: CV chose depth=${tuning.maxDepth} rounds=${tuning.rounds} (${s.toFixed(1)}s)`);
       return {
-        name: 'trees',
+        name,
         model,
         hyperparameters: { maxDepth: tuning.maxDepth, rounds: tuning.rounds, learningRate, minLeaf },
         cvMae: tuning.cvMae,
         seconds: s,
       };
     },
-  },
-];
-
-function cvOf(scores: readonly { lambda: number; cvMae: number }[], lambda: number): number | null {
-  return scores.find((s) => s.lambda === lambda)?.cvMae ?? null;
+  };
 }

@@ -1,5 +1,5 @@
 /**
- * Gradient-boosted regression trees, squared loss, small and exact about what it does:
+ * Gradient-boosted regression trees, squared or absolute loss, small and exact about what it does:
  *
  * - Features are standardized on the training rows (the model carries the standardizer),
  *   then each feature's standardized values are cut into at most `maxBins` quantile bins.
@@ -12,6 +12,12 @@
  *   `minLeaf` rows on each side; a node without such a split becomes a leaf. Histograms:
  *   the smaller child's is built from its rows, the larger's is the parent's minus it.
  * - Prediction = baseScore (the training mean) + learningRate · Σ leaf values.
+ * - Absolute loss (`objective: 'absolute'`, the median regression LightGBM calls `l1`): the
+ *   base score is the training median, splits are chosen as above on the loss's gradient
+ *   sign(y − ŷ) instead of the residual, and each leaf's value is the median of its rows'
+ *   residuals, shrunk by count / (count + l2) like a squared leaf. One-minute returns are
+ *   heavy-tailed: a squared loss chases their outliers, the median does not, and MAE is
+ *   the measure models are selected on.
  * - Rounds and depth are chosen by expanding-window CV on the training rows (`tuneTrees`):
  *   every fold records its validation MAE after each round, the per-round curves are
  *   averaged across folds, and the (depth, rounds) with the lowest mean wins.
@@ -32,7 +38,11 @@ export interface TreeOptions {
   readonly l2?: number;
   /** Histogram bins per feature, 2..256; default 64. */
   readonly maxBins?: number;
+  /** Loss the trees minimise; default squared. */
+  readonly objective?: TreeObjective;
 }
+
+export type TreeObjective = 'squared' | 'absolute';
 
 const MAX_BINS = 256;
 
@@ -126,6 +136,7 @@ export function fitTreesWithCurves(
   const minLeaf = Math.max(1, options.minLeaf ?? 200);
   const l2 = options.l2 ?? 10;
   const maxBins = options.maxBins ?? 64;
+  const absolute = (options.objective ?? 'squared') === 'absolute';
   const { rounds, maxDepth } = options;
   if (!(Number.isInteger(rounds) && rounds >= 0)) throw new RangeError('rounds must be a whole number >= 0');
   if (!(Number.isInteger(maxDepth) && maxDepth >= 0)) throw new RangeError('maxDepth must be a whole number >= 0');
@@ -144,9 +155,13 @@ export function fitTreesWithCurves(
   );
   const bins = binRows(Z, edges);
   const y = Float64Array.from(set.y);
-  const baseScore = y.reduce((s, v) => s + v, 0) / n;
+  const baseScore = absolute ? median(Float64Array.from(y)) : y.reduce((s, v) => s + v, 0) / n;
   const pred = new Float64Array(n).fill(baseScore);
+  // What the histograms sum: the residual (squared loss) or its sign (absolute loss).
   const residual = new Float64Array(n);
+  // Absolute loss only: the raw residuals, and room to take a leaf's median of them.
+  const raw = absolute ? new Float64Array(n) : residual;
+  const scratch = absolute ? new Float64Array(n) : residual;
   const order = new Uint32Array(n);
 
   const monitorState = monitors.map((m) => {
@@ -175,10 +190,19 @@ export function fitTreesWithCurves(
     return hist;
   };
 
+  /** Median of the raw residuals of the rows order[start, end). */
+  const leafMedian = (start: number, end: number): number => {
+    const values = scratch.subarray(0, end - start);
+    for (let p = start; p < end; p += 1) values[p - start] = raw[order[p]!]!;
+    return median(values);
+  };
+
   const trees: { nodes: TreeNode[] }[] = [];
   for (let round = 0; round < rounds; round += 1) {
     for (let i = 0; i < n; i += 1) {
-      residual[i] = (y[i] ?? 0) - (pred[i] ?? 0);
+      const r = (y[i] ?? 0) - (pred[i] ?? 0);
+      raw[i] = r;
+      residual[i] = absolute ? Math.sign(r) : r;
       order[i] = i;
     }
     const tree: GrownTree = { nodes: [], binSplit: [] };
@@ -189,7 +213,7 @@ export function fitTreesWithCurves(
       for (let b = 0; b < stride; b += 1) total += hist[2 * b]!; // feature 0's bins cover every row
       const index = tree.nodes.length;
       const makeLeaf = (): number => {
-        const value = total / (count + l2);
+        const value = absolute ? leafMedian(start, end) * (count / (count + l2)) : total / (count + l2);
         tree.nodes[index] = { kind: 'leaf', value };
         tree.binSplit[index] = -1;
         for (let p = start; p < end; p += 1) {
@@ -281,6 +305,13 @@ export function fitTreesWithCurves(
   };
 }
 
+/** Median of `values` (sorted in place; the mean of the two middle values when even). */
+function median(values: Float64Array): number {
+  values.sort();
+  const mid = values.length >>> 1;
+  return values.length % 2 === 1 ? values[mid]! : (values[mid - 1]! + values[mid]!) / 2;
+}
+
 function mae(pred: Float64Array, y: Float64Array): number {
   let sum = 0;
   for (let i = 0; i < y.length; i += 1) sum += Math.abs((pred[i] ?? 0) - (y[i] ?? 0));
@@ -294,6 +325,7 @@ export interface TreeTuningOptions {
   readonly minLeaf?: number;
   readonly l2?: number;
   readonly maxBins?: number;
+  readonly objective?: TreeObjective;
   /** Called after each (depth, fold) fit, for progress. */
   readonly onFit?: (depth: number, fold: number) => void;
 }
@@ -326,6 +358,7 @@ export function tuneTrees(set: TrainingSet, folds: readonly Fold[], options: Tre
           ...(options.minLeaf === undefined ? {} : { minLeaf: options.minLeaf }),
           ...(options.l2 === undefined ? {} : { l2: options.l2 }),
           ...(options.maxBins === undefined ? {} : { maxBins: options.maxBins }),
+          ...(options.objective === undefined ? {} : { objective: options.objective }),
         },
         [subset(set, fold.validate)],
       );
