@@ -1,8 +1,9 @@
 /**
  * Acceptance: "the ONNX output equals the TypeScript model output within 1e-5 on real
  * data". Real feature vectors (every warmed-up minute of BTC/USD 2023-04-03..05-10 through
- * the indicator engine and training/features.ts, ~49k rows) go through a ridge fit and two
- * 100-tree depth-5 ensembles, in onnxruntime and in training/predict.ts.
+ * the indicator engine and training/features.ts, ~49k rows) go through a ridge fit, two
+ * 100-tree depth-5 ensembles and a fitted, shrunk median-loss ensemble, in onnxruntime and
+ * in training/predict.ts.
  *
  * The reference runs in float64 on the float64 features. ONNX outputs float32, so even a
  * perfect graph is off by the output's rounding (~1e-10 at these magnitudes). With float
@@ -14,6 +15,8 @@
 import assert from 'node:assert/strict';
 import { before, describe, it, type TestContext } from 'node:test';
 import type { TrainedModel } from '../model-types.ts';
+import { fitTrees } from '../models/trees.ts';
+import { shrinkModel } from '../models/shrinkage.ts';
 import { predict } from '../predict.ts';
 import { toOnnx, type OnnxExportOptions } from './export.ts';
 import { loadOnnxModel } from './session.ts';
@@ -97,6 +100,14 @@ describe('ONNX equals the TypeScript reference on real BTC/USD features', () => 
       thresholds: 'midpoints',
       sampleRows: 3000,
     });
+    // As `tickcast evaluate` can select it: fitted with the absolute-error objective, then shrunk.
+    models['median-trees (fitted, shrunk)'] = shrinkModel(
+      fitTrees(
+        { featureNames: rows.featureNames, X: rows.x, y: rows.y },
+        { rounds: 60, maxDepth: 4, objective: 'absolute', minLeaf: 100 },
+      ),
+      0.5,
+    );
     models['persistence'] = { kind: 'persistence', featureNames: rows.featureNames };
     reference64 = new Map(Object.values(models).map((m) => [m, rows.x.map((x) => predict(m, x))]));
     reference32 = new Map(Object.values(models).map((m) => [m, rounded.map((x) => predict(m, x))]));
