@@ -34,7 +34,8 @@
  * chronological holdout in exactly that order.
  *
  * The state is plain JSON data, small enough for a stream processor's state store and
- * changelog (the streaming error monitor is meant to keep one per pair and horizon); `parseAdaptiveState` validates one read back.
+ * changelog (the streaming error monitor is meant to keep one per pair and horizon);
+ * `parseAdaptiveState` validates one read back.
  */
 import { z } from 'zod';
 
