@@ -21,11 +21,11 @@
  * without clamping, Σ(err_t − α) = (q_T − q_0)/(γ·s), so the miss rate is α + (q_T − q_0)/(γ·s·T)
  * whatever the data do (clamping at 0 only lowers it, at the cap only raises it).
  *
- * γ defaults to 0.005, chosen on the validation weeks (q_0 from the week before each,
- * persistence predictions): over the 7 days before the holdout, γ = 0.005 covered
- * 89.9–90.4% on both pairs at h = 1, 5, 15, against 89.5–91.1% for the 0.002 the study in
- * issue 14 used, at mean widths equal or up to 5% narrower; larger steps track a little
- * closer still but make the width noisier from minute to minute.
+ * γ defaults to 0.005, chosen on the validation week (the 7 days before the holdout; q_0
+ * from the week before it; persistence predictions): there γ = 0.005 covered 89.9–90.4%
+ * on both pairs at h = 1, 5, 15, against 89.5–91.1% for the 0.002 of the study in issue
+ * 14, at mean widths within 0.3% (BTC/USD) or 5% narrower (ETH/USD). Larger steps track a
+ * little closer still but make the width noisier from minute to minute.
  *
  * Delayed feedback: a prediction made at open time t for horizon h is only scored once the
  * candle t + h has closed, so updates arrive h minutes after the half-width they judge was
@@ -38,6 +38,7 @@
  * `parseAdaptiveState` validates one read back.
  */
 import { z } from 'zod';
+import { MINUTE_MS } from './dataset.ts';
 
 /**
  * Upper clamp on q, in residual scales: 20 times the calibration half-width. Volatility on
@@ -127,8 +128,6 @@ export interface AdaptiveHoldoutResult {
   /** The tracker after every outcome the holdout could score (the live one would continue from here). */
   readonly state: AdaptiveState;
 }
-
-const MINUTE_MS = 60_000;
 
 /**
  * Replays a holdout as the live error monitor would see it: at each row (open time `now`),
