@@ -73,6 +73,15 @@ describe('evaluateSeries on synthetic markets', () => {
     const coverage = result.test.intervalCoverage;
     const threeSe = 3 * Math.sqrt((ALPHA * (1 - ALPHA)) / result.test.n);
     assert.ok(Math.abs(coverage - (1 - ALPHA)) < threeSe, `coverage ${coverage} vs ${1 - ALPHA} ± ${threeSe}`);
+    // The adaptive intervals on the same predictions hold the target too (their miss rate is
+    // α plus the drift of q over the day, small at this γ), and are reported in USD like the split ones.
+    const adaptive = result.adaptive;
+    assert.ok(adaptive !== null);
+    assert.ok(Math.abs(adaptive.coverage - (1 - ALPHA)) < threeSe, `adaptive coverage ${adaptive.coverage}`);
+    assert.ok(
+      Math.abs(adaptive.meanWidth / result.test.meanIntervalWidth - 1) < 0.2,
+      `adaptive width ${adaptive.meanWidth} vs split ${result.test.meanIntervalWidth}`,
+    );
   });
 
   it('claims no gain on a random walk, where the oracle is persistence: the gate refuses', () => {

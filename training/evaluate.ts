@@ -20,6 +20,10 @@
  *    Diebold–Mariano test of the paired difference (HAC variance), directional accuracy (ties as
  *    defined in metrics.ts), interval coverage.
  *
+ * 5. Adaptive conformal intervals on the same TEST predictions, replayed as the live error
+ *    monitor would update them (adaptive-conformal.ts), reported beside the split-conformal
+ *    ones: coverage and mean width of each (nothing is selected on width).
+ *
  * Refit policy: none. The model reported on TEST is the one fitted on TRAIN alone; it is
  * not refitted on TRAIN + VALIDATION, because its conformal quantile must come from
  * residuals on rows it was not fitted on, and because the reported figures must describe
@@ -35,6 +39,7 @@ import { readdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadCandleCsv } from '../lib/candle-csv.ts';
+import { adaptiveHoldout, halfWidth } from './adaptive-conformal.ts';
 import { calibrate, predictionInterval, type ConformalCalibration } from './conformal.ts';
 import { indicatorInputs } from './history.ts';
 import {
@@ -103,10 +108,25 @@ export interface HorizonResult {
   /** The selected model, fitted on TRAIN: exactly what TEST measured. */
   readonly model: TrainedModel;
   readonly conformal: ConformalCalibration;
-  /** The selected model on TEST, with its conformal intervals. */
+  /** The selected model on TEST, with its split-conformal intervals. */
   readonly test: PriceMetrics;
+  /**
+   * The same predictions with adaptive conformal intervals (adaptive-conformal.ts), started
+   * from the split-conformal half-width and updated from each outcome once it is known;
+   * null when calibration gave no finite, positive half-width.
+   */
+  readonly adaptive: AdaptiveIntervals | null;
   /** |model error| − |persistence error| over TEST, USD: its mean and Diebold–Mariano t (HAC). */
   readonly testVsBaseline: LossComparison;
+}
+
+export interface AdaptiveIntervals {
+  readonly gamma: number;
+  readonly coverage: number;
+  /** Mean interval width in USD, close·(e^(ŷ+q) − e^(ŷ−q)), as PriceMetrics.meanIntervalWidth. */
+  readonly meanWidth: number;
+  /** Half-width at the end of TEST (where a live tracker would continue). */
+  readonly finalHalfWidth: number;
 }
 
 export interface PairSummary {
@@ -254,6 +274,7 @@ export function evaluateSeriesWithHoldout(
     return { close: r.close, futureClose: r.futureClose, predicted, lower: interval.lower, upper: interval.upper };
   });
   const test = priceMetrics(testPredictions);
+  const adaptive = adaptiveIntervals(testRows, testPredictions, horizonMinutes, conformal);
   const modelErrors = testPredictions.map((p) => Math.abs(p.close * Math.exp(p.predicted) - p.futureClose));
   const baselineErrors = testPredictions.map((p) => Math.abs(p.close - p.futureClose));
   const first = trainRows[0];
@@ -273,9 +294,38 @@ export function evaluateSeriesWithHoldout(
     model,
     conformal,
     test,
+    adaptive,
     testVsBaseline: dieboldMariano(modelErrors, baselineErrors, horizonMinutes),
   };
   return { result, testRows };
+}
+
+function adaptiveIntervals(
+  rows: readonly Row[],
+  predictions: readonly { readonly close: number; readonly predicted: number }[],
+  horizonMinutes: number,
+  conformal: ConformalCalibration,
+): AdaptiveIntervals | null {
+  if (!(Number.isFinite(conformal.q) && conformal.q > 0)) return null;
+  const replay = adaptiveHoldout({
+    predicted: predictions.map((p) => p.predicted),
+    actual: rows.map((r) => r.y),
+    openTimes: rows.map((r) => r.openTime),
+    horizonMinutes,
+    initialQ: conformal.q,
+    alpha: conformal.alpha,
+  });
+  let widthSum = 0;
+  predictions.forEach((p, i) => {
+    const q = replay.halfWidths[i] ?? NaN;
+    widthSum += p.close * (Math.exp(p.predicted + q) - Math.exp(p.predicted - q));
+  });
+  return {
+    gamma: replay.state.gamma,
+    coverage: replay.coverage,
+    meanWidth: widthSum / predictions.length,
+    finalHalfWidth: halfWidth(replay.state),
+  };
 }
 
 /** Loads each pair's candles, computes its indicators and evaluates every horizon. */
