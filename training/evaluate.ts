@@ -201,7 +201,10 @@ export function evaluateSeriesWithHoldout(
   const lastPoint = series[series.length - 1];
   if (lastPoint === undefined) throw new RangeError('empty series');
   const end = options.end ?? lastPoint.openTime + MINUTE_MS;
-  const dataset = buildDataset(series, horizonMinutes, options.extraFeatures);
+  const built = buildDataset(series, horizonMinutes, options.extraFeatures);
+  // Only rows whose target candle (t + h) opens before `end`: an earlier `end` than the
+  // series' own (the stretch every pair has data for) must not be scored with later data.
+  const dataset = { ...built, rows: built.rows.filter((r) => r.openTime + horizonMinutes * MINUTE_MS < end) };
   const times = dataset.rows.map((r) => r.openTime);
   const split = chronologicalSplit(times, {
     horizonMinutes,
@@ -342,7 +345,7 @@ export async function evaluate(options: EvaluateOptions = {}): Promise<EvaluateR
   };
   const pairFiles = options.pairs ?? defaultPairFiles(options.dataDir);
   const pairs: PairSummary[] = [];
-  const results: HorizonResult[] = [];
+  const loaded: { pair: string; series: SeriesPoint[]; lastOpenTime: number }[] = [];
   for (const { pair, file } of pairFiles) {
     const loadStart = performance.now();
     const minutes = await loadCandleCsv(file);
@@ -361,10 +364,17 @@ export async function evaluate(options: EvaluateOptions = {}): Promise<EvaluateR
       last: iso(last.openTime),
     };
     pairs.push(summary);
+    loaded.push({ pair, series, lastOpenTime: last.openTime });
     log(
       `[${pair}] ${summary.candles} candles ${summary.first} → ${summary.last}, ${summary.flatCandles} without trades, ` +
         `${summary.gaps.length} gaps; indicators in ${((performance.now() - loadStart) / 1000).toFixed(1)}s`,
     );
+  }
+  // Every pair is measured on the same final days: where all files have data (ETH/USD's runs
+  // 32 hours past BTC/USD's), so one pair's candles can be the other's features.
+  const end = Math.min(...loaded.map((l) => l.lastOpenTime)) + MINUTE_MS;
+  const results: HorizonResult[] = [];
+  for (const { pair, series } of loaded) {
     for (const h of horizons) {
       const t0 = performance.now();
       const prefix = `[${pair} ${h}m]`;
@@ -372,7 +382,7 @@ export async function evaluate(options: EvaluateOptions = {}): Promise<EvaluateR
         evaluateSeries(pair, series, h, {
           ...options,
           ...settings,
-          end: last.openTime + MINUTE_MS,
+          end,
           log: (line) => log(`${prefix} ${line}`),
         }),
       );

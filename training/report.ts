@@ -47,7 +47,7 @@ export function formatReport(result: EvaluateResult): string {
   out.push(
     `# tickcast evaluate: close log-return models vs persistence`,
     '',
-    `TEST = last ${settings.testDays} days of each file (held out: no fitting, tuning, selection or calibration); ` +
+    `TEST = last ${settings.testDays} days where every file has data (held out: no fitting, tuning, selection or calibration); ` +
       `VALIDATION = the ${settings.validationDays} days before (selection by price MAE + conformal calibration); ` +
       `TRAIN = the rest (${settings.folds}-fold expanding-window CV for hyperparameters). Embargo of h minutes at each boundary.`,
     '',

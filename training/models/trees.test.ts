@@ -5,7 +5,7 @@ import { predict, standardize } from '../predict.ts';
 import { expandingWindowFolds } from '../splits.ts';
 import { normal } from '../synthetic.ts';
 import { seededRandom } from '../../lib/random.ts';
-import type { TrainingSet } from './common.ts';
+import { subset, type TrainingSet } from './common.ts';
 import { binOf, fitTrees, fitTreesWithCurves, quantileEdges, tuneTrees } from './trees.ts';
 
 /** y = −1 below x0 = 0.3, 2 above, plus noise; x1, x2 are irrelevant. */
@@ -105,6 +105,29 @@ describe('gradient-boosted trees', () => {
     const tunedNoise = tuneTrees(noise, folds, { depths: [1, 2], maxRounds: 100, minLeaf: 50 });
     assert.ok(tunedNoise.rounds <= 20, `noise: ${tunedNoise.rounds} rounds`);
     assert.equal(tunedNoise.scores.length, 2);
+  });
+
+  it('early stopping: a fit stops patience rounds after its monitor’s best, and only when asked', () => {
+    const signal = stepData(3000, 0.3, 9);
+    const random = seededRandom(10);
+    const noise: TrainingSet = { ...signal, y: signal.y.map(() => random() - 0.5) };
+    const train = subset(
+      noise,
+      Array.from({ length: 2000 }, (_, i) => i),
+    );
+    const monitor = subset(
+      noise,
+      Array.from({ length: 1000 }, (_, i) => 2000 + i),
+    );
+    const options = { rounds: 200, maxDepth: 2, minLeaf: 50 };
+    const stopped = fitTreesWithCurves(train, options, [monitor], { patience: 20 });
+    const curve = stopped.curves[0] ?? [];
+    const best = curve.indexOf(Math.min(...curve));
+    assert.equal(curve.length - 1, best + 20, `best round ${best}, stopped after ${curve.length - 1}`);
+    assert.equal(stopped.model.trees.length, curve.length - 1);
+    const full = fitTreesWithCurves(train, options, [monitor]);
+    assert.equal(full.model.trees.length, 200);
+    assert.deepEqual(full.curves[0]?.slice(0, curve.length), curve);
   });
 
   it('absolute loss: round 0 is the median, and it beats squared loss on MAE under heavy-tailed noise', () => {
