@@ -196,7 +196,13 @@ withSourceFlags(
       .catch((error: unknown) => logger.error({ source: news.name, err: error }, 'news source stopped')),
   );
   sourceStopped = Promise.allSettled([sourceDone, ...newsDone]);
-  const training = await trainInitialModels(config, flags.pair, flags.replay, logger);
+  const training = await trainInitialModels(
+    config,
+    source.name === 'simulated'
+      ? { kind: 'simulated', pairs: config.PAIRS }
+      : { kind: 'replay', pair: flags.pair, file: flags.replay },
+    logger,
+  );
   lifecycle.add('initial training', () => training.stop());
   // A finished replay leaves the pipeline running (its results stay queryable); a failure stops everything.
   await lifecycle.runUntilSignal(

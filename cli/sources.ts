@@ -8,7 +8,7 @@ import { replayCandles } from '../streams/sources/candle-replay.ts';
 import { KrakenWsTradeSource } from '../streams/sources/kraken-ws.ts';
 import { RecordingReplaySource, recordingPositionSchema } from '../streams/sources/recording.ts';
 import { replayPosition } from '../streams/sources/replay-position.ts';
-import { SimulatedMarket } from '../streams/sources/simulated.ts';
+import { SIMULATED_MARKET, SimulatedMarket } from '../streams/sources/simulated.ts';
 import type { MarketSink, TradeSource } from '../streams/sources/source.ts';
 
 export type SourceChoice = 'auto' | 'kraken' | 'replay' | 'simulated';
@@ -119,7 +119,13 @@ export async function chooseSource(config: Config, options: SourceOptions, logge
   const replay = (path: string): TradeSource => new FileReplaySource(path, options, config, logger);
   const simulated = (): TradeSource => {
     logger.warn('SIMULATED MARKET: prices are a random walk, not real market data');
-    return new SimulatedMarket({ pairs: config.PAIRS, tradesPerSecond: 4, volatility: 0.0005, seed: Date.now() });
+    return new SimulatedMarket({
+      pairs: config.PAIRS,
+      ...SIMULATED_MARKET,
+      seed: Date.now(),
+      // Four hours of simulated past first: the indicators are warm at the first live minute.
+      warmUp: { minutes: 240, storedThrough: options.storedThrough },
+    });
   };
 
   switch (options.source) {

@@ -15,7 +15,7 @@ import { gapClocks } from './clocks.ts';
 const MINUTE_MS = 60_000;
 
 /** Trade ids are derived from the minute so re-running a replay produces the same ids. */
-const TRADE_IDS_PER_MINUTE = 100_000;
+export const TRADE_IDS_PER_MINUTE = 100_000;
 
 export function tradesForMinute(pair: string, row: OhlcMinute): Trade[] {
   const prices = pricePath(row);

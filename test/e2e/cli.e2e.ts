@@ -8,6 +8,8 @@ import { mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
+import { createClient } from 'graphql-ws';
+import WebSocket from 'ws';
 import { FakeKrakenWsServer, wireTrade } from '../fakes/kraken-ws-server.ts';
 import { BTC_CANDLES, requireData } from '../support/data.ts';
 import { freePort, scrape } from '../support/ports.ts';
@@ -112,12 +114,57 @@ describe('tickcast start (embedded default)', () => {
     assert.equal(await stopGracefully(service), 0);
   });
 
-  it('without a replay, falls back to the SIMULATED market and labels it', async () => {
+  it('plain start offline: falls back to the SIMULATED market, labels it, trains on simulated history and a subscriber receives predictionCreated', async () => {
     const closed = await freePort();
-    const { service } = await embeddedStart([], { KRAKEN_WS_URL: `ws://127.0.0.1:${closed}` });
+    const started = Date.now();
+    const { service, gatewayPort } = await embeddedStart([], {
+      KRAKEN_WS_URL: `ws://127.0.0.1:${closed}`,
+      PREDICTION_HORIZONS: '1',
+      CHAMPION_POLL_MS: '1000',
+    });
     await waitFor('the simulated market to start', async () => /"source":"simulated"/.test(service.output()), 60_000);
     assert.match(service.output(), /falling back to the SIMULATED market/);
     assert.match(service.output(), /SIMULATED MARKET: prices are a random walk/);
+    await waitFor(
+      'the session key',
+      async () => /this session's admin key is tck_session_/.test(service.output()),
+      30_000,
+    );
+    const key = /this session's admin key is (tck_session_\S+)/.exec(service.output())?.[1] ?? '';
+    const received: { pair: string; horizonMinutes: number; predictedPrice: number }[] = [];
+    const errors: unknown[] = [];
+    const client = createClient({
+      url: `ws://127.0.0.1:${gatewayPort}/graphql`,
+      webSocketImpl: WebSocket,
+      connectionParams: { 'x-api-key': key },
+      retryAttempts: 0,
+    });
+    client.subscribe<{ predictionCreated: (typeof received)[number] }>(
+      { query: 'subscription { predictionCreated { pair horizonMinutes predictedPrice } }' },
+      {
+        next: (event) => event.data && received.push(event.data.predictionCreated),
+        error: (error) => errors.push(error),
+        complete: () => {},
+      },
+    );
+    try {
+      // The warm-up fills the indicators at once; the first live minute then closes and is predicted.
+      await waitFor('a predictionCreated event', async () => received.length > 0, 150_000, 500);
+    } finally {
+      await client.dispose();
+    }
+    assert.deepEqual(errors, []);
+    assert.equal(received[0]?.pair, 'BTC/USD');
+    assert.equal(received[0]?.horizonMinutes, 1);
+    assert.ok((received[0]?.predictedPrice ?? 0) > 0);
+    assert.match(service.output(), /training the first model on SIMULATED history \(not real market data\)/);
+    assert.match(
+      service.output(),
+      /"summary":"tickcast-btc-usd-1m v1 -> (challenger|champion) [^"]*","msg":"initial model trained"/,
+    );
+    process.stderr.write(
+      `# plain start offline: first predictionCreated ${((Date.now() - started) / 1000).toFixed(1)} s after launch\n`,
+    );
     assert.equal(await stopGracefully(service), 0, service.output());
   });
 
