@@ -66,7 +66,10 @@ describe('simulated market', () => {
       assert.equal(minutes[minutes.length - 1], Date.UTC(2026, 0, 5, 12, 28), pair);
       assert.equal(minutes.length, (Date.UTC(2026, 0, 5, 12, 28) - firstMinute) / 60_000 + 1, pair);
       assert.ok(past.every((e) => e.source === 'simulated'));
-      assert.ok(events.some((e) => e.kind === 'trade' && e.pair === pair && e.time === now), `${pair} trades live`);
+      assert.ok(
+        events.some((e) => e.kind === 'trade' && e.pair === pair && e.time === now),
+        `${pair} trades live`,
+      );
     }
     // Through the candles aggregator: no trade is refused as late or taken for a duplicate.
     const config = { intervals: ['1m'], allowedLatenessMs: 2_000, maxGapFillMinutes: 1_000 };

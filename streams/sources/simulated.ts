@@ -94,9 +94,7 @@ export class SimulatedMarket implements TradeSource {
     const now = this.options.now ?? Date.now;
     const random = seededRandom(this.options.seed);
     const gaussian = (): number => Math.sqrt(-2 * Math.log(random() || 1e-12)) * Math.cos(2 * Math.PI * random());
-    const prices = new Map(
-      this.options.pairs.map((p) => [p, this.options.startPrices?.[p] ?? simulatedStartPrice(p)]),
-    );
+    const prices = new Map(this.options.pairs.map((p) => [p, this.options.startPrices?.[p] ?? simulatedStartPrice(p)]));
     const lastTradeIds = new Map(this.options.pairs.map((p) => [p, 0]));
     if (this.options.warmUp) await this.warmUp(this.options.warmUp, sink, signal, prices, lastTradeIds, now());
     const tickMs = 250;
@@ -148,7 +146,10 @@ export class SimulatedMarket implements TradeSource {
     const lastOpenTime = Math.floor(at / MINUTE_MS) * MINUTE_MS - 2 * MINUTE_MS;
     for (const [index, pair] of this.options.pairs.entries()) {
       const stored = (await warmUp.storedThrough?.(pair)) ?? null;
-      const first = Math.max(lastOpenTime - (warmUp.minutes - 1) * MINUTE_MS, stored === null ? -Infinity : stored + MINUTE_MS);
+      const first = Math.max(
+        lastOpenTime - (warmUp.minutes - 1) * MINUTE_MS,
+        stored === null ? -Infinity : stored + MINUTE_MS,
+      );
       if (first > lastOpenTime || signal.aborted) continue;
       const minutes = simulatedMinutes({
         startPrice: prices.get(pair)!,
