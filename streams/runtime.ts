@@ -22,6 +22,12 @@ import type { ModelRegistry } from '../registry/registry.ts';
 import { Champions } from './predictor/champions.ts';
 import { predictorProcessor } from './predictor/processor.ts';
 import { sentimentAtFromStore } from '../training/sentiment.ts';
+import {
+  CROSS_ASSET_FEATURE_NAMES,
+  crossAssetAt,
+  partnerClosesFromStore,
+  partnerOf,
+} from '../training/cross-asset.ts';
 import { coinOfPair } from './sentiment/coins.ts';
 import { errorMonitorProcessor } from './monitor/processor.ts';
 import { monitorStatesFromStore } from './monitor/store.ts';
@@ -174,7 +180,15 @@ export async function startProcessor(
       const sentiment = database
         ? (pair: string, openTime: number) => sentimentAtFromStore(database.pool, coinOfPair(pair), openTime)
         : undefined;
-      return alsoStopping(await bus.runStateful(predictorProcessor(champions, horizons, sentiment)), () =>
+      // Cross-asset models read the partner pair's candles from the feature store.
+      const partner = database
+        ? async (pair: string, openTime: number) => {
+            const other = partnerOf(pair);
+            if (!other) return CROSS_ASSET_FEATURE_NAMES.map(() => null);
+            return crossAssetAt(await partnerClosesFromStore(database.pool, other, openTime), openTime);
+          }
+        : undefined;
+      return alsoStopping(await bus.runStateful(predictorProcessor(champions, horizons, sentiment, partner)), () =>
         champions.stop(),
       );
     }

@@ -40,6 +40,7 @@ import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadCandleCsv } from '../lib/candle-csv.ts';
 import { adaptiveHoldout, halfWidth } from './adaptive-conformal.ts';
+import { crossAssetDatasetOptions, partnerOf } from './cross-asset.ts';
 import { calibrate, predictionInterval, type ConformalCalibration } from './conformal.ts';
 import { indicatorInputs } from './history.ts';
 import {
@@ -54,7 +55,8 @@ import {
 import { dieboldMariano, priceMetrics, type LossComparison, type PriceMetrics } from './metrics.ts';
 import type { TrainedModel } from './model-types.ts';
 import type { TrainingSet } from './models/common.ts';
-import { CANDIDATES, type CandidateName, type CandidateSettings } from './models/index.ts';
+import { FEATURE_NAMES, featureNames } from './features.ts';
+import { CANDIDATES, CROSS_ASSET_CANDIDATES, type CandidateName, type CandidateSettings } from './models/index.ts';
 import { chooseShrinkage, shrinkModel } from './models/shrinkage.ts';
 import { predict } from './predict.ts';
 import { chronologicalSplit, expandingWindowFolds } from './splits.ts';
@@ -79,6 +81,8 @@ export interface EvaluateOptions extends CandidateSettings {
   /** Interval miscoverage; 0.1 gives 90% intervals. */
   readonly alpha?: number;
   readonly folds?: number;
+  /** Add the cross-asset candidates for pairs whose partner is evaluated too (cross-asset.ts); default true. */
+  readonly crossAssetInputs?: boolean;
   /** Progress lines; default stderr. */
   readonly log?: (line: string) => void;
 }
@@ -170,6 +174,12 @@ export function defaultPairFiles(dataDir = DEFAULT_DATA_DIR): PairFile[] {
 export interface SeriesEvaluationOptions extends CandidateSettings {
   /** Extra inputs after the base features (e.g. sentiment, training/sentiment.ts). */
   readonly extraFeatures?: DatasetOptions;
+  /**
+   * The partner pair's inputs (cross-asset.ts): adds the cross-asset candidates, which read
+   * them after the base features, while the others read the base features only; every
+   * candidate is fitted and scored on the same rows (those with the partner's data).
+   */
+  readonly crossAsset?: DatasetOptions;
   readonly testDays?: number;
   readonly validationDays?: number;
   readonly alpha?: number;
@@ -189,19 +199,25 @@ export function evaluateSeries(
   return evaluateSeriesWithHoldout(pair, series, horizonMinutes, options).result;
 }
 
-/** `evaluateSeries`, also returning the TEST rows it scored (training re-scores the champion on them). */
+/** `evaluateSeries`, also returning the TEST rows it scored and their features (training re-scores the champion on them). */
 export function evaluateSeriesWithHoldout(
   pair: string,
   series: readonly SeriesPoint[],
   horizonMinutes: number,
   options: SeriesEvaluationOptions = {},
-): { readonly result: HorizonResult; readonly testRows: readonly Row[] } {
+): {
+  readonly result: HorizonResult;
+  readonly testRows: readonly Row[];
+  /** The features of the rows' vectors (the selected model reads all of them or the leading ones). */
+  readonly featureNames: readonly string[];
+} {
   const log = options.log ?? ((): void => {});
   const alpha = options.alpha ?? 0.1;
   const lastPoint = series[series.length - 1];
   if (lastPoint === undefined) throw new RangeError('empty series');
   const end = options.end ?? lastPoint.openTime + MINUTE_MS;
-  const built = buildDataset(series, horizonMinutes, options.extraFeatures);
+  if (options.extraFeatures && options.crossAsset) throw new RangeError('extra features and cross-asset inputs are exclusive');
+  const built = buildDataset(series, horizonMinutes, options.crossAsset ?? options.extraFeatures);
   // Only rows whose target candle (t + h) opens before `end`: an earlier `end` than the
   // series' own (the stretch every pair has data for) must not be scored with later data.
   const dataset = { ...built, rows: built.rows.filter((r) => r.openTime + horizonMinutes * MINUTE_MS < end) };
@@ -234,12 +250,25 @@ export function evaluateSeriesWithHoldout(
     { folds: options.folds ?? 4, embargoMinutes: horizonMinutes },
   );
 
-  const fits = CANDIDATES.map((candidate) => {
+  // Without cross-asset inputs every candidate reads every feature; with them, the pair's own
+  // candidates read the leading base features (the partner's come last).
+  const ownSet: TrainingSet = options.crossAsset
+    ? {
+        featureNames: featureNames(),
+        X: train.X.map((x) => x.slice(0, FEATURE_NAMES.length)),
+        y: train.y,
+      }
+    : train;
+  const families = [
+    ...CANDIDATES.map((candidate) => ({ candidate, set: ownSet })),
+    ...(options.crossAsset ? CROSS_ASSET_CANDIDATES.map((candidate) => ({ candidate, set: train })) : []),
+  ];
+  const fits = families.map(({ candidate, set }) => {
     log(`${candidate.name}: fitting`);
-    const fit = candidate.fit(train, folds, options, log);
+    const fit = candidate.fit(set, folds, options, log);
     if (fit.model.kind === 'persistence') return fit;
     // Shrinkage toward persistence, chosen on VALIDATION (models/shrinkage.ts).
-    const predicted = validationRows.map((r) => predict(fit.model, r.x));
+    const predicted = validationRows.map((r) => predictRow(fit.model, r.x));
     const { factor } = chooseShrinkage(predicted, validationRows);
     log(`${candidate.name}: shrinkage ${factor} chosen on validation`);
     return {
@@ -254,7 +283,7 @@ export function evaluateSeriesWithHoldout(
     cvMae: fit.cvMae,
     seconds: fit.seconds,
     validation: priceMetrics(
-      validationRows.map((r) => ({ close: r.close, futureClose: r.futureClose, predicted: predict(fit.model, r.x) })),
+      validationRows.map((r) => ({ close: r.close, futureClose: r.futureClose, predicted: predictRow(fit.model, r.x) })),
     ),
   }));
   let winnerIndex = 0;
@@ -267,12 +296,12 @@ export function evaluateSeriesWithHoldout(
   log(`selected ${winnerFit.name} on validation`);
 
   const conformal = calibrate(
-    validationRows.map((r) => predict(model, r.x)),
+    validationRows.map((r) => predictRow(model, r.x)),
     validationRows.map((r) => r.y),
     alpha,
   );
   const testPredictions = testRows.map((r) => {
-    const predicted = predict(model, r.x);
+    const predicted = predictRow(model, r.x);
     const interval = predictionInterval(predicted, conformal, r.close);
     return { close: r.close, futureClose: r.futureClose, predicted, lower: interval.lower, upper: interval.upper };
   });
@@ -300,7 +329,15 @@ export function evaluateSeriesWithHoldout(
     adaptive,
     testVsBaseline: dieboldMariano(modelErrors, baselineErrors, horizonMinutes),
   };
-  return { result, testRows };
+  return { result, testRows, featureNames: dataset.featureNames };
+}
+
+/**
+ * The model's prediction from a dataset row, which may carry more features than the model
+ * reads (a pair-only model on a dataset with the partner's inputs after the base features).
+ */
+export function predictRow(model: TrainedModel, x: readonly number[]): number {
+  return predict(model, x.length === model.featureNames.length ? x : x.slice(0, model.featureNames.length));
 }
 
 function adaptiveIntervals(
@@ -374,7 +411,10 @@ export async function evaluate(options: EvaluateOptions = {}): Promise<EvaluateR
   // 32 hours past BTC/USD's), so one pair's candles can be the other's features.
   const end = Math.min(...loaded.map((l) => l.lastOpenTime)) + MINUTE_MS;
   const results: HorizonResult[] = [];
+  const seriesOf = new Map(loaded.map((l) => [l.pair, l.series]));
   for (const { pair, series } of loaded) {
+    const partner = seriesOf.get(partnerOf(pair) ?? '');
+    const crossAsset = options.crossAssetInputs !== false && partner ? crossAssetDatasetOptions(partner) : undefined;
     for (const h of horizons) {
       const t0 = performance.now();
       const prefix = `[${pair} ${h}m]`;
@@ -382,6 +422,7 @@ export async function evaluate(options: EvaluateOptions = {}): Promise<EvaluateR
         evaluateSeries(pair, series, h, {
           ...options,
           ...settings,
+          ...(crossAsset ? { crossAsset } : {}),
           end,
           log: (line) => log(`${prefix} ${line}`),
         }),
