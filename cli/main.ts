@@ -497,7 +497,9 @@ program
         if (partnerSeries && partnerSeries.length > 0) crossAsset = crossAssetDatasetOptions(partnerSeries);
         logger.info(
           { pair: flags.pair, partner, partnerCandles: partnerSeries?.length ?? 0 },
-          crossAsset ? `cross-asset candidates read ${partner}'s returns` : `no ${partner} history: own-pair candidates only`,
+          crossAsset
+            ? `cross-asset candidates read ${partner}'s returns`
+            : `no ${partner} history: own-pair candidates only`,
         );
       }
       if (flags.sentiment) {

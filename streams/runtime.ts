@@ -22,12 +22,7 @@ import type { ModelRegistry } from '../registry/registry.ts';
 import { Champions } from './predictor/champions.ts';
 import { predictorProcessor } from './predictor/processor.ts';
 import { sentimentAtFromStore } from '../training/sentiment.ts';
-import {
-  CROSS_ASSET_FEATURE_NAMES,
-  crossAssetAt,
-  partnerClosesFromStore,
-  partnerOf,
-} from '../training/cross-asset.ts';
+import { partnerInputsFromStore, type OwnValues } from '../training/cross-asset.ts';
 import { coinOfPair } from './sentiment/coins.ts';
 import { errorMonitorProcessor } from './monitor/processor.ts';
 import { monitorStatesFromStore } from './monitor/store.ts';
@@ -182,11 +177,8 @@ export async function startProcessor(
         : undefined;
       // Cross-asset models read the partner pair's candles from the feature store.
       const partner = database
-        ? async (pair: string, openTime: number) => {
-            const other = partnerOf(pair);
-            if (!other) return CROSS_ASSET_FEATURE_NAMES.map(() => null);
-            return crossAssetAt(await partnerClosesFromStore(database.pool, other, openTime), openTime);
-          }
+        ? (pair: string, openTime: number, own: OwnValues) =>
+            partnerInputsFromStore(database.pool, pair, openTime, own, config.PREDICTOR_PARTNER_WAIT_MS)
         : undefined;
       return alsoStopping(await bus.runStateful(predictorProcessor(champions, horizons, sentiment, partner)), () =>
         champions.stop(),

@@ -216,7 +216,8 @@ export function evaluateSeriesWithHoldout(
   const lastPoint = series[series.length - 1];
   if (lastPoint === undefined) throw new RangeError('empty series');
   const end = options.end ?? lastPoint.openTime + MINUTE_MS;
-  if (options.extraFeatures && options.crossAsset) throw new RangeError('extra features and cross-asset inputs are exclusive');
+  if (options.extraFeatures && options.crossAsset)
+    throw new RangeError('extra features and cross-asset inputs are exclusive');
   const built = buildDataset(series, horizonMinutes, options.crossAsset ?? options.extraFeatures);
   // Only rows whose target candle (t + h) opens before `end`: an earlier `end` than the
   // series' own (the stretch every pair has data for) must not be scored with later data.
@@ -283,7 +284,11 @@ export function evaluateSeriesWithHoldout(
     cvMae: fit.cvMae,
     seconds: fit.seconds,
     validation: priceMetrics(
-      validationRows.map((r) => ({ close: r.close, futureClose: r.futureClose, predicted: predictRow(fit.model, r.x) })),
+      validationRows.map((r) => ({
+        close: r.close,
+        futureClose: r.futureClose,
+        predicted: predictRow(fit.model, r.x),
+      })),
     ),
   }));
   let winnerIndex = 0;

@@ -49,7 +49,10 @@ export async function trainAndRegister(request: TrainRequest): Promise<TrainOutc
   const log = request.log ?? ((): void => {});
   const name = modelName(pair, horizonMinutes);
   const settings = request.settings ?? {};
-  const { result, testRows, featureNames } = evaluateSeriesWithHoldout(pair, series, horizonMinutes, { ...settings, log });
+  const { result, testRows, featureNames } = evaluateSeriesWithHoldout(pair, series, horizonMinutes, {
+    ...settings,
+    log,
+  });
 
   const onnx = toOnnx(result.model, { horizonMinutes, pair }, { inputType: 'float64' });
 

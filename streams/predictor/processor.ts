@@ -25,7 +25,11 @@ export type SentimentInputs = (pair: string, openTime: number) => Promise<number
  * The partner pair's return inputs for the candle opening at `openTime` (training/cross-asset.ts),
  * from the feature store; null values when the partner's candles are not there (its feed is stale).
  */
-export type PartnerInputs = (pair: string, openTime: number) => Promise<(number | null)[]>;
+export type PartnerInputs = (
+  pair: string,
+  openTime: number,
+  own: Readonly<Record<string, number | null | undefined>>,
+) => Promise<(number | null)[]>;
 
 const predictions = counter('tickcast_predictor_predictions_total', 'Predictions published', [
   'pair',
@@ -79,7 +83,7 @@ export function predictorProcessor(
         if (champion.inputs === 'indicators') return Promise.resolve(base);
         if (champion.inputs === 'indicators+partner') {
           if (!partner) return Promise.resolve(null);
-          withPartner ??= partner(set.pair, set.openTime).then((extra) => featureVector(set, extra));
+          withPartner ??= partner(set.pair, set.openTime, set.values).then((extra) => featureVector(set, extra));
           return withPartner;
         }
         if (!sentiment) return Promise.resolve(null);
