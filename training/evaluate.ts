@@ -38,20 +38,9 @@
 import { readdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadCandleCsv } from '../lib/candle-csv.ts';
 import { adaptiveHoldout, halfWidth } from './adaptive-conformal.ts';
-import { crossAssetDatasetOptions, partnerOf } from './cross-asset.ts';
 import { calibrate, predictionInterval, type ConformalCalibration } from './conformal.ts';
-import { indicatorInputs } from './history.ts';
-import {
-  buildDataset,
-  gapStarts,
-  indicatorSeries,
-  MINUTE_MS,
-  type DatasetOptions,
-  type Row,
-  type SeriesPoint,
-} from './dataset.ts';
+import { buildDataset, MINUTE_MS, type DatasetOptions, type Row, type SeriesPoint } from './dataset.ts';
 import { dieboldMariano, priceMetrics, type LossComparison, type PriceMetrics } from './metrics.ts';
 import type { TrainedModel } from './model-types.ts';
 import type { TrainingSet } from './models/common.ts';
@@ -83,6 +72,10 @@ export interface EvaluateOptions extends CandidateSettings {
   readonly folds?: number;
   /** Add the cross-asset candidates for pairs whose partner is evaluated too (cross-asset.ts); default true. */
   readonly crossAssetInputs?: boolean;
+  /** Threads running (pair, horizon) tasks at once; default the machine's cores (evaluate-pool.ts). */
+  readonly jobs?: number;
+  /** Called as each (pair, horizon) task finishes. */
+  readonly onProgress?: (done: number, total: number) => void;
   /** Progress lines; default stderr. */
   readonly log?: (line: string) => void;
 }
@@ -371,69 +364,4 @@ function adaptiveIntervals(
     meanWidth: widthSum / predictions.length,
     finalHalfWidth: halfWidth(replay.state),
   };
-}
-
-/** Loads each pair's candles, computes its indicators and evaluates every horizon. */
-export async function evaluate(options: EvaluateOptions = {}): Promise<EvaluateResult> {
-  const started = performance.now();
-  const log = options.log ?? ((line: string): void => void process.stderr.write(`${line}\n`));
-  const horizons = options.horizons ?? [1, 5, 15];
-  const settings = {
-    horizons,
-    testDays: options.testDays ?? 7,
-    validationDays: options.validationDays ?? 7,
-    alpha: options.alpha ?? 0.1,
-    folds: options.folds ?? 4,
-  };
-  const pairFiles = options.pairs ?? defaultPairFiles(options.dataDir);
-  const pairs: PairSummary[] = [];
-  const loaded: { pair: string; series: SeriesPoint[]; lastOpenTime: number }[] = [];
-  for (const { pair, file } of pairFiles) {
-    const loadStart = performance.now();
-    const minutes = await loadCandleCsv(file);
-    const candles = indicatorInputs(minutes);
-    const series = indicatorSeries(candles);
-    const last = candles[candles.length - 1];
-    const first = candles[0];
-    if (first === undefined || last === undefined) throw new Error(`${file} has no candles`);
-    const summary: PairSummary = {
-      pair,
-      file,
-      candles: candles.length,
-      flatCandles: minutes.filter((m) => m.count === 0).length,
-      gaps: gapStarts(candles.map((c) => c.openTime)).map(iso),
-      first: iso(first.openTime),
-      last: iso(last.openTime),
-    };
-    pairs.push(summary);
-    loaded.push({ pair, series, lastOpenTime: last.openTime });
-    log(
-      `[${pair}] ${summary.candles} candles ${summary.first} → ${summary.last}, ${summary.flatCandles} without trades, ` +
-        `${summary.gaps.length} gaps; indicators in ${((performance.now() - loadStart) / 1000).toFixed(1)}s`,
-    );
-  }
-  // Every pair is measured on the same final days: where all files have data (ETH/USD's runs
-  // 32 hours past BTC/USD's), so one pair's candles can be the other's features.
-  const end = Math.min(...loaded.map((l) => l.lastOpenTime)) + MINUTE_MS;
-  const results: HorizonResult[] = [];
-  const seriesOf = new Map(loaded.map((l) => [l.pair, l.series]));
-  for (const { pair, series } of loaded) {
-    const partner = seriesOf.get(partnerOf(pair) ?? '');
-    const crossAsset = options.crossAssetInputs !== false && partner ? crossAssetDatasetOptions(partner) : undefined;
-    for (const h of horizons) {
-      const t0 = performance.now();
-      const prefix = `[${pair} ${h}m]`;
-      results.push(
-        evaluateSeries(pair, series, h, {
-          ...options,
-          ...settings,
-          ...(crossAsset ? { crossAsset } : {}),
-          end,
-          log: (line) => log(`${prefix} ${line}`),
-        }),
-      );
-      log(`${prefix} done in ${((performance.now() - t0) / 1000).toFixed(1)}s`);
-    }
-  }
-  return { settings, pairs, results, seconds: (performance.now() - started) / 1000 };
 }
