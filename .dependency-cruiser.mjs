@@ -32,7 +32,7 @@ const TEST_CODE = '^test/|\\.test\\.ts$|^lib/indicators/test-fixtures\\.ts$|^tra
  */
 const SHARED = {
   registry: '^registry/(index|registry|model-names)\\.ts$',
-  training: '^training/(features|sentiment|cross-asset|onnx/session)\\.ts$',
+  training: '^training/(features|sentiment|cross-asset|adaptive-conformal|onnx/session)\\.ts$',
 };
 
 const OUTERMOST = '^(cli|bench|k8s|grafana|scripts)/';

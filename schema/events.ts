@@ -190,6 +190,12 @@ export const modelPerformanceSchema = z.object({
   directionalAccuracy: z.number().finite().nullable(),
   /** Share of outcomes inside the predicted interval; null when predictions carried none. */
   intervalCoverage: z.number().finite().nullable(),
+  /**
+   * The interval half-width (log-return space) the monitor's adaptive conformal tracker asks
+   * the version's next predictions to carry; null when predictions carried no interval.
+   * Absent from events published before it existed.
+   */
+  adaptiveHalfWidth: z.number().nonnegative().finite().nullable().optional(),
   updatedAt: epochMs,
 });
 export type ModelPerformance = z.infer<typeof modelPerformanceSchema>;

@@ -23,6 +23,7 @@ import { Champions } from './predictor/champions.ts';
 import { predictorProcessor } from './predictor/processor.ts';
 import { sentimentAtFromStore } from '../training/sentiment.ts';
 import { partnerInputsFromStore, type OwnValues } from '../training/cross-asset.ts';
+import { AdaptiveHalfWidths } from './predictor/adaptive-intervals.ts';
 import { coinOfPair } from './sentiment/coins.ts';
 import { errorMonitorProcessor } from './monitor/processor.ts';
 import { monitorStatesFromStore } from './monitor/store.ts';
@@ -180,9 +181,14 @@ export async function startProcessor(
         ? (pair: string, openTime: number, own: OwnValues) =>
             partnerInputsFromStore(database.pool, pair, openTime, own, config.PREDICTOR_PARTNER_WAIT_MS)
         : undefined;
-      return alsoStopping(await bus.runStateful(predictorProcessor(champions, horizons, sentiment, partner)), () =>
-        champions.stop(),
-      );
+      // Interval widths follow the monitor's adaptive conformal trackers.
+      const adaptive = new AdaptiveHalfWidths();
+      const intervals = await adaptive.follow(bus);
+      const task = await bus.runStateful(predictorProcessor(champions, horizons, sentiment, partner, adaptive));
+      return alsoStopping(task, async () => {
+        await intervals.stop();
+        await champions.stop();
+      });
     }
     case 'monitor': {
       const registry = registryOf(config);

@@ -110,4 +110,26 @@ describe('error monitor core', () => {
     addCandle(state, candle(T + 11 * 60_000, 111), config, T + 11 * 60_000);
     assert.equal(state.closes.length, 6, 'a new close is kept for the predictions still to come');
   });
+
+  it('tracks an adaptive interval half-width per version from the half-width each prediction was issued with', () => {
+    const state = initialMonitorState();
+    // Issued with [98, 102] around 100: half-width ln(102/100) in log-return space.
+    const issued = Math.log(102 / 100);
+    const step = 0.005 * issued; // DEFAULT_GAMMA × the starting half-width
+    addPrediction(state, prediction('miss', T, 100), config, T);
+    const missed = addCandle(state, candle(T + 300_000, 103), config, T + 300_000).performance[0];
+    // A miss widens it by γ·s·(1 − α).
+    assert.ok(Math.abs((missed?.adaptiveHalfWidth ?? NaN) - (issued + step * 0.9)) < 1e-15);
+    addPrediction(state, prediction('hit', T + 60_000, 100), config, T + 60_000);
+    const hit = addCandle(state, candle(T + 360_000, 100.5), config, T + 360_000).performance[0];
+    // A hit narrows it by γ·s·α.
+    assert.ok(Math.abs((hit?.adaptiveHalfWidth ?? NaN) - (issued + step * 0.9 - step * 0.1)) < 1e-15);
+    // Predictions without an interval leave no tracker.
+    const bare = initialMonitorState();
+    addPrediction(bare, prediction('none', T, 100, 100, null), config, T);
+    assert.equal(
+      addCandle(bare, candle(T + 300_000, 101), config, T + 300_000).performance[0]?.adaptiveHalfWidth,
+      null,
+    );
+  });
 });

@@ -6,6 +6,7 @@
  */
 import { z } from 'zod';
 import type { Candle, ModelPerformance, Prediction, PredictionOutcome } from '../../schema/events.ts';
+import { adaptiveStateSchema, halfWidth, initialState, update } from '../../training/adaptive-conformal.ts';
 
 const pendingSchema = z.object({
   id: z.string(),
@@ -43,6 +44,12 @@ export const monitorStateSchema = z.object({
   windows: z.record(z.string(), z.array(errorSampleSchema)),
   /** Windows whose drift alert is raised: one alert per episode, not one per outcome. */
   alerting: z.record(z.string(), z.boolean()),
+  /**
+   * Per window key, the adaptive conformal half-width tracker (training/adaptive-conformal.ts),
+   * started from the half-width the version's first scored prediction carried. Absent in
+   * snapshots from before it was kept.
+   */
+  intervals: z.record(z.string(), adaptiveStateSchema).optional(),
 });
 export type MonitorState = z.infer<typeof monitorStateSchema>;
 
@@ -128,7 +135,7 @@ function resolve(
     });
     touched.add(addSample(state, pair, p, actual, config));
   }
-  const performance = [...touched].map((key) => summarize(key, state.windows[key] ?? [], now));
+  const performance = [...touched].map((key) => summarize(state, key, state.windows[key] ?? [], now));
   return { outcomes, performance };
 }
 
@@ -155,7 +162,27 @@ function addSample(
   const samples = (state.windows[key] ??= []);
   samples.push(sample);
   if (samples.length > config.window) samples.splice(0, samples.length - config.window);
+  trackInterval(state, key, p, actual);
   return key;
+}
+
+/**
+ * Feeds one outcome to the window's adaptive half-width: the residual and the half-width the
+ * prediction was issued with, both in log-return space (the interval is symmetric there:
+ * [ŷ − q, ŷ + q] around the predicted log return). Predictions without an interval, or whose
+ * bounds are not one, leave it alone.
+ */
+function trackInterval(
+  state: MonitorState,
+  key: string,
+  p: Pick<Pending, 'predictedPrice' | 'upperBound'>,
+  actual: number,
+): void {
+  if (p.upperBound === null || !(p.predictedPrice > 0 && actual > 0)) return;
+  const issued = Math.log(p.upperBound / p.predictedPrice);
+  if (!(Number.isFinite(issued) && issued > 0)) return;
+  const intervals = (state.intervals ??= {});
+  intervals[key] = update(intervals[key] ?? initialState(issued), Math.log(actual / p.predictedPrice), issued);
 }
 
 /** A stored prediction as the store gives it back: with its outcome (actualPrice) or still pending (null). */
@@ -183,7 +210,7 @@ export function stateFromStore(stored: readonly StoredPrediction[], config: Moni
   return state;
 }
 
-function summarize(key: string, samples: readonly ErrorSample[], now: number): ModelPerformance {
+function summarize(state: MonitorState, key: string, samples: readonly ErrorSample[], now: number): ModelPerformance {
   const [modelName = '', modelVersion = '', pair = '', horizon = '0'] = key.split('|');
   const n = samples.length;
   const mean = (f: (s: ErrorSample) => number): number => samples.reduce((sum, s) => sum + f(s), 0) / n;
@@ -202,6 +229,7 @@ function summarize(key: string, samples: readonly ErrorSample[], now: number): M
     directionalAccuracy:
       directional.length === 0 ? null : directional.filter((s) => s.directionCorrect).length / directional.length,
     intervalCoverage: interval.length === 0 ? null : interval.filter((s) => s.covered).length / interval.length,
+    adaptiveHalfWidth: state.intervals?.[key] ? halfWidth(state.intervals[key]) : null,
     updatedAt: now,
   };
 }

@@ -100,6 +100,7 @@ export const PREDICTION_PROPERTIES = {
   upperBound: DOUBLE,
   modelName: KEYWORD,
   modelVersion: KEYWORD,
+  fallback: KEYWORD,
   actualPrice: DOUBLE,
   error: DOUBLE,
 } as const;
@@ -115,8 +116,16 @@ export const PERFORMANCE_PROPERTIES = {
   mape: DOUBLE,
   directionalAccuracy: DOUBLE,
   intervalCoverage: DOUBLE,
+  adaptiveHalfWidth: DOUBLE,
   updatedAt: DATE,
 } as const;
+
+/**
+ * Fields added after indices were first created from the templates: put on existing indices
+ * too (a strict mapping takes new fields through put-mapping), so their documents are not refused.
+ */
+const ADDED_PREDICTION_FIELDS = { fallback: KEYWORD } as const;
+const ADDED_PERFORMANCE_FIELDS = { adaptiveHalfWidth: DOUBLE } as const;
 
 /**
  * A tickcast-managed index template with a strict mapping: unknown fields are refused, not
@@ -133,7 +142,7 @@ function strictTemplate(
     name,
     index_patterns: [pattern],
     priority: 200,
-    version: 2,
+    version: 3,
     _meta: { managed_by: 'tickcast' },
     template: {
       settings: { number_of_shards: 1, auto_expand_replicas: '0-1' },
@@ -266,6 +275,17 @@ export class ElasticsearchPredictionStore implements PredictionStore {
   async ensureSchema(): Promise<void> {
     for (const template of [predictionsTemplate(this.prefix), performanceTemplate(this.prefix)]) {
       await this.call('put_index_template', (options) => this.client.indices.putIndexTemplate(template, options));
+    }
+    for (const [index, properties] of [
+      [`${this.prefix}-predictions-*`, ADDED_PREDICTION_FIELDS],
+      [this.performanceIndex, ADDED_PERFORMANCE_FIELDS],
+    ] as const) {
+      await this.call('put_mapping', (options) =>
+        this.client.indices.putMapping(
+          { index, properties, allow_no_indices: true, ignore_unavailable: true, expand_wildcards: 'open' },
+          options,
+        ),
+      );
     }
   }
 

@@ -31,6 +31,8 @@ export interface ModelPerformanceRow {
   readonly mape: number | null;
   readonly directionalAccuracy: number | null;
   readonly intervalCoverage: number | null;
+  /** The monitor's adaptive interval half-width (log return); absent or null when not tracked. */
+  readonly adaptiveHalfWidth?: number | null | undefined;
   /** Epoch milliseconds, UTC. */
   readonly updatedAt: number;
 }
