@@ -486,7 +486,7 @@ program
       }
       let extraFeatures: DatasetOptions | null = null;
       let crossAsset: DatasetOptions | null = null;
-      const partner = partnerOf(flags.pair);
+      const partner = partnerOf(flags.pair, config.CROSS_ASSET_PARTNERS);
       if (partner && !flags.sentiment) {
         let partnerSeries: Awaited<ReturnType<typeof historyFromFile>> | undefined;
         if (flags.partnerData) partnerSeries = await historyFromFile(flags.partnerData);

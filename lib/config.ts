@@ -134,6 +134,15 @@ export const configSchema = z.object({
    * How long the predictor waits for the partner pair's candle of the same minute (cross-asset
    * models) when the partner's feed is live, before predicting as persistence for that minute.
    */
+  /**
+   * Cross-asset inputs: PAIR:PARTNER entries, the partner's returns feeding the pair's
+   * cross-asset models (training/cross-asset.ts).
+   */
+  CROSS_ASSET_PARTNERS: list(
+    z.string().regex(/^[A-Z0-9]+\/[A-Z0-9]+:[A-Z0-9]+\/[A-Z0-9]+$/, 'expected PAIR:PARTNER, e.g. ETH/USD:BTC/USD'),
+  )
+    .default(['BTC/USD:ETH/USD', 'ETH/USD:BTC/USD'])
+    .transform((entries) => new Map(entries.map((entry) => entry.split(':') as [string, string]))),
   PREDICTOR_PARTNER_WAIT_MS: z.coerce.number().int().min(0).max(30_000).default(2_000),
   /**
    * Elasticsearch for searching and monitoring predictions (Grafana). Set: predictions are

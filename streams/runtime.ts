@@ -179,7 +179,10 @@ export async function startProcessor(
       // Cross-asset models read the partner pair's candles from the feature store.
       const partner = database
         ? (pair: string, openTime: number, own: OwnValues) =>
-            partnerInputsFromStore(database.pool, pair, openTime, own, config.PREDICTOR_PARTNER_WAIT_MS)
+            partnerInputsFromStore(database.pool, pair, openTime, own, {
+              waitMs: config.PREDICTOR_PARTNER_WAIT_MS,
+              partners: config.CROSS_ASSET_PARTNERS,
+            })
         : undefined;
       // Interval widths follow the monitor's adaptive conformal trackers.
       const adaptive = new AdaptiveHalfWidths();

@@ -108,24 +108,28 @@ describe('partnerInputsFromStore', () => {
 
   it("waits for the partner's same-minute candle when its feed is live", async () => {
     const store = pool(3, true);
-    const x = await partnerInputsFromStore(store.pool, 'ETH/USD', T, own, 2_000);
+    const x = await partnerInputsFromStore(store.pool, 'ETH/USD', T, own, { waitMs: 2_000 });
     assert.ok(x.every((v) => v !== null));
     assert.equal(store.queries(), 4);
   });
 
   it('answers without it at once when the feed is silent, and after the wait when the candle never comes', async () => {
     const silent = pool(0, false);
-    assert.ok((await partnerInputsFromStore(silent.pool, 'ETH/USD', T, own, 2_000)).every((v) => v === null));
+    assert.ok(
+      (await partnerInputsFromStore(silent.pool, 'ETH/USD', T, own, { waitMs: 2_000 })).every((v) => v === null),
+    );
     assert.equal(silent.queries(), 1);
     const late = pool(1_000, true);
     const started = Date.now();
-    assert.ok((await partnerInputsFromStore(late.pool, 'ETH/USD', T, own, 300)).every((v) => v === null));
+    assert.ok((await partnerInputsFromStore(late.pool, 'ETH/USD', T, own, { waitMs: 300 })).every((v) => v === null));
     assert.ok(Date.now() - started >= 300);
   });
 
   it('has no inputs for a pair without a partner', async () => {
     const store = pool(0, true);
-    assert.ok((await partnerInputsFromStore(store.pool, 'SOL/USD', T, own, 2_000)).every((v) => v === null));
+    assert.ok(
+      (await partnerInputsFromStore(store.pool, 'SOL/USD', T, own, { waitMs: 2_000 })).every((v) => v === null),
+    );
     assert.equal(store.queries(), 0);
   });
 });

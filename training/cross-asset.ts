@@ -37,11 +37,14 @@ export const CROSS_ASSET_FEATURE_NAMES: readonly string[] = [
 /** The pair's own indicator values the spread inputs read (an IndicatorSet's or a SeriesPoint's `values`). */
 export type OwnValues = Readonly<Record<string, number | null | undefined>>;
 
-/** The pair whose moves feed a pair's cross-asset inputs (none for other pairs). */
-const PARTNERS: Readonly<Record<string, string>> = { 'BTC/USD': 'ETH/USD', 'ETH/USD': 'BTC/USD' };
+/** Which pair's moves feed a pair's cross-asset inputs, by default (config: CROSS_ASSET_PARTNERS). */
+export const DEFAULT_PARTNERS: ReadonlyMap<string, string> = new Map([
+  ['BTC/USD', 'ETH/USD'],
+  ['ETH/USD', 'BTC/USD'],
+]);
 
-export function partnerOf(pair: string): string | undefined {
-  return PARTNERS[pair];
+export function partnerOf(pair: string, partners: ReadonlyMap<string, string> = DEFAULT_PARTNERS): string | undefined {
+  return partners.get(pair);
 }
 
 /** Partner minutes needed before the predicted candle's open time: the oldest close any window reads. */
@@ -105,9 +108,10 @@ export async function partnerInputsFromStore(
   pair: string,
   openTime: number,
   own: OwnValues,
-  waitMs: number,
+  options: { readonly waitMs: number; readonly partners?: ReadonlyMap<string, string> },
 ): Promise<(number | null)[]> {
-  const partner = partnerOf(pair);
+  const { waitMs } = options;
+  const partner = partnerOf(pair, options.partners);
   if (!partner) return CROSS_ASSET_FEATURE_NAMES.map(() => null);
   const deadline = Date.now() + waitMs;
   let closes = await partnerClosesFromStore(pool, partner, openTime);
