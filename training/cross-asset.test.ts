@@ -1,8 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type pg from 'pg';
-import { seededRandom } from '../lib/random.ts';
-import type { IndicatorInput } from '../lib/indicators/engine.ts';
 import {
   CROSS_ASSET_FEATURE_NAMES,
   crossAssetAt,
@@ -11,7 +9,7 @@ import {
 } from './cross-asset.ts';
 import { indicatorSeries, MINUTE_MS } from './dataset.ts';
 import { evaluateSeries } from './evaluate.ts';
-import { normal } from './synthetic.ts';
+import { ledMarkets } from './synthetic.ts';
 
 const T = Date.UTC(2024, 0, 1, 12, 0);
 
@@ -43,38 +41,9 @@ describe('cross-asset inputs', () => {
   });
 });
 
-/**
- * Two markets where the second follows the first a minute later: ETH's return over minute
- * t + 1 is 0.6 × BTC's over minute t plus its own noise. Nothing in ETH's own past predicts it.
- */
-function ledMarkets(count: number, seed: number): { btc: IndicatorInput[]; eth: IndicatorInput[] } {
-  const gauss = normal(seededRandom(seed));
-  const sigma = 5e-4;
-  const btc: IndicatorInput[] = [];
-  const eth: IndicatorInput[] = [];
-  let b = 30_000;
-  let e = 2_000;
-  let lead = 0;
-  for (let i = 0; i < count; i += 1) {
-    const rb = sigma * gauss();
-    const re = 0.6 * lead + sigma * gauss();
-    lead = rb;
-    const openTime = Date.UTC(2024, 0, 1) + i * MINUTE_MS;
-    const candle = (open: number, r: number): IndicatorInput => {
-      const close = open * Math.exp(r);
-      return { openTime, open, high: Math.max(open, close), low: Math.min(open, close), close, volume: 1 };
-    };
-    btc.push(candle(b, rb));
-    eth.push(candle(e, re));
-    b = btc[i]!.close;
-    e = eth[i]!.close;
-  }
-  return { btc, eth };
-}
-
 describe('a planted cross-asset lead', () => {
   const FAST = { testDays: 1, validationDays: 1, folds: 3, treeDepths: [2], treeMaxRounds: 60, treeMinLeaf: 50 };
-  const { btc, eth } = ledMarkets(4 * 1440, 5);
+  const { leader: btc, follower: eth } = ledMarkets(4 * 1440, 5);
   const ethSeries = indicatorSeries(eth);
   const btcSeries = indicatorSeries(btc);
 

@@ -58,3 +58,33 @@ export function syntheticCandles(options: SyntheticCandleOptions): IndicatorInpu
   }
   return out;
 }
+
+/**
+ * Two markets where the second follows the first a minute later: the follower's log return
+ * over minute t + 1 is 0.6 × the leader's over minute t plus its own noise, so nothing in
+ * the follower's own past predicts it (cross-asset inputs do, training/cross-asset.ts).
+ */
+export function ledMarkets(
+  count: number,
+  seed: number,
+  start = Date.UTC(2024, 0, 1),
+): { leader: IndicatorInput[]; follower: IndicatorInput[] } {
+  const gauss = normal(seededRandom(seed));
+  const sigma = 5e-4;
+  const leader: IndicatorInput[] = [];
+  const follower: IndicatorInput[] = [];
+  let lead = 0;
+  const candle = (openTime: number, open: number, r: number): IndicatorInput => {
+    const close = open * Math.exp(r);
+    return { openTime, open, high: Math.max(open, close), low: Math.min(open, close), close, volume: 1 };
+  };
+  for (let i = 0; i < count; i += 1) {
+    const rLeader = sigma * gauss();
+    const rFollower = 0.6 * lead + sigma * gauss();
+    lead = rLeader;
+    const openTime = start + i * 60_000;
+    leader.push(candle(openTime, leader[i - 1]?.close ?? 30_000, rLeader));
+    follower.push(candle(openTime, follower[i - 1]?.close ?? 2_000, rFollower));
+  }
+  return { leader, follower };
+}
