@@ -30,7 +30,6 @@ const FOLLOWER = `F${suffix}/USD`;
 const HISTORY = 4 * 1440;
 const LIVE_BOTH = 60;
 const LIVE_FOLLOWER_ONLY = 30;
-const MINUTE = 60_000;
 
 const { leader, follower } = ledMarkets(HISTORY + LIVE_BOTH + LIVE_FOLLOWER_ONLY, 9);
 const FAST = { testDays: 1, validationDays: 1, folds: 3, treeDepths: [2], treeMaxRounds: 60, treeMinLeaf: 50 };
