@@ -8,12 +8,12 @@
  * loop and is killed if the service stops first. With a registry that already has models,
  * or without history, it does nothing and says what to run.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import type { Config } from '../lib/config.ts';
 import type { Logger } from '../lib/logger.ts';
 import { openRegistry } from '../registry/index.ts';
 import { CHALLENGER_ALIAS, CHAMPION_ALIAS, modelName } from '../registry/model-names.ts';
 import { writeSimulatedHistory } from './simulated-history.ts';
+import { TrainChild } from './train-child.ts';
 
 export interface InitialTraining {
   /** Settles when every missing horizon was trained (or training gave up). */
@@ -65,48 +65,32 @@ export async function trainInitialModels(
     return { file, split: SIMULATED_SPLIT };
   };
 
-  let child: ChildProcess | undefined;
-  let stopped = false;
+  const trainer = new TrainChild();
   const done = (async () => {
     const files = new Map<string, { file: string; split: string[] }>();
     for (const { pair, horizon } of missing) {
-      if (stopped) return;
+      if (trainer.isStopped) return;
       const data = files.get(pair) ?? (await dataFile(pair));
       files.set(pair, data);
-      // The same entry point and loader this process runs with.
-      child = spawn(
-        process.execPath,
-        [
-          ...process.execArgv,
-          process.argv[1] ?? 'cli/main.ts',
-          'train',
-          '--pair',
-          pair,
-          '--horizon',
-          String(horizon),
-          '--data',
-          data.file,
-          ...data.split,
-        ],
-        {
-          env: { ...process.env, METRICS_PORT: '0', LOG_LEVEL: 'warn' },
-          stdio: ['ignore', 'pipe', 'inherit'],
-        },
-      );
-      let summary = '';
-      child.stdout?.on('data', (chunk: Buffer) => {
-        summary += chunk.toString('utf8');
-      });
-      const code = await new Promise<number | null>((resolve) => child?.once('exit', (c) => resolve(c)));
-      if (code === 0) logger.info({ pair, horizon, summary: summary.split('\n')[0] }, 'initial model trained');
-      else if (!stopped) logger.error({ pair, horizon, code }, 'initial training failed; run `tickcast train` by hand');
+      const result = await trainer.run([
+        '--pair',
+        pair,
+        '--horizon',
+        String(horizon),
+        '--data',
+        data.file,
+        ...data.split,
+      ]);
+      if (result === null) return;
+      if (result.code === 0) logger.info({ pair, horizon, summary: result.summary }, 'initial model trained');
+      else if (!trainer.isStopped)
+        logger.error({ pair, horizon, code: result.code }, 'initial training failed; run `tickcast train` by hand');
     }
   })();
   return {
     done,
     stop: async () => {
-      stopped = true;
-      child?.kill('SIGTERM');
+      await trainer.stop();
       await done;
     },
   };

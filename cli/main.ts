@@ -15,7 +15,7 @@ import type { Database } from '../streams/store/database.ts';
 import { TOPICS } from '../schema/topics.ts';
 import { createRecordingWriter } from '../streams/sources/recording.ts';
 import { KrakenWsTradeSource } from '../streams/sources/kraken-ws.ts';
-import type { MarketEvent } from '../schema/events.ts';
+import { modelAlertSchema, type MarketEvent } from '../schema/events.ts';
 import { DEFAULT_SUBGRAPH_PORTS, SUBGRAPHS, type SubgraphName } from '../schema/subgraphs.ts';
 import { subgraphDefinition } from '../subgraphs/catalog.ts';
 import { startSubgraph } from '../subgraphs/server.ts';
@@ -24,6 +24,8 @@ import { gatewayConfigFromEnv } from '../gateway/config.ts';
 import { generateApiKey } from '../gateway/auth.ts';
 import { apiBanner, startApi } from './api.ts';
 import { trainInitialModels } from './bootstrap.ts';
+import { Retraining } from './retraining.ts';
+import { TrainChild } from './train-child.ts';
 import { main as evaluateMain } from '../training/report.ts';
 import { trainAndRegister } from '../training/train.ts';
 import { historyFromFile, historyFromStore } from '../training/history.ts';
@@ -137,6 +139,44 @@ function withSourceFlags(command: Command, defaults: { source: SourceChoice; spe
     .option('--from-start', "replay from the file's first line, not from the position a previous run saved");
 }
 
+/**
+ * Scheduled and drift-triggered retraining from the feature store (retraining.ts): the
+ * error monitor's alerts arrive on the bus.
+ */
+async function startRetraining(config: Config, bus: Bus, logger: Logger): Promise<{ stop(): Promise<void> }> {
+  const trainer = new TrainChild();
+  const retraining = new Retraining(
+    {
+      pairs: config.PAIRS,
+      horizons: config.PREDICTION_HORIZONS.map(Number),
+      intervalMs: config.RETRAIN_INTERVAL_MS,
+      minSpacingMs: config.RETRAIN_MIN_SPACING_MS,
+    },
+    (pair, horizon) => trainer.run(['--pair', pair, '--horizon', String(horizon)]),
+    logger.child({ component: 'retraining' }),
+  );
+  retraining.start();
+  const alerts = await bus.consume({
+    groupId: 'retraining-alerts',
+    topics: [TOPICS.modelAlerts.name],
+    fromBeginning: false,
+    live: true,
+    handler: async (records) => {
+      for (const record of records) {
+        const parsed = modelAlertSchema.safeParse(JSON.parse(record.value?.toString('utf8') ?? 'null'));
+        if (parsed.success) retraining.onAlert(parsed.data.pair, parsed.data.horizonMinutes);
+      }
+    },
+  });
+  return {
+    stop: async () => {
+      await alerts.stop();
+      await retraining.stop();
+      await trainer.stop();
+    },
+  };
+}
+
 const program = new Command('tickcast')
   .description('Real-time crypto price prediction: trades -> candles -> indicators -> feature store')
   .showHelpAfterError();
@@ -205,6 +245,8 @@ withSourceFlags(
     logger,
   );
   lifecycle.add('initial training', () => training.stop());
+  const retraining = await startRetraining(config, bus, logger);
+  lifecycle.add('retraining', () => retraining.stop());
   // A finished replay leaves the pipeline running (its results stay queryable); a failure stops everything.
   await lifecycle.runUntilSignal(
     Promise.race([sourceDone.then(() => new Promise(() => undefined)), ...tasks.map((t) => t.done)]),

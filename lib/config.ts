@@ -143,6 +143,10 @@ export const configSchema = z.object({
   )
     .default(['BTC/USD:ETH/USD', 'ETH/USD:BTC/USD'])
     .transform((entries) => new Map(entries.map((entry) => entry.split(':') as [string, string]))),
+  /** `tickcast start` retrains every pair and horizon this often from the feature store; 0: never on a schedule. */
+  RETRAIN_INTERVAL_MS: z.coerce.number().int().min(0).default(21_600_000),
+  /** Fewest ms between two drift-alert retrainings of one pair and horizon. */
+  RETRAIN_MIN_SPACING_MS: z.coerce.number().int().min(0).default(3_600_000),
   PREDICTOR_PARTNER_WAIT_MS: z.coerce.number().int().min(0).max(30_000).default(2_000),
   /**
    * Elasticsearch for searching and monitoring predictions (Grafana). Set: predictions are
