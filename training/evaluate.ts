@@ -57,7 +57,8 @@ import type { TrainingSet } from './models/common.ts';
 import { CANDIDATES, type CandidateName, type CandidateSettings } from './models/index.ts';
 import { chooseShrinkage, shrinkModel } from './models/shrinkage.ts';
 import { predict } from './predict.ts';
-import { chronologicalSplit, expandingWindowFolds } from './splits.ts';
+import { lightgbmReference, type ReferenceResult } from './reference/lightgbm.ts';
+import { chronologicalSplit, expandingWindowFolds, type Fold } from './splits.ts';
 
 export const DEFAULT_DATA_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '../../shared/data/kraken/ohlcv_1m');
 
@@ -81,6 +82,8 @@ export interface EvaluateOptions extends CandidateSettings {
   readonly folds?: number;
   /** Progress lines; default stderr. */
   readonly log?: (line: string) => void;
+  /** Also train this library on the same rows, beside median-trees (reference/lightgbm.ts). */
+  readonly reference?: 'lightgbm';
 }
 
 export interface CandidateReport {
@@ -118,6 +121,14 @@ export interface HorizonResult {
   readonly adaptive: AdaptiveIntervals | null;
   /** |model error| − |persistence error| over TEST, USD: its mean and Diebold–Mariano t (HAC). */
   readonly testVsBaseline: LossComparison;
+  /** With `reference: 'lightgbm'`: the library beside our median trees on TEST; otherwise null. */
+  readonly reference: ReferenceComparison | null;
+}
+
+/** LightGBM and tickcast's median-trees candidate, each on TEST (selected or not). */
+export interface ReferenceComparison {
+  readonly lightgbm: ReferenceResult;
+  readonly medianTrees: { readonly mae: number; readonly maeRatio: number; readonly t: number };
 }
 
 export interface AdaptiveIntervals {
@@ -177,6 +188,7 @@ export interface SeriesEvaluationOptions extends CandidateSettings {
   /** Exclusive end of the data (last candle open time + 1 minute); default the series' own end. */
   readonly end?: number;
   readonly log?: (line: string) => void;
+  readonly reference?: 'lightgbm';
 }
 
 /** One pair, one horizon: the steps in the module comment, on an indicator series. */
@@ -299,8 +311,74 @@ export function evaluateSeriesWithHoldout(
     test,
     adaptive,
     testVsBaseline: dieboldMariano(modelErrors, baselineErrors, horizonMinutes),
+    reference:
+      options.reference === 'lightgbm'
+        ? referenceComparison(
+            fits,
+            { featureNames: dataset.featureNames, folds, horizonMinutes, trainRows, validationRows, testRows },
+            options,
+            log,
+          )
+        : null,
   };
   return { result, testRows };
+}
+
+/**
+ * `--reference lightgbm`: LightGBM with median-trees' settings on the same rows and folds
+ * (reference/lightgbm.ts), and the median-trees candidate's own TEST score to set beside it.
+ */
+function referenceComparison(
+  fits: readonly { readonly name: CandidateName; readonly model: TrainedModel }[],
+  rows: {
+    readonly featureNames: readonly string[];
+    readonly folds: readonly Fold[];
+    readonly horizonMinutes: number;
+    readonly trainRows: readonly Row[];
+    readonly validationRows: readonly Row[];
+    readonly testRows: readonly Row[];
+  },
+  settings: CandidateSettings,
+  log: (line: string) => void,
+): ReferenceComparison {
+  const ours = fits.find((f) => f.name === 'median-trees');
+  if (ours === undefined) throw new Error('the LightGBM reference needs the median-trees candidate');
+  const score = priceMetrics(
+    rows.testRows.map((r) => ({ close: r.close, futureClose: r.futureClose, predicted: predict(ours.model, r.x) })),
+  );
+  const errors = rows.testRows.map((r) => Math.abs(r.close * Math.exp(predict(ours.model, r.x)) - r.futureClose));
+  const baseline = rows.testRows.map((r) => Math.abs(r.close - r.futureClose));
+  log('lightgbm reference: fitting');
+  const lightgbm = lightgbmReference(
+    {
+      featureNames: rows.featureNames,
+      train: rows.trainRows,
+      validation: rows.validationRows,
+      test: rows.testRows,
+      folds: rows.folds,
+      horizonMinutes: rows.horizonMinutes,
+    },
+    {
+      objective: 'l1',
+      ...(settings.treeDepths === undefined ? {} : { depths: settings.treeDepths }),
+      ...(settings.treeMaxRounds === undefined ? {} : { maxRounds: settings.treeMaxRounds }),
+      ...(settings.treeLearningRate === undefined ? {} : { learningRate: settings.treeLearningRate }),
+      ...(settings.treeMinLeaf === undefined ? {} : { minLeaf: settings.treeMinLeaf }),
+      log,
+    },
+  );
+  log(
+    `lightgbm reference: depth=${lightgbm.depth} rounds=${lightgbm.rounds} shrinkage ${lightgbm.shrinkage}, ` +
+      `TEST ratio ${lightgbm.maeRatio.toFixed(4)} (${lightgbm.seconds.toFixed(1)}s)`,
+  );
+  return {
+    lightgbm,
+    medianTrees: {
+      mae: score.mae,
+      maeRatio: score.maeRatio,
+      t: dieboldMariano(errors, baseline, rows.horizonMinutes).t,
+    },
+  };
 }
 
 function adaptiveIntervals(
