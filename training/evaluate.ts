@@ -24,6 +24,9 @@
  *    monitor would update them (adaptive-conformal.ts), reported beside the split-conformal
  *    ones: coverage and mean width of each (nothing is selected on width).
  *
+ * 6. Only with `reference: 'lightgbm'`: LightGBM trained like median-trees on the same rows
+ *    and folds (reference/lightgbm.ts), scored on TEST beside median-trees (selected or not).
+ *
  * Refit policy: none. The model reported on TEST is the one fitted on TRAIN alone; it is
  * not refitted on TRAIN + VALIDATION, because its conformal quantile must come from
  * residuals on rows it was not fitted on, and because the reported figures must describe
@@ -343,10 +346,11 @@ function referenceComparison(
 ): ReferenceComparison {
   const ours = fits.find((f) => f.name === 'median-trees');
   if (ours === undefined) throw new Error('the LightGBM reference needs the median-trees candidate');
+  const predicted = rows.testRows.map((r) => predict(ours.model, r.x));
   const score = priceMetrics(
-    rows.testRows.map((r) => ({ close: r.close, futureClose: r.futureClose, predicted: predict(ours.model, r.x) })),
+    rows.testRows.map((r, i) => ({ close: r.close, futureClose: r.futureClose, predicted: predicted[i] ?? NaN })),
   );
-  const errors = rows.testRows.map((r) => Math.abs(r.close * Math.exp(predict(ours.model, r.x)) - r.futureClose));
+  const errors = rows.testRows.map((r, i) => Math.abs(r.close * Math.exp(predicted[i] ?? NaN) - r.futureClose));
   const baseline = rows.testRows.map((r) => Math.abs(r.close - r.futureClose));
   log('lightgbm reference: fitting');
   const lightgbm = lightgbmReference(

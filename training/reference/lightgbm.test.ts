@@ -90,6 +90,14 @@ describe('LightGBM reference', () => {
       );
     });
 
+    it('stops a run that exceeds its timeout, saying so', () => {
+      write({});
+      assert.throws(
+        () => runReferenceScript(python, directory, 1),
+        /lightgbm_reference\.py did not finish within 1 ms/,
+      );
+    });
+
     it('reports a missing key in input.json', () => {
       write({ objective: undefined });
       assert.throws(
