@@ -32,6 +32,9 @@ import lightgbm as lgb
 import numpy as np
 
 
+SETTINGS = ("objective", "depths", "maxRounds", "learningRate", "minLeaf", "l2", "maxBins", "patience", "threads")
+
+
 class InputError(Exception):
     pass
 
@@ -52,12 +55,13 @@ def read_input(directory: Path) -> tuple[dict, dict[str, np.ndarray]]:
         features = int(spec["features"])
         rows = {name: int(spec["rows"][name]) for name in ("train", "validation", "test")}
         folds = [(np.asarray(f["fit"], dtype=np.int64), np.asarray(f["validate"], dtype=np.int64)) for f in spec["folds"]]
-        for key in ("objective", "depths", "maxRounds", "learningRate", "minLeaf", "l2", "maxBins", "patience", "threads"):
-            spec[key]  # noqa: B018 (presence check)
+        missing = [key for key in SETTINGS if key not in spec]
     except FileNotFoundError as error:
         raise InputError(f"input.json is missing in {directory}") from error
     except (json.JSONDecodeError, KeyError, TypeError, ValueError) as error:
         raise InputError(f"input.json is malformed: {type(error).__name__} {error}") from error
+    if missing:
+        raise InputError(f"input.json lacks {', '.join(missing)}")
     if spec["objective"] not in ("l1", "l2"):
         raise InputError(f"objective must be l1 or l2, got {spec['objective']!r}")
     if features < 1 or min(rows.values()) < 1 or not folds:
