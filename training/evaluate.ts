@@ -24,8 +24,9 @@
  *    monitor would update them (adaptive-conformal.ts), reported beside the split-conformal
  *    ones: coverage and mean width of each (nothing is selected on width).
  *
- * 6. Only with `reference: 'lightgbm'`: LightGBM trained like median-trees on the same rows
- *    and folds (reference/lightgbm.ts), scored on TEST beside median-trees (selected or not).
+ * 6. Only with `reference: 'lightgbm'`: LightGBM trained like median-trees (objective l1) and
+ *    like trees (l2) on the same rows and folds (reference/lightgbm.ts), scored on TEST beside
+ *    them (selected or not).
  *
  * Refit policy: none. The model reported on TEST is the one fitted on TRAIN alone; it is
  * not refitted on TRAIN + VALIDATION, because its conformal quantile must come from
@@ -124,15 +125,22 @@ export interface HorizonResult {
   readonly adaptive: AdaptiveIntervals | null;
   /** |model error| − |persistence error| over TEST, USD: its mean and Diebold–Mariano t (HAC). */
   readonly testVsBaseline: LossComparison;
-  /** With `reference: 'lightgbm'`: the library beside our median trees on TEST; otherwise null. */
-  readonly reference: ReferenceComparison | null;
+  /** With `reference: 'lightgbm'`: the library beside our trees on TEST, per loss; otherwise null. */
+  readonly reference: readonly ReferenceComparison[] | null;
 }
 
-/** LightGBM and tickcast's median-trees candidate, each on TEST (selected or not). */
+/** One of our tree candidates and LightGBM with the same loss, each on TEST (selected or not). */
 export interface ReferenceComparison {
+  readonly candidate: 'median-trees' | 'trees';
+  readonly ours: { readonly mae: number; readonly maeRatio: number; readonly t: number };
   readonly lightgbm: ReferenceResult;
-  readonly medianTrees: { readonly mae: number; readonly maeRatio: number; readonly t: number };
 }
+
+/** Our tree candidates and LightGBM's name of their loss. */
+const REFERENCE_OBJECTIVES = [
+  { candidate: 'median-trees', objective: 'l1' },
+  { candidate: 'trees', objective: 'l2' },
+] as const;
 
 export interface AdaptiveIntervals {
   readonly gamma: number;
@@ -328,8 +336,8 @@ export function evaluateSeriesWithHoldout(
 }
 
 /**
- * `--reference lightgbm`: LightGBM with median-trees' settings on the same rows and folds
- * (reference/lightgbm.ts), and the median-trees candidate's own TEST score to set beside it.
+ * `--reference lightgbm`: LightGBM with our tree candidates' settings on the same rows and
+ * folds (reference/lightgbm.ts), per loss, and each candidate's own TEST score beside it.
  */
 function referenceComparison(
   fits: readonly { readonly name: CandidateName; readonly model: TrainedModel }[],
@@ -343,46 +351,42 @@ function referenceComparison(
   },
   settings: CandidateSettings,
   log: (line: string) => void,
-): ReferenceComparison {
-  const ours = fits.find((f) => f.name === 'median-trees');
-  if (ours === undefined) throw new Error('the LightGBM reference needs the median-trees candidate');
-  const predicted = rows.testRows.map((r) => predict(ours.model, r.x));
-  const score = priceMetrics(
-    rows.testRows.map((r, i) => ({ close: r.close, futureClose: r.futureClose, predicted: predicted[i] ?? NaN })),
-  );
-  const errors = rows.testRows.map((r, i) => Math.abs(r.close * Math.exp(predicted[i] ?? NaN) - r.futureClose));
+): ReferenceComparison[] {
   const baseline = rows.testRows.map((r) => Math.abs(r.close - r.futureClose));
-  log('lightgbm reference: fitting');
-  const lightgbm = lightgbmReference(
-    {
-      featureNames: rows.featureNames,
-      train: rows.trainRows,
-      validation: rows.validationRows,
-      test: rows.testRows,
-      folds: rows.folds,
-      horizonMinutes: rows.horizonMinutes,
-    },
-    {
-      objective: 'l1',
-      ...(settings.treeDepths === undefined ? {} : { depths: settings.treeDepths }),
-      ...(settings.treeMaxRounds === undefined ? {} : { maxRounds: settings.treeMaxRounds }),
-      ...(settings.treeLearningRate === undefined ? {} : { learningRate: settings.treeLearningRate }),
-      ...(settings.treeMinLeaf === undefined ? {} : { minLeaf: settings.treeMinLeaf }),
-      log,
-    },
-  );
-  log(
-    `lightgbm reference: depth=${lightgbm.depth} rounds=${lightgbm.rounds} shrinkage ${lightgbm.shrinkage}, ` +
-      `TEST ratio ${lightgbm.maeRatio.toFixed(4)} (${lightgbm.seconds.toFixed(1)}s)`,
-  );
-  return {
-    lightgbm,
-    medianTrees: {
-      mae: score.mae,
-      maeRatio: score.maeRatio,
-      t: dieboldMariano(errors, baseline, rows.horizonMinutes).t,
-    },
-  };
+  return REFERENCE_OBJECTIVES.map(({ candidate, objective }) => {
+    const ours = fits.find((f) => f.name === candidate);
+    if (ours === undefined) throw new Error(`the LightGBM reference needs the ${candidate} candidate`);
+    const predicted = rows.testRows.map((r) => predict(ours.model, r.x));
+    const score = priceMetrics(
+      rows.testRows.map((r, i) => ({ close: r.close, futureClose: r.futureClose, predicted: predicted[i] ?? NaN })),
+    );
+    const errors = rows.testRows.map((r, i) => Math.abs(r.close * Math.exp(predicted[i] ?? NaN) - r.futureClose));
+    log(`lightgbm reference (${objective}): fitting`);
+    const lightgbm = lightgbmReference(
+      {
+        featureNames: rows.featureNames,
+        train: rows.trainRows,
+        validation: rows.validationRows,
+        test: rows.testRows,
+        folds: rows.folds,
+        horizonMinutes: rows.horizonMinutes,
+      },
+      {
+        objective,
+        ...(settings.treeDepths === undefined ? {} : { depths: settings.treeDepths }),
+        ...(settings.treeMaxRounds === undefined ? {} : { maxRounds: settings.treeMaxRounds }),
+        ...(settings.treeLearningRate === undefined ? {} : { learningRate: settings.treeLearningRate }),
+        ...(settings.treeMinLeaf === undefined ? {} : { minLeaf: settings.treeMinLeaf }),
+        log,
+      },
+    );
+    log(
+      `lightgbm reference (${objective}): depth=${lightgbm.depth} rounds=${lightgbm.rounds} shrinkage ${lightgbm.shrinkage}, ` +
+        `TEST ratio ${lightgbm.maeRatio.toFixed(4)} (${lightgbm.seconds.toFixed(1)}s)`,
+    );
+    const t = dieboldMariano(errors, baseline, rows.horizonMinutes).t;
+    return { candidate, ours: { mae: score.mae, maeRatio: score.maeRatio, t }, lightgbm };
+  });
 }
 
 function adaptiveIntervals(
