@@ -27,12 +27,12 @@ const TEST_CODE = '^test/|\\.test\\.ts$|^lib/indicators/test-fixtures\\.ts$|^tra
 /**
  * What registry/ and training/ offer the folders beside them. The registry: its interface and
  * the factory that picks MLflow or the local directory, and the names tickcast stores in it.
- * Training: the model's input (the feature vector and its sentiment part, computed the same
- * way when training and when predicting) and the ONNX runtime that runs a trained model.
+ * Training: the model's input (the feature vector and its sentiment and cross-asset parts,
+ * computed the same way when training and when predicting) and the ONNX runtime that runs a trained model.
  */
 const SHARED = {
   registry: '^registry/(index|registry|model-names)\\.ts$',
-  training: '^training/(features|sentiment|onnx/session)\\.ts$',
+  training: '^training/(features|sentiment|cross-asset|onnx/session)\\.ts$',
 };
 
 const OUTERMOST = '^(cli|bench|k8s|grafana|scripts)/';

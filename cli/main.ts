@@ -27,6 +27,7 @@ import { trainInitialModels } from './bootstrap.ts';
 import { main as evaluateMain } from '../training/report.ts';
 import { trainAndRegister } from '../training/train.ts';
 import { historyFromFile, historyFromStore } from '../training/history.ts';
+import { crossAssetDatasetOptions, partnerOf } from '../training/cross-asset.ts';
 import { openRegistry } from '../registry/index.ts';
 import type { Bus } from '../streams/bus/bus.ts';
 import type { MarketSink } from '../streams/sources/source.ts';
@@ -443,6 +444,11 @@ program
   .requiredOption('--pair <pair>', 'pair, e.g. BTC/USD')
   .requiredOption('--horizon <minutes>', 'horizon in minutes', positiveNumber)
   .option('--data <file>', 'train from a Kraken 1-minute candle CSV instead of the feature store')
+  .option(
+    '--partner-data <file>',
+    "the partner pair's candle CSV (BTC/USD for ETH/USD and the reverse), for the cross-asset candidates; " +
+      'without --data the partner is read from the feature store',
+  )
   .option('--test-days <days>', 'held-out final stretch', positiveNumber, 7)
   .option('--validation-days <days>', 'selection and calibration stretch before it', positiveNumber, 7)
   .option(
@@ -454,6 +460,7 @@ program
       pair: string;
       horizon: number;
       data?: string;
+      partnerData?: string;
       testDays: number;
       validationDays: number;
       sentiment?: boolean;
@@ -478,6 +485,23 @@ program
         process.exit(2);
       }
       let extraFeatures: DatasetOptions | null = null;
+      let crossAsset: DatasetOptions | null = null;
+      const partner = partnerOf(flags.pair);
+      if (partner && !flags.sentiment) {
+        let partnerSeries: Awaited<ReturnType<typeof historyFromFile>> | undefined;
+        if (flags.partnerData) partnerSeries = await historyFromFile(flags.partnerData);
+        else if (!flags.data) {
+          const database = await openFeatureStore(config, logger);
+          partnerSeries = await historyFromStore(database.pool, partner).finally(() => database.close());
+        }
+        if (partnerSeries && partnerSeries.length > 0) crossAsset = crossAssetDatasetOptions(partnerSeries);
+        logger.info(
+          { pair: flags.pair, partner, partnerCandles: partnerSeries?.length ?? 0 },
+          crossAsset
+            ? `cross-asset candidates read ${partner}'s returns`
+            : `no ${partner} history: own-pair candidates only`,
+        );
+      }
       if (flags.sentiment) {
         const database = await openFeatureStore(config, logger);
         const rows = await sentimentFromStore(database.pool, coinOfPair(flags.pair)).finally(() => database.close());
@@ -496,6 +520,7 @@ program
           testDays: flags.testDays,
           validationDays: flags.validationDays,
           ...(extraFeatures ? { extraFeatures } : {}),
+          ...(crossAsset ? { crossAsset } : {}),
         },
         log: (line) => process.stderr.write(`[train ${flags.pair} ${flags.horizon}m] ${line}\n`),
       });

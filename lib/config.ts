@@ -131,6 +131,11 @@ export const configSchema = z.object({
   /** How often the predictor checks the registry's champion alias. */
   CHAMPION_POLL_MS: z.coerce.number().int().min(100).default(10_000),
   /**
+   * How long the predictor waits for the partner pair's candle of the same minute (cross-asset
+   * models) when the partner's feed is live, before predicting as persistence for that minute.
+   */
+  PREDICTOR_PARTNER_WAIT_MS: z.coerce.number().int().min(0).max(30_000).default(2_000),
+  /**
    * Elasticsearch for searching and monitoring predictions (Grafana). Set: predictions are
    * written there too, beside the feature store's tables that the API reads.
    */

@@ -147,6 +147,11 @@ export const predictionSchema = z.object({
   upperBound: finitePositive.nullable(),
   modelName: z.string().min(1),
   modelVersion: z.string().min(1),
+  /**
+   * Set when the model's inputs were missing (the partner pair's feed stale) and the
+   * prediction is persistence's: the close unchanged, with the model's interval.
+   */
+  fallback: z.literal('persistence').optional(),
 });
 export type Prediction = z.infer<typeof predictionSchema>;
 

@@ -22,6 +22,7 @@ import type { ModelRegistry } from '../registry/registry.ts';
 import { Champions } from './predictor/champions.ts';
 import { predictorProcessor } from './predictor/processor.ts';
 import { sentimentAtFromStore } from '../training/sentiment.ts';
+import { partnerInputsFromStore, type OwnValues } from '../training/cross-asset.ts';
 import { coinOfPair } from './sentiment/coins.ts';
 import { errorMonitorProcessor } from './monitor/processor.ts';
 import { monitorStatesFromStore } from './monitor/store.ts';
@@ -174,7 +175,12 @@ export async function startProcessor(
       const sentiment = database
         ? (pair: string, openTime: number) => sentimentAtFromStore(database.pool, coinOfPair(pair), openTime)
         : undefined;
-      return alsoStopping(await bus.runStateful(predictorProcessor(champions, horizons, sentiment)), () =>
+      // Cross-asset models read the partner pair's candles from the feature store.
+      const partner = database
+        ? (pair: string, openTime: number, own: OwnValues) =>
+            partnerInputsFromStore(database.pool, pair, openTime, own, config.PREDICTOR_PARTNER_WAIT_MS)
+        : undefined;
+      return alsoStopping(await bus.runStateful(predictorProcessor(champions, horizons, sentiment, partner)), () =>
         champions.stop(),
       );
     }

@@ -42,23 +42,14 @@
 import { readdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadCandleCsv } from '../lib/candle-csv.ts';
 import { adaptiveHoldout, halfWidth } from './adaptive-conformal.ts';
 import { calibrate, predictionInterval, type ConformalCalibration } from './conformal.ts';
-import { indicatorInputs } from './history.ts';
-import {
-  buildDataset,
-  gapStarts,
-  indicatorSeries,
-  MINUTE_MS,
-  type DatasetOptions,
-  type Row,
-  type SeriesPoint,
-} from './dataset.ts';
+import { buildDataset, MINUTE_MS, type DatasetOptions, type Row, type SeriesPoint } from './dataset.ts';
 import { dieboldMariano, priceMetrics, type LossComparison, type PriceMetrics } from './metrics.ts';
 import type { TrainedModel } from './model-types.ts';
 import type { TrainingSet } from './models/common.ts';
-import { CANDIDATES, type CandidateName, type CandidateSettings } from './models/index.ts';
+import { FEATURE_NAMES, featureNames } from './features.ts';
+import { CANDIDATES, CROSS_ASSET_CANDIDATES, type CandidateName, type CandidateSettings } from './models/index.ts';
 import { chooseShrinkage, shrinkModel } from './models/shrinkage.ts';
 import { predict } from './predict.ts';
 import { lightgbmReference, type ReferenceResult } from './reference/lightgbm.ts';
@@ -84,6 +75,12 @@ export interface EvaluateOptions extends CandidateSettings {
   /** Interval miscoverage; 0.1 gives 90% intervals. */
   readonly alpha?: number;
   readonly folds?: number;
+  /** Add the cross-asset candidates for pairs whose partner is evaluated too (cross-asset.ts); default true. */
+  readonly crossAssetInputs?: boolean;
+  /** Threads running (pair, horizon) tasks at once; default the machine's cores (evaluate-pool.ts). */
+  readonly jobs?: number;
+  /** Called as each (pair, horizon) task finishes. */
+  readonly onProgress?: (done: number, total: number) => void;
   /** Progress lines; default stderr. */
   readonly log?: (line: string) => void;
   /** Also train this library on the same rows, beside median-trees (reference/lightgbm.ts). */
@@ -192,6 +189,12 @@ export function defaultPairFiles(dataDir = DEFAULT_DATA_DIR): PairFile[] {
 export interface SeriesEvaluationOptions extends CandidateSettings {
   /** Extra inputs after the base features (e.g. sentiment, training/sentiment.ts). */
   readonly extraFeatures?: DatasetOptions;
+  /**
+   * The partner pair's inputs (cross-asset.ts): adds the cross-asset candidates, which read
+   * them after the base features, while the others read the base features only; every
+   * candidate is fitted and scored on the same rows (those with the partner's data).
+   */
+  readonly crossAsset?: DatasetOptions;
   readonly testDays?: number;
   readonly validationDays?: number;
   readonly alpha?: number;
@@ -212,19 +215,26 @@ export function evaluateSeries(
   return evaluateSeriesWithHoldout(pair, series, horizonMinutes, options).result;
 }
 
-/** `evaluateSeries`, also returning the TEST rows it scored (training re-scores the champion on them). */
+/** `evaluateSeries`, also returning the TEST rows it scored and their features (training re-scores the champion on them). */
 export function evaluateSeriesWithHoldout(
   pair: string,
   series: readonly SeriesPoint[],
   horizonMinutes: number,
   options: SeriesEvaluationOptions = {},
-): { readonly result: HorizonResult; readonly testRows: readonly Row[] } {
+): {
+  readonly result: HorizonResult;
+  readonly testRows: readonly Row[];
+  /** The features of the rows' vectors (the selected model reads all of them or the leading ones). */
+  readonly featureNames: readonly string[];
+} {
   const log = options.log ?? ((): void => {});
   const alpha = options.alpha ?? 0.1;
   const lastPoint = series[series.length - 1];
   if (lastPoint === undefined) throw new RangeError('empty series');
   const end = options.end ?? lastPoint.openTime + MINUTE_MS;
-  const built = buildDataset(series, horizonMinutes, options.extraFeatures);
+  if (options.extraFeatures && options.crossAsset)
+    throw new RangeError('extra features and cross-asset inputs are exclusive');
+  const built = buildDataset(series, horizonMinutes, options.crossAsset ?? options.extraFeatures);
   // Only rows whose target candle (t + h) opens before `end`: an earlier `end` than the
   // series' own (the stretch every pair has data for) must not be scored with later data.
   const dataset = { ...built, rows: built.rows.filter((r) => r.openTime + horizonMinutes * MINUTE_MS < end) };
@@ -257,12 +267,25 @@ export function evaluateSeriesWithHoldout(
     { folds: options.folds ?? 4, embargoMinutes: horizonMinutes },
   );
 
-  const fits = CANDIDATES.map((candidate) => {
+  // Without cross-asset inputs every candidate reads every feature; with them, the pair's own
+  // candidates read the leading base features (the partner's come last).
+  const ownSet: TrainingSet = options.crossAsset
+    ? {
+        featureNames: featureNames(),
+        X: train.X.map((x) => x.slice(0, FEATURE_NAMES.length)),
+        y: train.y,
+      }
+    : train;
+  const families = [
+    ...CANDIDATES.map((candidate) => ({ candidate, set: ownSet })),
+    ...(options.crossAsset ? CROSS_ASSET_CANDIDATES.map((candidate) => ({ candidate, set: train })) : []),
+  ];
+  const fits = families.map(({ candidate, set }) => {
     log(`${candidate.name}: fitting`);
-    const fit = candidate.fit(train, folds, options, log);
+    const fit = candidate.fit(set, folds, options, log);
     if (fit.model.kind === 'persistence') return fit;
     // Shrinkage toward persistence, chosen on VALIDATION (models/shrinkage.ts).
-    const predicted = validationRows.map((r) => predict(fit.model, r.x));
+    const predicted = validationRows.map((r) => predictRow(fit.model, r.x));
     const { factor } = chooseShrinkage(predicted, validationRows);
     log(`${candidate.name}: shrinkage ${factor} chosen on validation`);
     return {
@@ -277,7 +300,11 @@ export function evaluateSeriesWithHoldout(
     cvMae: fit.cvMae,
     seconds: fit.seconds,
     validation: priceMetrics(
-      validationRows.map((r) => ({ close: r.close, futureClose: r.futureClose, predicted: predict(fit.model, r.x) })),
+      validationRows.map((r) => ({
+        close: r.close,
+        futureClose: r.futureClose,
+        predicted: predictRow(fit.model, r.x),
+      })),
     ),
   }));
   let winnerIndex = 0;
@@ -290,12 +317,12 @@ export function evaluateSeriesWithHoldout(
   log(`selected ${winnerFit.name} on validation`);
 
   const conformal = calibrate(
-    validationRows.map((r) => predict(model, r.x)),
+    validationRows.map((r) => predictRow(model, r.x)),
     validationRows.map((r) => r.y),
     alpha,
   );
   const testPredictions = testRows.map((r) => {
-    const predicted = predict(model, r.x);
+    const predicted = predictRow(model, r.x);
     const interval = predictionInterval(predicted, conformal, r.close);
     return { close: r.close, futureClose: r.futureClose, predicted, lower: interval.lower, upper: interval.upper };
   });
@@ -332,7 +359,15 @@ export function evaluateSeriesWithHoldout(
           )
         : null,
   };
-  return { result, testRows };
+  return { result, testRows, featureNames: dataset.featureNames };
+}
+
+/**
+ * The model's prediction from a dataset row, which may carry more features than the model
+ * reads (a pair-only model on a dataset with the partner's inputs after the base features).
+ */
+export function predictRow(model: TrainedModel, x: readonly number[]): number {
+  return predict(model, x.length === model.featureNames.length ? x : x.slice(0, model.featureNames.length));
 }
 
 /**
@@ -415,65 +450,4 @@ function adaptiveIntervals(
     meanWidth: widthSum / predictions.length,
     finalHalfWidth: halfWidth(replay.state),
   };
-}
-
-/** Loads each pair's candles, computes its indicators and evaluates every horizon. */
-export async function evaluate(options: EvaluateOptions = {}): Promise<EvaluateResult> {
-  const started = performance.now();
-  const log = options.log ?? ((line: string): void => void process.stderr.write(`${line}\n`));
-  const horizons = options.horizons ?? [1, 5, 15];
-  const settings = {
-    horizons,
-    testDays: options.testDays ?? 7,
-    validationDays: options.validationDays ?? 7,
-    alpha: options.alpha ?? 0.1,
-    folds: options.folds ?? 4,
-  };
-  const pairFiles = options.pairs ?? defaultPairFiles(options.dataDir);
-  const pairs: PairSummary[] = [];
-  const loaded: { pair: string; series: SeriesPoint[]; lastOpenTime: number }[] = [];
-  for (const { pair, file } of pairFiles) {
-    const loadStart = performance.now();
-    const minutes = await loadCandleCsv(file);
-    const candles = indicatorInputs(minutes);
-    const series = indicatorSeries(candles);
-    const last = candles[candles.length - 1];
-    const first = candles[0];
-    if (first === undefined || last === undefined) throw new Error(`${file} has no candles`);
-    const summary: PairSummary = {
-      pair,
-      file,
-      candles: candles.length,
-      flatCandles: minutes.filter((m) => m.count === 0).length,
-      gaps: gapStarts(candles.map((c) => c.openTime)).map(iso),
-      first: iso(first.openTime),
-      last: iso(last.openTime),
-    };
-    pairs.push(summary);
-    loaded.push({ pair, series, lastOpenTime: last.openTime });
-    log(
-      `[${pair}] ${summary.candles} candles ${summary.first} → ${summary.last}, ${summary.flatCandles} without trades, ` +
-        `${summary.gaps.length} gaps; indicators in ${((performance.now() - loadStart) / 1000).toFixed(1)}s`,
-    );
-  }
-  // Every pair is measured on the same final days: where all files have data (ETH/USD's runs
-  // 32 hours past BTC/USD's), so one pair's candles can be the other's features.
-  const end = Math.min(...loaded.map((l) => l.lastOpenTime)) + MINUTE_MS;
-  const results: HorizonResult[] = [];
-  for (const { pair, series } of loaded) {
-    for (const h of horizons) {
-      const t0 = performance.now();
-      const prefix = `[${pair} ${h}m]`;
-      results.push(
-        evaluateSeries(pair, series, h, {
-          ...options,
-          ...settings,
-          end,
-          log: (line) => log(`${prefix} ${line}`),
-        }),
-      );
-      log(`${prefix} done in ${((performance.now() - t0) / 1000).toFixed(1)}s`);
-    }
-  }
-  return { settings, pairs, results, seconds: (performance.now() - started) / 1000 };
 }

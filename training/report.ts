@@ -9,10 +9,12 @@
  * trains LightGBM like our tree candidates and prints them side by side (reference/lightgbm.ts).
  */
 import { writeFile } from 'node:fs/promises';
+import cliProgress from 'cli-progress';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { evaluate, type EvaluateOptions, type EvaluateResult, type HorizonResult } from './evaluate.ts';
+import type { EvaluateOptions, EvaluateResult, HorizonResult } from './evaluate.ts';
+import { evaluate } from './evaluate-pairs.ts';
 import { SIGNIFICANT_T } from './metrics.ts';
 
 const usd = (v: number): string => (Number.isFinite(v) ? v.toFixed(2) : String(v));
@@ -268,7 +270,24 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
     process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n`);
     return 2;
   }
-  const result = await evaluate(options);
+  // On a terminal: a progress bar over the (pair, horizon) tasks instead of the progress lines.
+  const bar = process.stderr.isTTY
+    ? new cliProgress.SingleBar(
+        {
+          stream: process.stderr,
+          format: 'evaluate [{bar}] {value}/{total} pair-horizon tasks | {duration_formatted} | ETA {eta_formatted}',
+          hideCursor: true,
+        },
+        cliProgress.Presets.shades_classic,
+      )
+    : null;
+  const progress = (done: number, total: number): void => {
+    if (done === 0) bar?.start(total, 0);
+    else bar?.update(done);
+  };
+  const result = await evaluate({ ...options, ...(bar ? { log: () => {}, onProgress: progress } : {}) }).finally(() =>
+    bar?.stop(),
+  );
   process.stdout.write(`${formatReport(result)}\n`);
   if (jsonFile !== undefined) {
     await writeFile(jsonFile, `${JSON.stringify(result, null, 2)}\n`);

@@ -49,15 +49,18 @@ export async function trainAndRegister(request: TrainRequest): Promise<TrainOutc
   const log = request.log ?? ((): void => {});
   const name = modelName(pair, horizonMinutes);
   const settings = request.settings ?? {};
-  const { result, testRows } = evaluateSeriesWithHoldout(pair, series, horizonMinutes, { ...settings, log });
+  const { result, testRows, featureNames } = evaluateSeriesWithHoldout(pair, series, horizonMinutes, {
+    ...settings,
+    log,
+  });
 
   const onnx = toOnnx(result.model, { horizonMinutes, pair }, { inputType: 'float64' });
 
   // Both versions are scored through their ONNX graphs on the same rows, so equal models tie exactly.
   const champion = await registry.getVersionByAlias(name, CHAMPION_ALIAS);
   const championBytes = champion?.runId ? await registry.downloadArtifact(champion.runId, ONNX_ARTIFACT) : null;
-  const championErrors = championBytes ? await onnxErrors(championBytes, result.model.featureNames, testRows) : null;
-  const candidateErrors = championErrors === null ? null : await onnxErrors(onnx, result.model.featureNames, testRows);
+  const championErrors = championBytes ? await onnxErrors(championBytes, featureNames, testRows) : null;
+  const candidateErrors = championErrors === null ? null : await onnxErrors(onnx, featureNames, testRows);
   const championMae = championErrors === null ? null : mean(championErrors);
 
   // A win means more than noise: the Diebold–Mariano t of the paired absolute errors on the
@@ -131,18 +134,22 @@ export async function trainAndRegister(request: TrainRequest): Promise<TrainOutc
   };
 }
 
-/** MAE in USD of an ONNX graph on `rows`; null when its features differ (not comparable). */
-/** The absolute USD error of an ONNX model on each row; null when its features differ from these rows'. */
+/**
+ * The absolute USD error of an ONNX model on each row; null when it reads features the rows
+ * do not have. A model reading the rows' leading features (a pair-only model on rows that
+ * also carry the partner's inputs) is scored on those.
+ */
 async function onnxErrors(
   bytes: Uint8Array,
-  featureNames: readonly string[],
+  rowFeatureNames: readonly string[],
   rows: readonly Row[],
 ): Promise<number[] | null> {
   if (rows.length === 0) return null;
   const model = await loadOnnxModel(bytes);
   try {
-    if (model.featureNames.join() !== featureNames.join()) return null;
-    const predicted = await model.predict(rows.map((r) => [...r.x]));
+    const n = model.featureNames.length;
+    if (model.featureNames.join() !== rowFeatureNames.slice(0, n).join()) return null;
+    const predicted = await model.predict(rows.map((r) => r.x.slice(0, n)));
     return rows.map((r, i) => Math.abs(r.close * Math.exp(predicted[i] ?? Number.NaN) - r.futureClose));
   } finally {
     await model.close();

@@ -18,6 +18,7 @@ import { counter, gauge } from '../../lib/metrics.ts';
 import { RegistryError, type ModelRegistry } from '../../registry/registry.ts';
 import { loadOnnxModel, type OnnxModel } from '../../training/onnx/session.ts';
 import { featureNames } from '../../training/features.ts';
+import { CROSS_ASSET_FEATURE_NAMES } from '../../training/cross-asset.ts';
 import { SENTIMENT_FEATURE_NAMES } from '../../training/sentiment.ts';
 import {
   CHALLENGER_ALIAS,
@@ -34,8 +35,8 @@ const loadFailures = counter('tickcast_predictor_model_load_failures_total', 'Ch
 ]);
 const championVersion = gauge('tickcast_predictor_champion_version', 'Version number serving as champion', ['model']);
 
-/** What a model reads besides the indicators: nothing, or the coin's news sentiment. */
-export type ModelInputs = 'indicators' | 'indicators+sentiment';
+/** What a model reads besides the indicators: nothing, the coin's news sentiment, or the partner pair's returns. */
+export type ModelInputs = 'indicators' | 'indicators+sentiment' | 'indicators+partner';
 
 export interface Champion {
   readonly modelName: string;
@@ -196,5 +197,6 @@ export function modelInputs(featuresJson: Uint8Array | null): ModelInputs {
   const names = JSON.stringify(JSON.parse(Buffer.from(featuresJson).toString('utf8')));
   if (names === JSON.stringify(featureNames())) return 'indicators';
   if (names === JSON.stringify(featureNames(SENTIMENT_FEATURE_NAMES))) return 'indicators+sentiment';
+  if (names === JSON.stringify(featureNames(CROSS_ASSET_FEATURE_NAMES))) return 'indicators+partner';
   throw new Error(`the model's inputs ${names} are not a feature list the predictor builds`);
 }

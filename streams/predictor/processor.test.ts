@@ -5,6 +5,8 @@ import type { IndicatorSet } from '../../schema/events.ts';
 import { TOPICS } from '../../schema/topics.ts';
 import { FEATURE_NAMES, featureNames } from '../../training/features.ts';
 import { SENTIMENT_FEATURE_NAMES } from '../../training/sentiment.ts';
+import { CROSS_ASSET_FEATURE_NAMES } from '../../training/cross-asset.ts';
+import { predictionSchema, type Prediction } from '../../schema/events.ts';
 import type { InboundRecord } from '../bus/bus.ts';
 import { encodeValue } from '../bus/codec.ts';
 import { modelInputs, type Champion, type ModelInputs } from './champions.ts';
@@ -81,5 +83,44 @@ test("a version's feature list decides its inputs; an unknown list is refused", 
   assert.equal(modelInputs(null), 'indicators');
   assert.equal(modelInputs(json(featureNames())), 'indicators');
   assert.equal(modelInputs(json(featureNames(SENTIMENT_FEATURE_NAMES))), 'indicators+sentiment');
+  assert.equal(modelInputs(json(featureNames(CROSS_ASSET_FEATURE_NAMES))), 'indicators+partner');
   assert.throws(() => modelInputs(json([...featureNames(), 'funding_rate'])), /not a feature list/);
+});
+
+const PARTNER = CROSS_ASSET_FEATURE_NAMES.map((_, i) => (i + 1) / 1000);
+
+test("a cross-asset model gets the indicators followed by the partner's inputs for the same candle", async () => {
+  const model = champion('indicators+partner');
+  const asked: [string, number][] = [];
+  const processor = predictorProcessor({ get: () => model }, [1], undefined, async (pair, openTime, own) => {
+    asked.push([pair, openTime]);
+    assert.equal(own['log_return_1'], 1, 'the own indicator values are passed for the spreads');
+    return PARTNER;
+  });
+  const out = await processor.process(processor.initialState(PAIR), record(60_000));
+  assert.deepEqual(asked, [[PAIR, 60_000]]);
+  assert.deepEqual(model.seen[0]?.slice(FEATURE_NAMES.length), PARTNER);
+  const prediction = out[0]?.value as Prediction;
+  assert.equal(prediction.predictedLogReturn, 0.01);
+  assert.equal(prediction.fallback, undefined);
+});
+
+test("a silent partner feed makes the cross-asset model's prediction persistence's, labelled, never a guess without its inputs", async () => {
+  const model = champion('indicators+partner');
+  const stale = PARTNER.map((v, i) => (i === 0 ? null : v));
+  const processor = predictorProcessor({ get: () => model }, [1, 5], undefined, async () => stale);
+  const out = await processor.process(processor.initialState(PAIR), record(60_000));
+  assert.equal(model.seen.length, 0, 'the model is not run on a vector with a hole');
+  assert.equal(out.length, 2);
+  for (const { value } of out) {
+    const prediction = predictionSchema.parse(value);
+    assert.equal(prediction.predictedLogReturn, 0);
+    assert.equal(prediction.predictedPrice, prediction.basePrice);
+    assert.equal(prediction.fallback, 'persistence');
+    assert.equal(prediction.modelVersion, '1');
+  }
+  // Without a partner source at all (no feature store), the same.
+  const noSource = predictorProcessor({ get: () => model }, [1]);
+  const [only] = await noSource.process(noSource.initialState(PAIR), record(60_000));
+  assert.equal((only?.value as Prediction).fallback, 'persistence');
 });

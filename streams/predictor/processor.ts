@@ -21,6 +21,16 @@ export interface ChampionSource {
 /** The pair's news sentiment inputs at the close of the candle opening at `openTime` (training/sentiment.ts). */
 export type SentimentInputs = (pair: string, openTime: number) => Promise<number[]>;
 
+/**
+ * The partner pair's return inputs for the candle opening at `openTime` (training/cross-asset.ts),
+ * from the feature store; null values when the partner's candles are not there (its feed is stale).
+ */
+export type PartnerInputs = (
+  pair: string,
+  openTime: number,
+  own: Readonly<Record<string, number | null | undefined>>,
+) => Promise<(number | null)[]>;
+
 const predictions = counter('tickcast_predictor_predictions_total', 'Predictions published', [
   'pair',
   'horizon',
@@ -36,10 +46,17 @@ const MINUTE_MS = 60_000;
 const predictorStateSchema = z.object({ lastOpenTime: z.number().nullable() });
 type PredictorState = z.infer<typeof predictorStateSchema>;
 
+const fallbacks = counter(
+  'tickcast_predictor_fallbacks_total',
+  "Predictions made as persistence because the model's inputs were missing, by reason",
+  ['pair', 'horizon', 'reason'],
+);
+
 export function predictorProcessor(
   champions: ChampionSource,
   horizons: readonly number[],
   sentiment?: SentimentInputs,
+  partner?: PartnerInputs,
 ): StatefulProcessor<PredictorState> {
   return {
     name: 'predictor',
@@ -59,10 +76,16 @@ export function predictorProcessor(
         skipped.inc({ pair: set.pair, reason: 'warming-up' });
         return [];
       }
-      // Built once per set, only when a serving model reads sentiment.
+      // Built once per set, only when a serving model reads sentiment or the partner's returns.
       let withSentiment: Promise<number[] | null> | undefined;
+      let withPartner: Promise<number[] | null> | undefined;
       const inputsFor = (champion: Champion): Promise<number[] | null> => {
         if (champion.inputs === 'indicators') return Promise.resolve(base);
+        if (champion.inputs === 'indicators+partner') {
+          if (!partner) return Promise.resolve(null);
+          withPartner ??= partner(set.pair, set.openTime, set.values).then((extra) => featureVector(set, extra));
+          return withPartner;
+        }
         if (!sentiment) return Promise.resolve(null);
         withSentiment ??= sentiment(set.pair, set.openTime).then((extra) => featureVector(set, extra));
         return withSentiment;
@@ -76,11 +99,15 @@ export function predictorProcessor(
           continue;
         }
         const x = await inputsFor(champion);
-        if (x === null) {
+        // A silent partner feed must not make the pair's predictions worse than persistence:
+        // without the partner's inputs the prediction is persistence's, and says so.
+        const fallback = x === null && champion.inputs === 'indicators+partner';
+        if (x === null && !fallback) {
           skipped.inc({ pair: set.pair, reason: 'no-sentiment-source' });
           continue;
         }
-        const [logReturn = Number.NaN] = await champion.onnx.predict([x]);
+        if (fallback) fallbacks.inc({ pair: set.pair, horizon: String(horizon), reason: 'partner-stale' });
+        const [logReturn = Number.NaN] = x === null ? [0] : await champion.onnx.predict([x]);
         if (!Number.isFinite(logReturn)) {
           skipped.inc({ pair: set.pair, reason: 'non-finite-output' });
           continue;
@@ -100,6 +127,7 @@ export function predictorProcessor(
           upperBound: q === null ? null : set.close * Math.exp(logReturn + q),
           modelName: champion.modelName,
           modelVersion: champion.version,
+          ...(fallback ? { fallback: 'persistence' as const } : {}),
         };
         predictions.inc({ pair: set.pair, horizon: String(horizon), model_version: champion.version });
         out.push({ topic: TOPICS.predictions.name, key: set.pair, value: prediction });

@@ -10,7 +10,13 @@ import { fitPersistence } from './persistence.ts';
 import { DEFAULT_LAMBDAS, fitRidge, tuneRidge } from './ridge.ts';
 import { DEFAULT_TREE_DEPTHS, fitTrees, tuneTrees, type TreeObjective } from './trees.ts';
 
-export type CandidateName = 'persistence' | 'ridge' | 'trees' | 'median-trees';
+export type CandidateName =
+  | 'persistence'
+  | 'ridge'
+  | 'trees'
+  | 'median-trees'
+  | 'ridge+partner'
+  | 'median-trees+partner';
 
 export interface CandidateFit {
   readonly name: CandidateName;
@@ -50,33 +56,47 @@ export const CANDIDATES: readonly Candidate[] = [
       };
     },
   },
-  {
-    name: 'ridge',
+  ridgeCandidate('ridge'),
+  treeCandidate('trees', 'squared'),
+  treeCandidate('median-trees', 'absolute'),
+];
+
+/**
+ * The candidates that also read the partner pair's returns (cross-asset.ts), fitted on every
+ * feature of a dataset built with them; the others see only the pair's own features.
+ */
+export const CROSS_ASSET_CANDIDATES: readonly Candidate[] = [
+  ridgeCandidate('ridge+partner'),
+  treeCandidate('median-trees+partner', 'absolute'),
+];
+
+/** Ridge regression; CV picks lambda. */
+function ridgeCandidate(name: CandidateName): Candidate {
+  return {
+    name,
     fit(set, folds, settings, log) {
       const start = performance.now();
       const tuning = tuneRidge(set, folds, settings.lambdas ?? DEFAULT_LAMBDAS);
       const model = fitRidge(set, { lambda: tuning.lambda });
       const s = seconds(start);
-      log(`ridge: CV chose lambda=${tuning.lambda} (${s.toFixed(1)}s)`);
+      log(`${name}: CV chose lambda=${tuning.lambda} (${s.toFixed(1)}s)`);
       return {
-        name: 'ridge',
+        name,
         model,
         hyperparameters: { lambda: tuning.lambda },
         cvMae: cvOf(tuning.scores, tuning.lambda),
         seconds: s,
       };
     },
-  },
-  treeCandidate('trees', 'squared'),
-  treeCandidate('median-trees', 'absolute'),
-];
+  };
+}
 
 function cvOf(scores: readonly { lambda: number; cvMae: number }[], lambda: number): number | null {
   return scores.find((s) => s.lambda === lambda)?.cvMae ?? null;
 }
 
 /** Boosted trees with one loss; CV picks depth and rounds (trees.ts). */
-function treeCandidate(name: 'trees' | 'median-trees', objective: TreeObjective): Candidate {
+function treeCandidate(name: CandidateName, objective: TreeObjective): Candidate {
   return {
     name,
     fit(set, folds, settings, log) {
