@@ -24,9 +24,9 @@
  *    monitor would update them (adaptive-conformal.ts), reported beside the split-conformal
  *    ones: coverage and mean width of each (nothing is selected on width).
  *
- * 6. Only with `reference: 'lightgbm'`: LightGBM trained like median-trees (objective l1) and
- *    like trees (l2) on the same rows and folds (reference/lightgbm.ts), scored on TEST beside
- *    them (selected or not).
+ * 6. Only with `reference: 'lightgbm'`: LightGBM trained like median-trees and
+ *    median-trees+partner (objective l1) and like trees (l2) on the same rows, inputs and folds
+ *    (reference/lightgbm.ts), scored on TEST beside them (selected or not).
  *
  * Refit policy: none. The model reported on TEST is the one fitted on TRAIN alone; it is
  * not refitted on TRAIN + VALIDATION, because its conformal quantile must come from
@@ -126,16 +126,17 @@ export interface HorizonResult {
   readonly reference: readonly ReferenceComparison[] | null;
 }
 
-/** One of our tree candidates and LightGBM with the same loss, each on TEST (selected or not). */
+/** One of our tree candidates and LightGBM with the same loss and inputs, each on TEST (selected or not). */
 export interface ReferenceComparison {
-  readonly candidate: 'median-trees' | 'trees';
+  readonly candidate: CandidateName;
   readonly ours: { readonly mae: number; readonly maeRatio: number; readonly t: number };
   readonly lightgbm: ReferenceResult;
 }
 
-/** Our tree candidates and LightGBM's name of their loss. */
+/** Our tree candidates and LightGBM's name of their loss (the +partner one only where it was fitted). */
 const REFERENCE_OBJECTIVES = [
   { candidate: 'median-trees', objective: 'l1' },
+  { candidate: 'median-trees+partner', objective: 'l1' },
   { candidate: 'trees', objective: 'l2' },
 ] as const;
 
@@ -351,12 +352,7 @@ export function evaluateSeriesWithHoldout(
     testVsBaseline: dieboldMariano(modelErrors, baselineErrors, horizonMinutes),
     reference:
       options.reference === 'lightgbm'
-        ? referenceComparison(
-            fits,
-            { featureNames: dataset.featureNames, folds, horizonMinutes, trainRows, validationRows, testRows },
-            options,
-            log,
-          )
+        ? referenceComparison(fits, { folds, horizonMinutes, trainRows, validationRows, testRows }, options, log)
         : null,
   };
   return { result, testRows, featureNames: dataset.featureNames };
@@ -377,7 +373,6 @@ export function predictRow(model: TrainedModel, x: readonly number[]): number {
 function referenceComparison(
   fits: readonly { readonly name: CandidateName; readonly model: TrainedModel }[],
   rows: {
-    readonly featureNames: readonly string[];
     readonly folds: readonly Fold[];
     readonly horizonMinutes: number;
     readonly trainRows: readonly Row[];
@@ -388,21 +383,24 @@ function referenceComparison(
   log: (line: string) => void,
 ): ReferenceComparison[] {
   const baseline = rows.testRows.map((r) => Math.abs(r.close - r.futureClose));
-  return REFERENCE_OBJECTIVES.map(({ candidate, objective }) => {
+  return REFERENCE_OBJECTIVES.flatMap(({ candidate, objective }) => {
     const ours = fits.find((f) => f.name === candidate);
-    if (ours === undefined) throw new Error(`the LightGBM reference needs the ${candidate} candidate`);
-    const predicted = rows.testRows.map((r) => predict(ours.model, r.x));
+    if (ours === undefined) return [];
+    // The candidate's own inputs: the leading features of each row (predictRow's rule).
+    const featureNames = ours.model.featureNames;
+    const inputs = (list: readonly Row[]): Row[] => list.map((r) => ({ ...r, x: r.x.slice(0, featureNames.length) }));
+    const predicted = rows.testRows.map((r) => predictRow(ours.model, r.x));
     const score = priceMetrics(
       rows.testRows.map((r, i) => ({ close: r.close, futureClose: r.futureClose, predicted: predicted[i] ?? NaN })),
     );
     const errors = rows.testRows.map((r, i) => Math.abs(r.close * Math.exp(predicted[i] ?? NaN) - r.futureClose));
-    log(`lightgbm reference (${objective}): fitting`);
+    log(`lightgbm reference (${candidate}, ${objective}): fitting`);
     const lightgbm = lightgbmReference(
       {
-        featureNames: rows.featureNames,
-        train: rows.trainRows,
-        validation: rows.validationRows,
-        test: rows.testRows,
+        featureNames,
+        train: inputs(rows.trainRows),
+        validation: inputs(rows.validationRows),
+        test: inputs(rows.testRows),
         folds: rows.folds,
         horizonMinutes: rows.horizonMinutes,
       },
@@ -416,11 +414,11 @@ function referenceComparison(
       },
     );
     log(
-      `lightgbm reference (${objective}): depth=${lightgbm.depth} rounds=${lightgbm.rounds} shrinkage ${lightgbm.shrinkage}, ` +
-        `TEST ratio ${lightgbm.maeRatio.toFixed(4)} (${lightgbm.seconds.toFixed(1)}s)`,
+      `lightgbm reference (${candidate}, ${objective}): depth=${lightgbm.depth} rounds=${lightgbm.rounds} ` +
+        `shrinkage ${lightgbm.shrinkage}, TEST ratio ${lightgbm.maeRatio.toFixed(4)} (${lightgbm.seconds.toFixed(1)}s)`,
     );
     const t = dieboldMariano(errors, baseline, rows.horizonMinutes).t;
-    return { candidate, ours: { mae: score.mae, maeRatio: score.maeRatio, t }, lightgbm };
+    return [{ candidate, ours: { mae: score.mae, maeRatio: score.maeRatio, t }, lightgbm }];
   });
 }
 

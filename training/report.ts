@@ -199,8 +199,8 @@ function referenceSection(result: EvaluateResult): string[] {
     ),
     '',
     '- Both on TEST with their own validation-chosen shrinkage, our candidate whether or not it was selected. LightGBM',
-    '  with the loss of ours (l1 = median-trees, l2 = trees), its learning rate, max_bin, min_data_in_leaf, lambda_l2 and',
-    '  depths; depth and rounds by lgb.cv over the same folds (lowest mean MAE, early stopping 50), refitted on TRAIN.',
+    '  with the loss and inputs of ours (l1 = median-trees[+partner], l2 = trees), its learning rate, max_bin, min_data_in_leaf,',
+    '  lambda_l2 and depths; depth and rounds by lgb.cv over the same folds (lowest mean MAE, early stopping 50), refit on TRAIN.',
     '  ratio = MAE / persistence MAE, t = Diebold–Mariano.',
     '',
   ];
