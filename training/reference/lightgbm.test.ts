@@ -4,10 +4,12 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { indicatorSeries } from '../dataset.ts';
-import { evaluateSeriesWithHoldout } from '../evaluate.ts';
+import { seededRandom } from '../../lib/random.ts';
+import { crossAssetDatasetOptions } from '../cross-asset.ts';
+import { indicatorSeries, MINUTE_MS } from '../dataset.ts';
+import { evaluateSeries, evaluateSeriesWithHoldout } from '../evaluate.ts';
 import { formatReport } from '../report.ts';
-import { syntheticCandles } from '../synthetic.ts';
+import { normal, syntheticCandles } from '../synthetic.ts';
 import { lightgbmPython, runReferenceScript } from './lightgbm.ts';
 
 const FAST = { testDays: 1, validationDays: 1, folds: 3, treeDepths: [2], treeMaxRounds: 40, treeMinLeaf: 50 } as const;
@@ -46,6 +48,35 @@ describe('LightGBM reference', () => {
       assert.ok(Math.abs(ours.mae / ours.maeRatio - lightgbm.mae / lightgbm.maeRatio) < 1e-9, 'persistence differs');
       const row = `\\| SYN/USD \\| 1m +\\| ${candidate} +\\| ${lightgbm.objective} +\\| ${ours.mae.toFixed(4)} +\\| ${lightgbm.mae.toFixed(4)} `;
       assert.match(text, new RegExp(row));
+    }
+  });
+
+  it('gives each candidate its own inputs: only median-trees+partner sees the partner that leads', () => {
+    // ETH/USD's return over minute t + 1 is 0.6 × BTC/USD's over minute t plus noise: only the
+    // partner's inputs predict it (as in cross-asset.test.ts).
+    const btc = syntheticCandles({ count: 4 * 1440, seed: 5, start: Date.UTC(2024, 0, 1) });
+    const gauss = normal(seededRandom(6));
+    let close = 2_000;
+    const eth = btc.map((b, i) => {
+      const previous = btc[i - 1];
+      const lead = previous === undefined ? 0 : Math.log(previous.close / previous.open);
+      const open = close;
+      close = open * Math.exp(0.6 * lead + 5e-4 * gauss());
+      return { openTime: b.openTime, open, high: Math.max(open, close), low: Math.min(open, close), close, volume: 1 };
+    });
+    assert.equal(eth[1]?.openTime, Date.UTC(2024, 0, 1) + MINUTE_MS);
+    const result = evaluateSeries('ETH/USD', indicatorSeries(eth), 1, {
+      ...FAST,
+      crossAsset: crossAssetDatasetOptions(indicatorSeries(btc)),
+      reference: 'lightgbm',
+    });
+    const by = new Map((result.reference ?? []).map((c) => [c.candidate, c]));
+    assert.deepEqual([...by.keys()], ['median-trees', 'median-trees+partner', 'trees']);
+    const partner = by.get('median-trees+partner')?.lightgbm;
+    assert.ok(partner !== undefined && partner.maeRatio < 0.95, `LightGBM with the partner: ${partner?.maeRatio}`);
+    for (const own of ['median-trees', 'trees'] as const) {
+      const ratio = by.get(own)?.lightgbm.maeRatio ?? NaN;
+      assert.ok(ratio > 0.99, `LightGBM like ${own}, own inputs only: ratio ${ratio}`);
     }
   });
 
