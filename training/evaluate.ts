@@ -83,7 +83,7 @@ export interface EvaluateOptions extends CandidateSettings {
   readonly onProgress?: (done: number, total: number) => void;
   /** Progress lines; default stderr. */
   readonly log?: (line: string) => void;
-  /** Also train this library on the same rows, beside median-trees (reference/lightgbm.ts). */
+  /** Also train this library on the same rows, beside our tree candidates (reference/lightgbm.ts). */
   readonly reference?: 'lightgbm';
 }
 
