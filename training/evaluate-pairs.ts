@@ -70,6 +70,7 @@ export async function evaluate(options: EvaluateOptions = {}): Promise<EvaluateR
     ...(options.treeMaxRounds === undefined ? {} : { treeMaxRounds: options.treeMaxRounds }),
     ...(options.treeLearningRate === undefined ? {} : { treeLearningRate: options.treeLearningRate }),
     ...(options.treeMinLeaf === undefined ? {} : { treeMinLeaf: options.treeMinLeaf }),
+    ...(options.reference === undefined ? {} : { reference: options.reference }),
     testDays: settings.testDays,
     validationDays: settings.validationDays,
     alpha: settings.alpha,

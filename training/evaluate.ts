@@ -24,6 +24,10 @@
  *    monitor would update them (adaptive-conformal.ts), reported beside the split-conformal
  *    ones: coverage and mean width of each (nothing is selected on width).
  *
+ * 6. Only with `reference: 'lightgbm'`: LightGBM trained like median-trees and
+ *    median-trees+partner (objective l1) and like trees (l2) on the same rows, inputs and folds
+ *    (reference/lightgbm.ts), scored on TEST beside them (selected or not).
+ *
  * Refit policy: none. The model reported on TEST is the one fitted on TRAIN alone; it is
  * not refitted on TRAIN + VALIDATION, because its conformal quantile must come from
  * residuals on rows it was not fitted on, and because the reported figures must describe
@@ -48,7 +52,8 @@ import { FEATURE_NAMES, featureNames } from './features.ts';
 import { CANDIDATES, CROSS_ASSET_CANDIDATES, type CandidateName, type CandidateSettings } from './models/index.ts';
 import { chooseShrinkage, shrinkModel } from './models/shrinkage.ts';
 import { predict } from './predict.ts';
-import { chronologicalSplit, expandingWindowFolds } from './splits.ts';
+import { lightgbmReference, type ReferenceResult } from './reference/lightgbm.ts';
+import { chronologicalSplit, expandingWindowFolds, type Fold } from './splits.ts';
 
 export const DEFAULT_DATA_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '../../shared/data/kraken/ohlcv_1m');
 
@@ -78,6 +83,8 @@ export interface EvaluateOptions extends CandidateSettings {
   readonly onProgress?: (done: number, total: number) => void;
   /** Progress lines; default stderr. */
   readonly log?: (line: string) => void;
+  /** Also train this library on the same rows, beside our tree candidates (reference/lightgbm.ts). */
+  readonly reference?: 'lightgbm';
 }
 
 export interface CandidateReport {
@@ -115,7 +122,23 @@ export interface HorizonResult {
   readonly adaptive: AdaptiveIntervals | null;
   /** |model error| − |persistence error| over TEST, USD: its mean and Diebold–Mariano t (HAC). */
   readonly testVsBaseline: LossComparison;
+  /** With `reference: 'lightgbm'`: the library beside our trees on TEST, per loss; otherwise null. */
+  readonly reference: readonly ReferenceComparison[] | null;
 }
+
+/** One of our tree candidates and LightGBM with the same loss and inputs, each on TEST (selected or not). */
+export interface ReferenceComparison {
+  readonly candidate: CandidateName;
+  readonly ours: { readonly mae: number; readonly maeRatio: number; readonly t: number };
+  readonly lightgbm: ReferenceResult;
+}
+
+/** Our tree candidates and LightGBM's name of their loss (the +partner one only where it was fitted). */
+const REFERENCE_OBJECTIVES = [
+  { candidate: 'median-trees', objective: 'l1' },
+  { candidate: 'median-trees+partner', objective: 'l1' },
+  { candidate: 'trees', objective: 'l2' },
+] as const;
 
 export interface AdaptiveIntervals {
   readonly gamma: number;
@@ -180,6 +203,7 @@ export interface SeriesEvaluationOptions extends CandidateSettings {
   /** Exclusive end of the data (last candle open time + 1 minute); default the series' own end. */
   readonly end?: number;
   readonly log?: (line: string) => void;
+  readonly reference?: 'lightgbm';
 }
 
 /** One pair, one horizon: the steps in the module comment, on an indicator series. */
@@ -326,6 +350,10 @@ export function evaluateSeriesWithHoldout(
     test,
     adaptive,
     testVsBaseline: dieboldMariano(modelErrors, baselineErrors, horizonMinutes),
+    reference:
+      options.reference === 'lightgbm'
+        ? referenceComparison(fits, { folds, horizonMinutes, trainRows, validationRows, testRows }, options, log)
+        : null,
   };
   return { result, testRows, featureNames: dataset.featureNames };
 }
@@ -336,6 +364,62 @@ export function evaluateSeriesWithHoldout(
  */
 export function predictRow(model: TrainedModel, x: readonly number[]): number {
   return predict(model, x.length === model.featureNames.length ? x : x.slice(0, model.featureNames.length));
+}
+
+/**
+ * `--reference lightgbm`: LightGBM with our tree candidates' settings on the same rows and
+ * folds (reference/lightgbm.ts), per loss, and each candidate's own TEST score beside it.
+ */
+function referenceComparison(
+  fits: readonly { readonly name: CandidateName; readonly model: TrainedModel }[],
+  rows: {
+    readonly folds: readonly Fold[];
+    readonly horizonMinutes: number;
+    readonly trainRows: readonly Row[];
+    readonly validationRows: readonly Row[];
+    readonly testRows: readonly Row[];
+  },
+  settings: CandidateSettings,
+  log: (line: string) => void,
+): ReferenceComparison[] {
+  const baseline = rows.testRows.map((r) => Math.abs(r.close - r.futureClose));
+  return REFERENCE_OBJECTIVES.flatMap(({ candidate, objective }) => {
+    const ours = fits.find((f) => f.name === candidate);
+    if (ours === undefined) return [];
+    // The candidate's own inputs: the leading features of each row (predictRow's rule).
+    const featureNames = ours.model.featureNames;
+    const inputs = (list: readonly Row[]): Row[] => list.map((r) => ({ ...r, x: r.x.slice(0, featureNames.length) }));
+    const predicted = rows.testRows.map((r) => predictRow(ours.model, r.x));
+    const score = priceMetrics(
+      rows.testRows.map((r, i) => ({ close: r.close, futureClose: r.futureClose, predicted: predicted[i] ?? NaN })),
+    );
+    const errors = rows.testRows.map((r, i) => Math.abs(r.close * Math.exp(predicted[i] ?? NaN) - r.futureClose));
+    log(`lightgbm reference (${candidate}, ${objective}): fitting`);
+    const lightgbm = lightgbmReference(
+      {
+        featureNames,
+        train: inputs(rows.trainRows),
+        validation: inputs(rows.validationRows),
+        test: inputs(rows.testRows),
+        folds: rows.folds,
+        horizonMinutes: rows.horizonMinutes,
+      },
+      {
+        objective,
+        ...(settings.treeDepths === undefined ? {} : { depths: settings.treeDepths }),
+        ...(settings.treeMaxRounds === undefined ? {} : { maxRounds: settings.treeMaxRounds }),
+        ...(settings.treeLearningRate === undefined ? {} : { learningRate: settings.treeLearningRate }),
+        ...(settings.treeMinLeaf === undefined ? {} : { minLeaf: settings.treeMinLeaf }),
+        log,
+      },
+    );
+    log(
+      `lightgbm reference (${candidate}, ${objective}): depth=${lightgbm.depth} rounds=${lightgbm.rounds} ` +
+        `shrinkage ${lightgbm.shrinkage}, TEST ratio ${lightgbm.maeRatio.toFixed(4)} (${lightgbm.seconds.toFixed(1)}s)`,
+    );
+    const t = dieboldMariano(errors, baseline, rows.horizonMinutes).t;
+    return [{ candidate, ours: { mae: score.mae, maeRatio: score.maeRatio, t }, lightgbm }];
+  });
 }
 
 function adaptiveIntervals(

@@ -2,10 +2,11 @@
  * `tickcast evaluate`: runs evaluate.ts and prints its tables (stdout), progress on stderr.
  *
  *   npx tsx training/report.ts [--horizons 1,5,15] [--test-days 7] [--validation-days 7]
- *     [--alpha 0.1] [--folds 4] [--data-dir DIR] [--json FILE]
+ *     [--alpha 0.1] [--folds 4] [--data-dir DIR] [--json FILE] [--reference lightgbm]
  *
  * `--json FILE` also writes the whole result, including each selected model's parameters
- * (the shapes of model-types.ts), for export and registration.
+ * (the shapes of model-types.ts), for export and registration. `--reference lightgbm` also
+ * trains LightGBM like our tree candidates and prints them side by side (reference/lightgbm.ts).
  */
 import { writeFile } from 'node:fs/promises';
 import cliProgress from 'cli-progress';
@@ -156,9 +157,53 @@ export function formatReport(result: EvaluateResult): string {
     '- CV MAE bp = mean expanding-window CV MAE of the log return inside TRAIN, in basis points.',
     `- Refit policy: none; TEST measures the model fitted on TRAIN, exactly as selected and calibrated.`,
     '',
-    `Total ${result.seconds.toFixed(1)}s.`,
   );
+  out.push(...referenceSection(result), `Total ${result.seconds.toFixed(1)}s.`);
   return out.join('\n');
+}
+
+/** `--reference lightgbm`: our tree candidates beside LightGBM with the same loss on TEST (nothing when not asked for). */
+function referenceSection(result: EvaluateResult): string[] {
+  const rows = result.results.flatMap((r) => (r.reference ?? []).map((ref) => ({ r, ref })));
+  if (rows.length === 0) return [];
+  return [
+    '## Reference: LightGBM (same features, objective, split)',
+    '',
+    table(
+      [
+        'pair',
+        'h',
+        'ours',
+        'LightGBM objective',
+        'our MAE $',
+        'LightGBM MAE $',
+        'ours / LightGBM',
+        'our ratio (t)',
+        'LightGBM ratio (t)',
+        'LightGBM depth, rounds, shrinkage',
+        'LightGBM s',
+      ],
+      rows.map(({ r, ref }) => [
+        r.pair,
+        `${r.horizonMinutes}m`,
+        ref.candidate,
+        ref.lightgbm.objective,
+        ref.ours.mae.toFixed(4),
+        ref.lightgbm.mae.toFixed(4),
+        (ref.ours.mae / ref.lightgbm.mae).toFixed(5),
+        `${ref.ours.maeRatio.toFixed(5)} (${ref.ours.t.toFixed(2)})`,
+        `${ref.lightgbm.maeRatio.toFixed(5)} (${ref.lightgbm.t.toFixed(2)})`,
+        `${ref.lightgbm.depth}, ${ref.lightgbm.rounds}, ${ref.lightgbm.shrinkage}`,
+        ref.lightgbm.seconds.toFixed(1),
+      ]),
+    ),
+    '',
+    '- Both on TEST with their own validation-chosen shrinkage, our candidate whether or not it was selected. LightGBM',
+    '  with the loss and inputs of ours (l1 = median-trees[+partner], l2 = trees), its learning rate, max_bin, min_data_in_leaf,',
+    '  lambda_l2 and depths; depth and rounds by lgb.cv over the same folds (lowest mean MAE, early stopping 50), refit on TRAIN.',
+    '  ratio = MAE / persistence MAE, t = Diebold–Mariano.',
+    '',
+  ];
 }
 
 function numberList(value: string, name: string): number[] {
@@ -191,13 +236,14 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
         folds: { type: 'string' },
         'data-dir': { type: 'string' },
         json: { type: 'string' },
+        reference: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
     });
     if (values.help === true) {
       process.stdout.write(
-        'usage: evaluate [--horizons 1,5,15] [--test-days 7] [--validation-days 7] [--alpha 0.1] [--folds 4] [--data-dir DIR] [--json FILE]\n',
+        'usage: evaluate [--horizons 1,5,15] [--test-days 7] [--validation-days 7] [--alpha 0.1] [--folds 4] [--data-dir DIR] [--json FILE] [--reference lightgbm]\n',
       );
       return 0;
     }
@@ -207,6 +253,9 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
     if (folds !== undefined && !Number.isInteger(folds)) throw new Error('--folds must be a whole number');
     const testDays = positive(values['test-days'], 'test-days');
     const validationDays = positive(values['validation-days'], 'validation-days');
+    if (values.reference !== undefined && values.reference !== 'lightgbm') {
+      throw new Error(`--reference must be lightgbm, got "${values.reference}"`);
+    }
     options = {
       ...(values.horizons === undefined ? {} : { horizons: numberList(values.horizons, 'horizons') }),
       ...(testDays === undefined ? {} : { testDays }),
@@ -214,6 +263,7 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
       ...(alpha === undefined ? {} : { alpha }),
       ...(folds === undefined ? {} : { folds }),
       ...(values['data-dir'] === undefined ? {} : { dataDir: resolve(values['data-dir']) }),
+      ...(values.reference === undefined ? {} : { reference: 'lightgbm' as const }),
     };
     jsonFile = values.json;
   } catch (error) {
