@@ -35,7 +35,7 @@ export function verdict(r: HorizonResult): string {
   if (!Number.isFinite(t)) return mean < 0 ? 'better (no variance)' : 'not better';
   if (t <= -SIGNIFICANT_T) return 'yes';
   if (t >= SIGNIFICANT_T) return 'no, worse';
-  return 'no (|t| < 2)';
+  return 'no (not significant)';
 }
 
 function hyper(h: Readonly<Record<string, number>>): string {
