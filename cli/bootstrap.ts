@@ -1,9 +1,10 @@
 /**
  * `tickcast start` with an empty registry: trains a first model per pair and horizon, so
  * predictions start flowing as soon as the predictor's next registry poll finds it. The
- * history is the candle replay file, or, on the simulated market, simulated history
- * (simulated-history.ts; 4 days, the last one held out and the one before it for
- * selection, so the first model is ready within seconds). Training is CPU-bound, so it runs
+ * history is the candle replay file; on Kraken's live feed, the 720 most recent one-minute
+ * candles Kraken serves over REST (the last 2 hours held out, the 2 before for selection);
+ * on the simulated market, simulated history (simulated-history.ts; 4 days, the last one
+ * held out and the one before it for selection, so the first model is ready within seconds). Training is CPU-bound, so it runs
  * as a child `tickcast train` process (one at a time) that never blocks the service's event
  * loop and is killed if the service stops first. With a registry that already has models,
  * or without history, it does nothing and says what to run.
@@ -12,6 +13,10 @@ import type { Config } from '../lib/config.ts';
 import type { Logger } from '../lib/logger.ts';
 import { openRegistry } from '../registry/index.ts';
 import { CHALLENGER_ALIAS, CHAMPION_ALIAS, modelName } from '../registry/model-names.ts';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { toKrakenCsv } from '../lib/candle-csv.ts';
+import { KrakenRestClient } from '../streams/sources/kraken-rest.ts';
 import { writeSimulatedHistory } from './simulated-history.ts';
 import { TrainChild } from './train-child.ts';
 
@@ -26,11 +31,16 @@ export type InitialHistory =
   /** A candle replay of `pair` (a recording or anything but a candle CSV gives no history). */
   | { readonly kind: 'replay'; readonly pair: string; readonly file: string | undefined }
   /** The simulated market: simulated history for each of its pairs. */
-  | { readonly kind: 'simulated'; readonly pairs: readonly string[] };
+  | { readonly kind: 'simulated'; readonly pairs: readonly string[] }
+  /** Kraken's live feed: the most recent candles Kraken serves over REST (720 minutes). */
+  | { readonly kind: 'kraken'; readonly pairs: readonly string[] };
 
 /** Simulated history: 4 days, the last held out and the one before it used for selection. */
 const SIMULATED_DAYS = 4;
 const SIMULATED_SPLIT = ['--test-days', '1', '--validation-days', '1'];
+/** Kraken's last 720 one-minute candles: the last 2 hours held out, the 2 before for selection. */
+const KRAKEN_MINUTES = 720;
+const KRAKEN_SPLIT = ['--test-days', String(2 / 24), '--validation-days', String(2 / 24)];
 
 export async function trainInitialModels(
   config: Config,
@@ -39,6 +49,7 @@ export async function trainInitialModels(
 ): Promise<InitialTraining> {
   const registry = openRegistry({ mlflowTrackingUri: config.MLFLOW_TRACKING_URI, dataDir: config.TICKCAST_DATA_DIR });
   const pairs = history.kind === 'replay' ? [history.pair] : history.pairs;
+  const abort = new AbortController();
   const missing: { pair: string; horizon: number }[] = [];
   for (const pair of pairs) {
     for (const horizon of config.PREDICTION_HORIZONS.map(Number)) {
@@ -58,8 +69,12 @@ export async function trainInitialModels(
     );
     return { done: Promise.resolve(), stop: async () => {} };
   }
-  const dataFile = async (pair: string): Promise<{ file: string; split: string[] }> => {
+  const dataFile = async (pair: string): Promise<{ file: string; split: string[] } | null> => {
     if (history.kind === 'replay') return { file: history.file ?? '', split: [] };
+    if (history.kind === 'kraken') {
+      const file = await recentKrakenCandles(config, pair, abort.signal, logger);
+      return file === null ? null : { file, split: KRAKEN_SPLIT };
+    }
     const file = await writeSimulatedHistory(config.TICKCAST_DATA_DIR, pair, SIMULATED_DAYS, Date.now());
     logger.warn({ pair, file }, 'training the first model on SIMULATED history (not real market data)');
     return { file, split: SIMULATED_SPLIT };
@@ -67,11 +82,12 @@ export async function trainInitialModels(
 
   const trainer = new TrainChild();
   const done = (async () => {
-    const files = new Map<string, { file: string; split: string[] }>();
+    const files = new Map<string, { file: string; split: string[] } | null>();
     for (const { pair, horizon } of missing) {
       if (trainer.isStopped) return;
-      const data = files.get(pair) ?? (await dataFile(pair));
-      files.set(pair, data);
+      const data = files.has(pair) ? files.get(pair) : await dataFile(pair);
+      files.set(pair, data ?? null);
+      if (!data) continue;
       const result = await trainer.run([
         '--pair',
         pair,
@@ -90,8 +106,43 @@ export async function trainInitialModels(
   return {
     done,
     stop: async () => {
+      abort.abort();
       await trainer.stop();
       await done;
     },
   };
+}
+
+/**
+ * The pair's most recent one-minute candles from Kraken's REST API (it serves 720), saved as a
+ * Kraken OHLC export for `tickcast train --data`; null, said in the log, when Kraken refuses.
+ */
+async function recentKrakenCandles(
+  config: Config,
+  pair: string,
+  signal: AbortSignal,
+  logger: Logger,
+): Promise<string | null> {
+  const client = new KrakenRestClient({ baseUrl: config.KRAKEN_REST_URL, logger, progress: 'off' });
+  try {
+    const { rows } = await client.backfillOhlc(
+      { pair, intervalMinutes: 1, startMs: Date.now() - KRAKEN_MINUTES * 60_000 },
+      signal,
+    );
+    const dir = join(config.TICKCAST_DATA_DIR, 'kraken-history');
+    await mkdir(dir, { recursive: true });
+    const file = join(dir, `KRAKEN-${pair.replace(/[^A-Za-z0-9]/g, '')}-1m.csv`);
+    await writeFile(file, toKrakenCsv(rows));
+    logger.info(
+      { pair, candles: rows.length, file },
+      'training the first model on the candles Kraken serves over REST',
+    );
+    return file;
+  } catch (error) {
+    logger.warn(
+      { pair, err: error },
+      `no recent candles from Kraken REST, so no first model for ${pair} yet: run \`tickcast train\` once history is stored`,
+    );
+    return null;
+  }
 }

@@ -241,7 +241,9 @@ withSourceFlags(
     config,
     source.name === 'simulated'
       ? { kind: 'simulated', pairs: config.PAIRS }
-      : { kind: 'replay', pair: flags.pair, file: flags.replay },
+      : source.name === 'kraken-ws'
+        ? { kind: 'kraken', pairs: config.PAIRS }
+        : { kind: 'replay', pair: flags.pair, file: flags.replay },
     logger,
   );
   lifecycle.add('initial training', () => training.stop());

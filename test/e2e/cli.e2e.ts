@@ -11,6 +11,7 @@ import { gunzipSync } from 'node:zlib';
 import { createClient } from 'graphql-ws';
 import WebSocket from 'ws';
 import { FakeKrakenWsServer, wireTrade } from '../fakes/kraken-ws-server.ts';
+import { FakeKrakenRestServer, syntheticCandles } from '../fakes/kraken-rest-server.ts';
 import { BTC_CANDLES, requireData } from '../support/data.ts';
 import { freePort, scrape } from '../support/ports.ts';
 import { startService, stopGracefully, type Service } from '../support/processes.ts';
@@ -18,10 +19,12 @@ import { waitFor } from '../support/services.ts';
 
 const running: Service[] = [];
 const fakes: FakeKrakenWsServer[] = [];
+const restFakes: FakeKrakenRestServer[] = [];
 
 after(async () => {
   for (const service of running) await stopGracefully(service);
   for (const fake of fakes) await fake.close();
+  for (const fake of restFakes) await fake.close();
 });
 
 async function embeddedStart(
@@ -168,10 +171,23 @@ describe('tickcast start (embedded default)', () => {
     assert.equal(await stopGracefully(service), 0, service.output());
   });
 
-  it('streams live trades from Kraken (a local server speaking its v2 protocol) into candles', async () => {
+  it('streams live trades from Kraken (a local server speaking its v2 protocol) into candles, and trains its first model on the candles Kraken serves over REST', async () => {
     const fake = await FakeKrakenWsServer.start({ heartbeatIntervalMs: 200 });
     fakes.push(fake);
-    const { service, port } = await embeddedStart([], { KRAKEN_WS_URL: fake.url });
+    const rest = await FakeKrakenRestServer.start({
+      ohlc: {
+        XBTUSD: {
+          1: syntheticCandles({ count: 1_000, lastOpenSec: Math.floor(Date.now() / 60_000) * 60, intervalMinutes: 1 }),
+        },
+      },
+      ohlcMaxRows: 720,
+    });
+    restFakes.push(rest);
+    const { service, port } = await embeddedStart([], {
+      KRAKEN_WS_URL: fake.url,
+      KRAKEN_REST_URL: rest.url,
+      PREDICTION_HORIZONS: '1',
+    });
     await waitFor(
       'the trade subscription',
       async () =>
@@ -195,6 +211,18 @@ describe('tickcast start (embedded default)', () => {
       (await scrape(port, 'tickcast_candles_emitted_total{pair="BTC/USD",interval="1m",flat="true"}')) >= 1,
       'quiet minutes since close flat',
     );
+    // The first model: Kraken's 720 most recent one-minute candles over REST, trained in the background.
+    await waitFor(
+      'the first model trained on Kraken REST candles',
+      async () => /"msg":"initial model trained"/.test(service.output()),
+      90_000,
+    );
+    assert.match(
+      service.output(),
+      /"candles":7\d\d,[^}]*"msg":"training the first model on the candles Kraken serves over REST"/,
+    );
+    assert.match(service.output(), /"summary":"tickcast-btc-usd-1m v1 -> (challenger|champion)/);
+    assert.ok(rest.requests.some((r) => r.endpoint === 'OHLC' && r.query['pair'] === 'XBTUSD'));
     assert.equal(await stopGracefully(service), 0);
   });
 });
