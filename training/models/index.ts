@@ -11,12 +11,7 @@ import { DEFAULT_LAMBDAS, fitRidge, tuneRidge } from './ridge.ts';
 import { DEFAULT_TREE_DEPTHS, fitTrees, tuneTrees, type TreeObjective } from './trees.ts';
 
 export type CandidateName =
-  | 'persistence'
-  | 'ridge'
-  | 'trees'
-  | 'median-trees'
-  | 'ridge+partner'
-  | 'median-trees+partner';
+  'persistence' | 'ridge' | 'trees' | 'median-trees' | 'ridge+partner' | 'median-trees+partner';
 
 export interface CandidateFit {
   readonly name: CandidateName;
