@@ -35,9 +35,9 @@ export type InitialHistory =
   /** Kraken's live feed: the most recent candles Kraken serves over REST (720 minutes). */
   | { readonly kind: 'kraken'; readonly pairs: readonly string[] };
 
-/** Simulated history: 4 days, the last held out and the one before it used for selection. */
+/** Simulated history: 4 days, the last held out and the one before it used for selection; the run says it is simulated. */
 const SIMULATED_DAYS = 4;
-const SIMULATED_SPLIT = ['--test-days', '1', '--validation-days', '1'];
+const SIMULATED_SPLIT = ['--test-days', '1', '--validation-days', '1', '--simulated'];
 /** Kraken's last 720 one-minute candles: the last 2 hours held out, the 2 before for selection. */
 const KRAKEN_MINUTES = 720;
 const KRAKEN_SPLIT = ['--test-days', String(2 / 24), '--validation-days', String(2 / 24)];

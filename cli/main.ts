@@ -41,7 +41,7 @@ import { evaluateOfflineScorer } from '../streams/sentiment/evaluate.ts';
 import { coinOfPair } from '../streams/sentiment/coins.ts';
 import { sentimentDatasetOptions, sentimentFromStore } from '../training/sentiment.ts';
 import type { DatasetOptions } from '../training/dataset.ts';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 
 function checkpointFile(config: Config, kind: string, pair: string): string {
   return join(config.TICKCAST_DATA_DIR, `backfill-${kind}-${pair.replace('/', '')}.json`);
@@ -495,6 +495,7 @@ program
   )
   .option('--test-days <days>', 'held-out final stretch', positiveNumber, 7)
   .option('--validation-days <days>', 'selection and calibration stretch before it', positiveNumber, 7)
+  .option('--simulated', 'the --data file is simulated history: say so in the run (tickcast start does this offline)')
   .option(
     '--sentiment',
     "add the coin's news sentiment features from the feature store when it has any (the predictor does not serve them yet)",
@@ -508,6 +509,7 @@ program
       testDays: number;
       validationDays: number;
       sentiment?: boolean;
+      simulated?: boolean;
     }) => {
       const { config, logger } = setup();
       const registry = openRegistry({
@@ -560,6 +562,11 @@ program
         pair: flags.pair,
         horizonMinutes: flags.horizon,
         series,
+        dataSource: flags.simulated
+          ? `SIMULATED history, not market data (${basename(flags.data ?? '')})`
+          : flags.data
+            ? basename(flags.data)
+            : 'feature store',
         settings: {
           testDays: flags.testDays,
           validationDays: flags.validationDays,

@@ -30,6 +30,8 @@ export interface TrainRequest {
   readonly series: readonly SeriesPoint[];
   /** Split and candidate settings (defaults: 7 test days, 7 validation days, evaluate's search grids). */
   readonly settings?: SeriesEvaluationOptions;
+  /** Where the history came from, as the run's `training_data` param says (e.g. a file, the feature store). */
+  readonly dataSource?: string;
   readonly log?: (line: string) => void;
 }
 
@@ -92,6 +94,7 @@ export async function trainAndRegister(request: TrainRequest): Promise<TrainOutc
   const winner = result.candidates.find((c) => c.name === result.winner);
   await registry.logParams(run.runId, {
     candidate: result.winner,
+    ...(request.dataSource ? { training_data: request.dataSource } : {}),
     feature_count: result.model.featureNames.length,
     ...Object.fromEntries(Object.entries(winner?.hyperparameters ?? {}).map(([k, v]) => [`hp_${k}`, v])),
     train_from: result.periods.trainFrom,

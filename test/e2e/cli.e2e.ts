@@ -161,6 +161,21 @@ describe('tickcast start (embedded default)', () => {
     assert.equal(received[0]?.horizonMinutes, 1);
     assert.ok((received[0]?.predictedPrice ?? 0) > 0);
     assert.match(service.output(), /training the first model on SIMULATED history \(not real market data\)/);
+    // The registered version says what it learned from, where a user sees it (the models API).
+    const answer = await fetch(`http://127.0.0.1:${gatewayPort}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-api-key': key },
+      body: JSON.stringify({
+        query: '{ modelVersion(modelName: "tickcast-btc-usd-1m", version: "1") { params { key value } } }',
+      }),
+    });
+    const { data } = (await answer.json()) as {
+      data: { modelVersion: { params: { key: string; value: string }[] } | null };
+    };
+    assert.match(
+      data.modelVersion?.params.find((p) => p.key === 'training_data')?.value ?? '',
+      /^SIMULATED history, not market data \(SIMULATED-BTCUSD-1m\.csv\)$/,
+    );
     assert.match(
       service.output(),
       /"summary":"tickcast-btc-usd-1m v1 -> (challenger|champion) [^"]*","msg":"initial model trained"/,
