@@ -23,7 +23,6 @@ import { Champions } from './predictor/champions.ts';
 import { predictorProcessor } from './predictor/processor.ts';
 import { sentimentAtFromStore } from '../training/sentiment.ts';
 import { partnerInputsFromStore, type OwnValues } from '../training/cross-asset.ts';
-import { AdaptiveHalfWidths } from './predictor/adaptive-intervals.ts';
 import { coinOfPair } from './sentiment/coins.ts';
 import { errorMonitorProcessor } from './monitor/processor.ts';
 import { monitorStatesFromStore } from './monitor/store.ts';
@@ -184,14 +183,9 @@ export async function startProcessor(
               partners: config.CROSS_ASSET_PARTNERS,
             })
         : undefined;
-      // Interval widths follow the monitor's adaptive conformal trackers.
-      const adaptive = new AdaptiveHalfWidths();
-      const intervals = await adaptive.follow(bus);
-      const task = await bus.runStateful(predictorProcessor(champions, horizons, sentiment, partner, adaptive));
-      return alsoStopping(task, async () => {
-        await intervals.stop();
-        await champions.stop();
-      });
+      return alsoStopping(await bus.runStateful(predictorProcessor(champions, horizons, sentiment, partner)), () =>
+        champions.stop(),
+      );
     }
     case 'monitor': {
       const registry = registryOf(config);

@@ -124,18 +124,3 @@ test("a silent partner feed makes the cross-asset model's prediction persistence
   const [only] = await noSource.process(noSource.initialState(PAIR), record(60_000));
   assert.equal((only?.value as Prediction).fallback, 'persistence');
 });
-
-test("the interval takes the monitor's adaptive half-width once it has one for the version, else the registered one", async () => {
-  const model = { ...champion('indicators'), intervalHalfWidth: 0.002 };
-  const widths = new Map([['tickcast-btc-usd-1m|1|BTC/USD|1', 0.004]]);
-  const adaptive = {
-    get: (name: string, version: string, pair: string, h: number) => widths.get(`${name}|${version}|${pair}|${h}`),
-  };
-  const processor = predictorProcessor({ get: () => model }, [1, 5], undefined, undefined, adaptive);
-  const out = await processor.process(processor.initialState(PAIR), record(60_000));
-  const [one, five] = out.map((o) => o.value as Prediction);
-  // Predicted log return 0.01 from a close of 100.
-  assert.ok(Math.abs((one?.upperBound ?? NaN) - 100 * Math.exp(0.01 + 0.004)) < 1e-9);
-  assert.ok(Math.abs((one?.lowerBound ?? NaN) - 100 * Math.exp(0.01 - 0.004)) < 1e-9);
-  assert.ok(Math.abs((five?.upperBound ?? NaN) - 100 * Math.exp(0.01 + 0.002)) < 1e-9, 'no adaptive width for 5m');
-});

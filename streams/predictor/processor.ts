@@ -52,17 +52,11 @@ const fallbacks = counter(
   ['pair', 'horizon', 'reason'],
 );
 
-/** The monitor's adaptive half-width for a version's predictions, when it has one (adaptive-intervals.ts). */
-export interface HalfWidthSource {
-  get(modelName: string, version: string, pair: string, horizonMinutes: number): number | undefined;
-}
-
 export function predictorProcessor(
   champions: ChampionSource,
   horizons: readonly number[],
   sentiment?: SentimentInputs,
   partner?: PartnerInputs,
-  adaptive?: HalfWidthSource,
 ): StatefulProcessor<PredictorState> {
   return {
     name: 'predictor',
@@ -118,8 +112,7 @@ export function predictorProcessor(
           skipped.inc({ pair: set.pair, reason: 'non-finite-output' });
           continue;
         }
-        // The monitor's adaptive width once it has scored this version, else the registered one.
-        const q = adaptive?.get(champion.modelName, champion.version, set.pair, horizon) ?? champion.intervalHalfWidth;
+        const q = champion.intervalHalfWidth;
         const prediction: Prediction = {
           v: 1,
           id: predictionId(set.pair, horizon, madeAt),
