@@ -14,13 +14,14 @@ import { predictorProcessor } from './processor.ts';
 
 const PAIR = 'BTC/USD';
 
-function record(openTime: number): InboundRecord {
+/** An indicator set of PAIR at `openTime` closing at `close`. */
+function record(openTime: number, close = 100): InboundRecord {
   const set: IndicatorSet = {
     v: 1,
     pair: PAIR,
     interval: '1m',
     openTime,
-    close: 100,
+    close,
     values: Object.fromEntries(INDICATOR_NAMES.map((name) => [name, 1])),
   };
   return { topic: TOPICS.indicators.name, partition: 0, offset: '0', key: PAIR, value: encodeValue(set) };
@@ -123,4 +124,32 @@ test("a silent partner feed makes the cross-asset model's prediction persistence
   const noSource = predictorProcessor({ get: () => model }, [1]);
   const [only] = await noSource.process(noSource.initialState(PAIR), record(60_000));
   assert.equal((only?.value as Prediction).fallback, 'persistence');
+});
+
+test("intervals adapt in the predictor's own state: a miss widens the version's next interval, a new version starts from its own", async () => {
+  const model = { ...champion('indicators'), intervalHalfWidth: 0.002 };
+  let serving = model;
+  const processor = predictorProcessor({ get: () => serving }, [1]);
+  const state = processor.initialState(PAIR);
+  const halfWidthOf = (out: Awaited<ReturnType<typeof processor.process>>) => {
+    const p = out[0]?.value as Prediction;
+    return Math.log((p.upperBound ?? NaN) / p.predictedPrice);
+  };
+  // Issued at 0.002 around +1 % from 100; the close a minute later is 100 (a miss: |−0.01| > 0.002).
+  const first = await processor.process(state, record(60_000, 100));
+  assert.ok(Math.abs(halfWidthOf(first) - 0.002) < 1e-12);
+  const second = await processor.process(state, record(120_000, 100));
+  // One miss: q + γ·s·(1 − α) = 0.002 + 0.005 · 0.002 · 0.9.
+  assert.ok(Math.abs(halfWidthOf(second) - (0.002 + 0.005 * 0.002 * 0.9)) < 1e-12, String(halfWidthOf(second)));
+  // The state survives a snapshot (JSON) and a replayed minute changes nothing.
+  const restored = JSON.parse(JSON.stringify(state)) as typeof state;
+  assert.deepEqual(await processor.process(restored, record(120_000, 100)), []);
+  const third = await processor.process(restored, record(180_000, 100));
+  assert.ok(halfWidthOf(third) > halfWidthOf(second));
+  // A new version starts from its registered width, and the old one's tracker is forgotten.
+  serving = { ...model, version: '2', intervalHalfWidth: 0.003 };
+  const swapped = await processor.process(restored, record(240_000, 100));
+  assert.ok(Math.abs(halfWidthOf(swapped) - 0.003) < 1e-12);
+  assert.deepEqual(Object.keys(restored.intervals ?? {}), []);
+  assert.ok((restored.issued ?? []).length <= 1, 'only the newest issued interval waits');
 });

@@ -9,6 +9,7 @@ import { indicatorSetSchema, predictionId, type Prediction } from '../../schema/
 import { TOPICS } from '../../schema/topics.ts';
 import { counter } from '../../lib/metrics.ts';
 import { featureVector } from '../../training/features.ts';
+import { adaptiveStateSchema, halfWidth, initialState, update } from '../../training/adaptive-conformal.ts';
 import type { OutboundRecord, StatefulProcessor } from '../bus/bus.ts';
 import { decodeValue } from '../bus/codec.ts';
 import type { Champion } from './champions.ts';
@@ -43,8 +44,64 @@ const skipped = counter('tickcast_predictor_skipped_total', 'Indicator sets with
 
 const MINUTE_MS = 60_000;
 
-const predictorStateSchema = z.object({ lastOpenTime: z.number().nullable() });
+/** An interval the predictor issued, waiting for the close it predicted. */
+const issuedSchema = z.object({
+  /** modelName|version|horizon: whose tracker the outcome updates. */
+  key: z.string(),
+  /** Open time of the candle whose close is the target. */
+  targetOpenTime: z.number(),
+  basePrice: z.number(),
+  predictedLogReturn: z.number(),
+  halfWidth: z.number(),
+});
+type Issued = z.infer<typeof issuedSchema>;
+
+const predictorStateSchema = z.object({
+  lastOpenTime: z.number().nullable(),
+  /**
+   * Adaptive conformal intervals (training/adaptive-conformal.ts), kept in the predictor's own
+   * state so a minute replayed after a crash issues the same bounds: the issued intervals
+   * waiting for their close (at most h per horizon), and one tracker per serving version and
+   * horizon. Absent in snapshots from before they were kept.
+   */
+  issued: z.array(issuedSchema).optional(),
+  intervals: z.record(z.string(), adaptiveStateSchema).optional(),
+});
 type PredictorState = z.infer<typeof predictorStateSchema>;
+
+/**
+ * Applies the outcomes this close makes known (the candle opening at `openTime` closed at
+ * `close`) to their versions' trackers, and forgets issued intervals whose target candle is
+ * past (a gap in the data leaves them without an outcome).
+ */
+function applyOutcomes(state: PredictorState, openTime: number, close: number): void {
+  const waiting: Issued[] = [];
+  for (const issued of state.issued ?? []) {
+    if (issued.targetOpenTime > openTime) {
+      waiting.push(issued);
+      continue;
+    }
+    if (issued.targetOpenTime < openTime) continue;
+    const intervals = (state.intervals ??= {});
+    const residual = Math.log(close / issued.basePrice) - issued.predictedLogReturn;
+    intervals[issued.key] = update(intervals[issued.key] ?? initialState(issued.halfWidth), residual, issued.halfWidth);
+  }
+  state.issued = waiting;
+}
+
+/** The half-width to issue for `key`: its tracker's once it has one, else the registered one. */
+function halfWidthFor(state: PredictorState, key: string, registered: number | null): number | null {
+  const tracker = state.intervals?.[key];
+  return tracker ? halfWidth(tracker) : registered;
+}
+
+/** Keeps one tracker per model and horizon: a new serving version starts from its own registered width. */
+function forgetOtherVersions(state: PredictorState, modelName: string, version: string, horizon: number): void {
+  for (const key of Object.keys(state.intervals ?? {})) {
+    const [name, v, h] = key.split('|');
+    if (name === modelName && h === String(horizon) && v !== version) delete state.intervals?.[key];
+  }
+}
 
 const fallbacks = counter(
   'tickcast_predictor_fallbacks_total',
@@ -71,6 +128,7 @@ export function predictorProcessor(
         return [];
       }
       state.lastOpenTime = set.openTime;
+      applyOutcomes(state, set.openTime, set.close);
       const base = featureVector(set);
       if (base === null) {
         skipped.inc({ pair: set.pair, reason: 'warming-up' });
@@ -112,7 +170,18 @@ export function predictorProcessor(
           skipped.inc({ pair: set.pair, reason: 'non-finite-output' });
           continue;
         }
-        const q = champion.intervalHalfWidth;
+        const key = `${champion.modelName}|${champion.version}|${horizon}`;
+        forgetOtherVersions(state, champion.modelName, champion.version, horizon);
+        const q = halfWidthFor(state, key, champion.intervalHalfWidth);
+        if (q !== null && Number.isFinite(q) && q > 0) {
+          (state.issued ??= []).push({
+            key,
+            targetOpenTime: set.openTime + horizon * MINUTE_MS,
+            basePrice: set.close,
+            predictedLogReturn: logReturn,
+            halfWidth: q,
+          });
+        }
         const prediction: Prediction = {
           v: 1,
           id: predictionId(set.pair, horizon, madeAt),
