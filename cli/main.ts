@@ -32,6 +32,7 @@ import { historyFromFile, historyFromStore } from '../training/history.ts';
 import { crossAssetDatasetOptions, partnerOf } from '../training/cross-asset.ts';
 import { openRegistry } from '../registry/index.ts';
 import type { Bus } from '../streams/bus/bus.ts';
+import { decodeValue } from '../streams/bus/codec.ts';
 import type { MarketSink } from '../streams/sources/source.ts';
 import { KrakenRestClient } from '../streams/sources/kraken-rest.ts';
 import { toKrakenCsv } from '../lib/candle-csv.ts';
@@ -163,8 +164,14 @@ async function startRetraining(config: Config, bus: Bus, logger: Logger): Promis
     live: true,
     handler: async (records) => {
       for (const record of records) {
-        const parsed = modelAlertSchema.safeParse(JSON.parse(record.value?.toString('utf8') ?? 'null'));
-        if (parsed.success) retraining.onAlert(parsed.data.pair, parsed.data.horizonMinutes);
+        // A malformed alert is skipped: it must not stop the feed the other alerts arrive on.
+        let alert;
+        try {
+          alert = decodeValue(modelAlertSchema, record);
+        } catch {
+          continue;
+        }
+        retraining.onAlert(alert.pair, alert.horizonMinutes);
       }
     },
   });

@@ -21,6 +21,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
+import type { Row } from '../dataset.ts';
 import { dieboldMariano } from '../metrics.ts';
 import { chooseShrinkage } from '../models/shrinkage.ts';
 import type { Fold } from '../splits.ts';
@@ -29,14 +30,8 @@ const HERE = dirname(fileURLToPath(import.meta.url));
 const SCRIPT = join(HERE, 'lightgbm_reference.py');
 const VENV_SCRIPT = resolve(HERE, '../../scripts/lightgbm-venv');
 
-/** A row as the reference needs it (dataset.ts `Row` fits). */
-export interface ReferenceRow {
-  readonly x: readonly number[];
-  /** ln(futureClose / close). */
-  readonly y: number;
-  readonly close: number;
-  readonly futureClose: number;
-}
+/** A row as the reference needs it: a dataset row without its time. */
+export type ReferenceRow = Pick<Row, 'x' | 'y' | 'close' | 'futureClose'>;
 
 export interface ReferenceInput {
   readonly featureNames: readonly string[];
