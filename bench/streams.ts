@@ -4,8 +4,15 @@
  *
  * Both clocks start when the consumer starts (group join included) and stop at the
  * last record: the bare consumer's last trade, the pipeline's last indicator set.
+ *
+ * BENCH_PROFILE=DIR writes a CPU profile of the pipeline phase alone (start of the
+ * processors to the last indicator set) to DIR/streams-pipeline.cpuprofile: a whole-process
+ * `--cpu-prof` mostly shows the CSV load, the publish and the bare consumer.
  */
 import { randomBytes } from 'node:crypto';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { Session } from 'node:inspector/promises';
+import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import { loadConfig } from '../lib/config.ts';
 import { createLogger } from '../lib/logger.ts';
@@ -61,12 +68,15 @@ export async function run(): Promise<void> {
     allowedLatenessMs: config.CANDLE_ALLOWED_LATENESS_MS,
     maxGapFillMinutes: config.CANDLE_MAX_GAP_FILL_MINUTES,
   });
+  const profile = await startProfile(process.env['BENCH_PROFILE']);
   const pipelineStarted = performance.now();
   const audit = countRecords(kafka, `${id}.audit`, `${id}.${TOPICS.indicators.name}`, expectedSets);
   const candles = await startProcessor('candles', { config, logger, bus, database: undefined });
   const indicators = await startProcessor('indicators', { config, logger, bus, database: undefined });
+  const startedSeconds = (performance.now() - pipelineStarted) / 1000;
   await audit.done;
   const pipelineSeconds = (performance.now() - pipelineStarted) / 1000;
+  await profile?.();
   await candles.stop();
   await indicators.stop();
   await bus.close();
@@ -84,6 +94,24 @@ export async function run(): Promise<void> {
     line('ratio pipeline / bare consumer', pipelineRate / bareRate > 0 ? (pipelineRate / bareRate).toFixed(3) : 'n/a'),
   );
   console.log(line('wall time bare / pipeline (s)', `${bareSeconds.toFixed(2)} / ${pipelineSeconds.toFixed(2)}`));
+  console.log(line('of which processors starting (s)', startedSeconds.toFixed(2)));
+}
+
+/** Starts the inspector's CPU profiler when `dir` is set; the returned function writes the profile there. */
+async function startProfile(dir: string | undefined): Promise<(() => Promise<void>) | undefined> {
+  if (!dir) return undefined;
+  const session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.start');
+  return async () => {
+    const { profile } = await session.post('Profiler.stop');
+    session.disconnect();
+    await mkdir(dir, { recursive: true });
+    const file = join(dir, 'streams-pipeline.cpuprofile');
+    await writeFile(file, JSON.stringify(profile));
+    console.log(`  pipeline CPU profile: ${file}`);
+  };
 }
 
 /** One indicator set per closed candle: count the candles with the (pure) aggregator itself. */
