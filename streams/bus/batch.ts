@@ -74,35 +74,52 @@ export function stateKeyOf(record: InboundRecord): string {
   return record.key ?? '';
 }
 
-/** `between` runs before each record: the Kafka bus heartbeats there, so a slow batch keeps its group membership. */
+/**
+ * `between` runs before each record: the Kafka bus heartbeats there, so a slow batch keeps its
+ * group membership. It returns a promise only when it has something to wait for, and `process`
+ * is awaited only when it returns one: an await per record was a measurable share of the
+ * candles processor's time, for processors that never wait.
+ */
 export async function applyBatch<S>(
   processor: StatefulProcessor<S>,
   committed: Pick<StateStore<S>, 'get'>,
   records: readonly InboundRecord[],
-  between?: () => Promise<void>,
+  between?: () => Promise<void> | undefined,
 ): Promise<AppliedBatch<S>> {
   const changed = new Map<string, S>();
   const outputs: OutboundRecord[] = [];
-  for (const record of records) {
-    await between?.();
-    const key = stateKeyOf(record);
-    let state = changed.get(key);
-    if (state === undefined) {
-      const base = committed.get(key);
-      state = base === undefined ? processor.initialState(key) : structuredClone(base);
-      changed.set(key, state);
+  let applied = 0;
+  let deadLettered = 0;
+  try {
+    for (const record of records) {
+      const waiting = between?.();
+      if (waiting) await waiting;
+      const key = stateKeyOf(record);
+      let state = changed.get(key);
+      if (state === undefined) {
+        const base = committed.get(key);
+        state = base === undefined ? processor.initialState(key) : structuredClone(base);
+        changed.set(key, state);
+      }
+      try {
+        const result = processor.process(state, record);
+        const produced = Array.isArray(result) ? result : await result;
+        for (const output of produced) outputs.push(output);
+        applied++;
+      } catch (error) {
+        // A record that cannot be applied (bad schema, impossible values) would fail on
+        // every retry: keep it as a dead letter and go on. Anything else is an outage
+        // and fails the batch so it is retried from the last commit.
+        if (!(error instanceof TickcastError) || error.retriable) throw error;
+        deadLettered++;
+        outputs.push(deadLetterFor(processor.name, record, error));
+      }
     }
-    try {
-      outputs.push(...(await processor.process(state, record)));
-      recordsProcessed.inc({ processor: processor.name, outcome: 'applied' });
-    } catch (error) {
-      // A record that cannot be applied (bad schema, impossible values) would fail on
-      // every retry: keep it as a dead letter and go on. Anything else is an outage
-      // and fails the batch so it is retried from the last commit.
-      if (!(error instanceof TickcastError) || error.retriable) throw error;
-      recordsProcessed.inc({ processor: processor.name, outcome: 'dead-lettered' });
-      outputs.push(deadLetterFor(processor.name, record, error));
-    }
+  } finally {
+    // Counted once per batch (a labelled increment per record cost more than some processors'
+    // own work), including the records a failing batch applied before it failed, as before.
+    if (applied > 0) recordsProcessed.inc({ processor: processor.name, outcome: 'applied' }, applied);
+    if (deadLettered > 0) recordsProcessed.inc({ processor: processor.name, outcome: 'dead-lettered' }, deadLettered);
   }
   return { outputs, changed };
 }

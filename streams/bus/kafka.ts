@@ -110,17 +110,21 @@ function toInbound(
  * heartbeat the timer saw fail, i.e. a rebalance under way: the batch then stops, its
  * transaction is never committed, and kafkajs rejoins instead of the batch finishing
  * work whose partition may already belong to another member. kafkajs' `heartbeat()`
- * only calls the broker once per heartbeat interval, so calling it often is cheap.
+ * only calls the broker once per heartbeat interval, yet each call is an async round of its
+ * own: `beat` calls it at most every tenth of the interval (a heartbeat goes out at most that
+ * late) and otherwise returns nothing to await, unless a heartbeat is in flight or has failed.
  */
 async function keepingAlive<T>(
   heartbeat: () => Promise<void>,
   intervalMs: number,
-  work: (beat: () => Promise<void>) => Promise<T>,
+  work: (beat: () => Promise<void> | undefined) => Promise<T>,
 ): Promise<T> {
   const failures: unknown[] = [];
   let inFlight: Promise<void> | undefined;
-  const beat = async (): Promise<void> => {
+  let nextCallAt = 0;
+  const beatNow = async (): Promise<void> => {
     if (failures.length === 0) {
+      nextCallAt = performance.now() + intervalMs / 10;
       inFlight ??= heartbeat()
         .catch((error: unknown) => {
           failures.push(error);
@@ -132,8 +136,10 @@ async function keepingAlive<T>(
     }
     if (failures.length > 0) throw failures[0];
   };
+  const beat = (): Promise<void> | undefined =>
+    failures.length === 0 && inFlight === undefined && performance.now() < nextCallAt ? undefined : beatNow();
   // A failure is kept for the next `beat`; nothing to do with it here.
-  const timer = setInterval(() => beat().catch(() => undefined), intervalMs);
+  const timer = setInterval(() => beatNow().catch(() => undefined), intervalMs);
   try {
     return await work(beat);
   } finally {
