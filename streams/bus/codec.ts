@@ -7,8 +7,16 @@ export function encodeValue(value: unknown): Buffer {
   return Buffer.from(JSON.stringify(value), 'utf8');
 }
 
-/** Parses a record's value with `schema`; a record that does not match is a non-retriable INVALID_EVENT. */
-export function decodeValue<T>(schema: z.ZodType<T>, record: InboundRecord): T {
+/**
+ * Parses a record's value with `schema`; a record that does not match is a non-retriable INVALID_EVENT.
+ * `quick` (see quick-check.ts) may accept the parsed JSON first, returning exactly what `schema`
+ * would; when it returns undefined, `schema` decides and explains.
+ */
+export function decodeValue<T>(
+  schema: z.ZodType<T>,
+  record: InboundRecord,
+  quick?: (json: unknown) => T | undefined,
+): T {
   if (record.value === null) {
     throw new TickcastError('INVALID_EVENT', `${record.topic}@${record.partition}:${record.offset} has no value`);
   }
@@ -20,6 +28,8 @@ export function decodeValue<T>(schema: z.ZodType<T>, record: InboundRecord): T {
       cause,
     });
   }
+  const accepted = quick?.(json);
+  if (accepted !== undefined) return accepted;
   const parsed = schema.safeParse(json);
   if (!parsed.success) {
     const issues = parsed.error.issues.map((i) => `${i.path.join('.') || '(value)'}: ${i.message}`).join('; ');

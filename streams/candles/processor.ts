@@ -6,6 +6,7 @@ import { rootLogger } from '../../lib/logger.ts';
 import { counter } from '../../lib/metrics.ts';
 import type { OutboundRecord, StatefulProcessor } from '../bus/bus.ts';
 import { decodeValue } from '../bus/codec.ts';
+import { quickMarketEvent } from '../bus/quick-check.ts';
 import {
   applyClock,
   applyTrade,
@@ -54,7 +55,7 @@ export function candlesProcessor(options: CandlesProcessorOptions): StatefulProc
     stateSchema: candleStateSchema,
     initialState: initialCandleState,
     process(state, record) {
-      const event = decodeValue(marketEventSchema, record);
+      const event = decodeValue(marketEventSchema, record, quickMarketEvent);
       if (event.pair !== state.pair) {
         throw new TickcastError('INVALID_EVENT', `record keyed ${record.key} carries pair ${event.pair}`);
       }

@@ -10,6 +10,7 @@ import { TickcastError } from '../../lib/errors.ts';
 import { counter } from '../../lib/metrics.ts';
 import type { StatefulProcessor } from '../bus/bus.ts';
 import { decodeValue } from '../bus/codec.ts';
+import { quickCandle } from '../bus/quick-check.ts';
 import {
   createIndicatorState,
   indicatorStateSchema,
@@ -36,7 +37,7 @@ export function indicatorsProcessor(): StatefulProcessor<PairIndicatorState> {
     stateSchema: pairStateSchema,
     initialState: (pair) => ({ pair, byInterval: {} }),
     process(state, record) {
-      const candle = decodeValue(candleSchema, record);
+      const candle = decodeValue(candleSchema, record, quickCandle);
       if (candle.pair !== state.pair) {
         throw new TickcastError('INVALID_EVENT', `record keyed ${record.key} carries pair ${candle.pair}`);
       }
