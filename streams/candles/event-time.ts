@@ -66,6 +66,15 @@ export function describeTime(time: number): string {
 }
 
 /**
+ * "trade 7 on BTC/USD at <time>", for a rejection's message only: formatting dates for every
+ * accepted trade was a measurable part of the candles processor's time.
+ */
+function describeEvent(event: MarketEvent): string {
+  const what = event.kind === 'trade' ? `trade ${event.tradeId} on ${event.pair}` : `clock for ${event.pair}`;
+  return `${what} at ${describeTime(event.time)}`;
+}
+
+/**
  * Why `event` must not be applied, or null when its time is plausible.
  * `eventTime` is the pair's watermark (null before its first trade), `now` the wall clock.
  */
@@ -75,23 +84,18 @@ export function eventTimeProblem(
   limits: EventTimeLimits,
   now: number,
 ): TimeProblem | null {
-  // The messages are built only for a rejected event: formatting two dates per accepted
-  // trade was a measurable part of the candles processor's time.
-  const what = (): string =>
-    event.kind === 'trade' ? `trade ${event.tradeId} on ${event.pair}` : `clock for ${event.pair}`;
-  const at = (): string => describeTime(event.time);
   if (event.time < EARLIEST_EVENT_TIME) {
     return {
       code: 'IMPLAUSIBLE_TIME',
       reason: 'before_2009',
-      message: `${what()} at ${at()} is older than any crypto market (${describeTime(EARLIEST_EVENT_TIME)})`,
+      message: `${describeEvent(event)} is older than any crypto market (${describeTime(EARLIEST_EVENT_TIME)})`,
     };
   }
   if (event.time > now + limits.maxAheadMs) {
     return {
       code: 'FUTURE_EVENT',
       reason: 'ahead_of_wall_clock',
-      message: `${what()} at ${at()} is more than ${limits.maxAheadMs} ms ahead of the wall clock (${describeTime(now)})`,
+      message: `${describeEvent(event)} is more than ${limits.maxAheadMs} ms ahead of the wall clock (${describeTime(now)})`,
     };
   }
   if (eventTime !== null && event.time > eventTime + limits.maxJumpMs && !mayJump(event, limits, now)) {
@@ -99,7 +103,7 @@ export function eventTimeProblem(
       code: 'FUTURE_EVENT',
       reason: 'ahead_of_event_time',
       message:
-        `${what()} at ${at()} is more than ${limits.maxJumpMs} ms ahead of the pair's event time ` +
+        `${describeEvent(event)} is more than ${limits.maxJumpMs} ms ahead of the pair's event time ` +
         `(${describeTime(eventTime)}); a quiet period must be stepped through with clocks`,
     };
   }
