@@ -7,6 +7,7 @@ import { counter } from '../../lib/metrics.ts';
 import type { OutboundRecord, StatefulProcessor } from '../bus/bus.ts';
 import { decodeValue } from '../bus/codec.ts';
 import { quickMarketEvent } from '../bus/quick-check.ts';
+import { tally } from '../bus/tally.ts';
 import {
   applyClock,
   applyTrade,
@@ -19,15 +20,15 @@ import {
 import { describeTime, eventTimeProblem, type EventTimeLimits } from './event-time.ts';
 import { candleStateSchema, initialCandleState, type CandleState } from './window-state.ts';
 
-const tradesSeen = counter('tickcast_candles_trades_total', 'Trades the candles processor received, by outcome', [
-  'pair',
-  'outcome',
-]);
-const candlesEmitted = counter('tickcast_candles_emitted_total', 'Closed candles emitted', [
-  'pair',
-  'interval',
-  'flat',
-]);
+// Per trade and per candle: tallied per batch (see tally.ts).
+const tradesSeen = tally(
+  counter('tickcast_candles_trades_total', 'Trades the candles processor received, by outcome', ['pair', 'outcome']),
+  ['pair', 'outcome'],
+);
+const candlesEmitted = tally(
+  counter('tickcast_candles_emitted_total', 'Closed candles emitted', ['pair', 'interval', 'flat']),
+  ['pair', 'interval', 'flat'],
+);
 const eventsRejected = counter(
   'tickcast_candles_events_rejected_total',
   'Trades and clocks dead-lettered because their time is implausible, by reason',
@@ -69,11 +70,10 @@ export function candlesProcessor(options: CandlesProcessorOptions): StatefulProc
       if (event.kind === 'trade') {
         try {
           const applied = applyTrade(state, event, options);
-          tradesSeen.inc({ pair: event.pair, outcome: applied.outcome });
+          tradesSeen([event.pair, applied.outcome]);
           advanced = applied;
         } catch (error) {
-          if (error instanceof TickcastError && error.code === 'LATE_TRADE')
-            tradesSeen.inc({ pair: event.pair, outcome: 'late' });
+          if (error instanceof TickcastError && error.code === 'LATE_TRADE') tradesSeen([event.pair, 'late']);
           throw error;
         }
       } else {
@@ -89,7 +89,7 @@ export function candlesProcessor(options: CandlesProcessorOptions): StatefulProc
         );
       }
       return closed.map((candle): OutboundRecord => {
-        candlesEmitted.inc({ pair: candle.pair, interval: candle.interval, flat: String(candle.flat) });
+        candlesEmitted([candle.pair, candle.interval, String(candle.flat)]);
         return { topic: TOPICS.candles.name, key: candle.pair, value: candle };
       });
     },

@@ -11,6 +11,7 @@ import { counter } from '../../lib/metrics.ts';
 import type { StatefulProcessor } from '../bus/bus.ts';
 import { decodeValue } from '../bus/codec.ts';
 import { quickCandle } from '../bus/quick-check.ts';
+import { tally } from '../bus/tally.ts';
 import {
   createIndicatorState,
   indicatorStateSchema,
@@ -18,9 +19,13 @@ import {
   updateIndicators,
 } from '../../lib/indicators/engine.ts';
 
-const candlesSeen = counter(
-  'tickcast_indicators_candles_total',
-  'Candles the indicators processor received, by outcome',
+// Per candle: tallied per batch (see tally.ts).
+const candlesSeen = tally(
+  counter('tickcast_indicators_candles_total', 'Candles the indicators processor received, by outcome', [
+    'pair',
+    'interval',
+    'outcome',
+  ]),
   ['pair', 'interval', 'outcome'],
 );
 
@@ -43,10 +48,9 @@ export function indicatorsProcessor(): StatefulProcessor<PairIndicatorState> {
       }
       if (!candle.final) throw new TickcastError('INVALID_EVENT', 'in-progress candle on the closed-candles topic');
       const indicators = (state.byInterval[candle.interval] ??= createIndicatorState());
-      const labels = { pair: candle.pair, interval: candle.interval };
       if (!isNewCandle(indicators, candle.openTime)) {
         // Candles are published exactly once, so this is a producer replaying history: skip, count.
-        candlesSeen.inc({ ...labels, outcome: 'duplicate' });
+        candlesSeen([candle.pair, candle.interval, 'duplicate']);
         return [];
       }
       const set: IndicatorSet = {
@@ -57,7 +61,7 @@ export function indicatorsProcessor(): StatefulProcessor<PairIndicatorState> {
         close: candle.close,
         values: updateIndicators(indicators, candle),
       };
-      candlesSeen.inc({ ...labels, outcome: 'applied' });
+      candlesSeen([candle.pair, candle.interval, 'applied']);
       return [{ topic: TOPICS.indicators.name, key: candle.pair, value: set }];
     },
   };
