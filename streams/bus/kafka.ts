@@ -156,6 +156,14 @@ type TopicMessages = { topic: string; messages: { key: string; value: Buffer | n
  */
 const MAX_REQUEST_BYTES = 512 * 1024;
 
+/**
+ * What a stateful processor fetches per partition at most (kafkajs' default is 1 MiB, about
+ * 5,000 trades): every batch is one transaction, five broker round trips whatever its size,
+ * and on a busy host those round trips, not the records, were most of a batch's time. A
+ * fetch still holds at most kafkajs' `maxBytes` (10 MiB) over all partitions.
+ */
+const STATEFUL_FETCH_BYTES_PER_PARTITION = 4 * 1024 * 1024;
+
 /** Encodes records, grouped by physical topic, in requests that each stay under MAX_REQUEST_BYTES. */
 function toRequests(records: readonly OutboundRecord[], physical: (topic: string) => string): TopicMessages[] {
   const requests: TopicMessages[] = [];
@@ -325,7 +333,15 @@ export class KafkaBus implements Bus {
     log.info({ keys: states.size }, 'state restored from changelog');
 
     const groupId = this.group(processor.name);
-    const consumer = this.consumer({ groupId, allowAutoTopicCreation: false, readUncommitted: false }, processor.name);
+    const consumer = this.consumer(
+      {
+        groupId,
+        allowAutoTopicCreation: false,
+        readUncommitted: false,
+        maxBytesPerPartition: STATEFUL_FETCH_BYTES_PER_PARTITION,
+      },
+      processor.name,
+    );
     await consumer.connect();
     await consumer.subscribe({ topics: processor.inputs.map(this.physical), fromBeginning: true });
     await consumer.run({
