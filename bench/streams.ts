@@ -60,7 +60,10 @@ export async function run(): Promise<void> {
   }
 
   // Bare consumer: the ceiling for any processor reading this topic.
+  const bareCpu = process.cpuUsage();
   const bareSeconds = await timeUntil(kafka, `${id}.bare`, `${id}.${TOPICS.marketEvents.name}`, events.length);
+
+  const bareCpuSeconds = cpuSeconds(bareCpu);
 
   // The pipeline: candles and indicators processors, exactly-once, until the last indicator set.
   const expectedSets = expectedIndicatorSets(events, {
@@ -69,13 +72,18 @@ export async function run(): Promise<void> {
     maxGapFillMinutes: config.CANDLE_MAX_GAP_FILL_MINUTES,
   });
   const profile = await startProfile(process.env['BENCH_PROFILE']);
+  const pipelineCpu = process.cpuUsage();
   const pipelineStarted = performance.now();
   const audit = countRecords(kafka, `${id}.audit`, `${id}.${TOPICS.indicators.name}`, expectedSets);
-  const candles = await startProcessor('candles', { config, logger, bus, database: undefined });
-  const indicators = await startProcessor('indicators', { config, logger, bus, database: undefined });
+  // Started together, as their own `tickcast stream` processes (one deployment each) start.
+  const [candles, indicators] = await Promise.all([
+    startProcessor('candles', { config, logger, bus, database: undefined }),
+    startProcessor('indicators', { config, logger, bus, database: undefined }),
+  ]);
   const startedSeconds = (performance.now() - pipelineStarted) / 1000;
   await audit.done;
   const pipelineSeconds = (performance.now() - pipelineStarted) / 1000;
+  const pipelineCpuSeconds = cpuSeconds(pipelineCpu);
   await profile?.();
   await candles.stop();
   await indicators.stop();
@@ -95,6 +103,19 @@ export async function run(): Promise<void> {
   );
   console.log(line('wall time bare / pipeline (s)', `${bareSeconds.toFixed(2)} / ${pipelineSeconds.toFixed(2)}`));
   console.log(line('of which processors starting (s)', startedSeconds.toFixed(2)));
+  // CPU time depends less on what else the host runs than wall time does.
+  console.log(
+    line(
+      'process CPU per trade bare / pipeline (µs)',
+      `${((bareCpuSeconds / trades) * 1e6).toFixed(1)} / ${((pipelineCpuSeconds / trades) * 1e6).toFixed(1)}`,
+    ),
+  );
+}
+
+/** User + system CPU seconds of this process since `since`. */
+function cpuSeconds(since: NodeJS.CpuUsage): number {
+  const { user, system } = process.cpuUsage(since);
+  return (user + system) / 1e6;
 }
 
 /** Starts the inspector's CPU profiler when `dir` is set; the returned function writes the profile there. */
