@@ -39,4 +39,25 @@ describe('bus codec', () => {
       isInvalid(/price: .*; qty: /),
     );
   });
+
+  it("returns a quick check's answer, and lets zod decide and explain when it has none", () => {
+    const answer = { quick: true };
+    const quick = (json: unknown) => ((json as { price?: unknown }).price === 1 ? (answer as never) : undefined);
+    const trade = {
+      v: 1,
+      kind: 'trade',
+      pair: 'BTC/USD',
+      tradeId: 1,
+      price: 1,
+      qty: 1,
+      side: null,
+      time: 0,
+      source: 'simulated',
+    };
+    assert.equal(decodeValue(tradeSchema, record(encodeValue(trade)), quick), answer);
+    assert.throws(
+      () => decodeValue(tradeSchema, record(encodeValue({ ...trade, price: -1 })), quick),
+      isInvalid(/price: /),
+    );
+  });
 });
