@@ -12,18 +12,37 @@ export type Tally = (values: readonly string[], by?: number) => void;
 
 /** Takes over `counter`'s `collect` hook: one tally per counter. */
 export function tally(counter: Counter<string>, labelNames: readonly string[]): Tally {
-  // At most one entry per label set the counter itself holds; emptied on every read.
-  const pending = new Map<string, { values: readonly string[]; count: number }>();
-  (counter as Counter<string> & { collect?: () => void }).collect = () => {
-    for (const { values, count } of pending.values()) {
-      counter.inc(Object.fromEntries(labelNames.map((name, i) => [name, values[i]!])), count);
+  // One level per label, so counting builds no key; at most one leaf per label set the
+  // counter itself holds, and emptied on every read.
+  type Level = Map<string, Level | Leaf>;
+  type Leaf = { values: readonly string[]; count: number };
+  const pending: Level = new Map();
+  const apply = (level: Level, depth: number): void => {
+    for (const node of level.values()) {
+      if (depth < labelNames.length - 1) apply(node as Level, depth + 1);
+      else {
+        const { values, count } = node as Leaf;
+        counter.inc(Object.fromEntries(labelNames.map((name, i) => [name, values[i]!])), count);
+      }
     }
+  };
+  (counter as Counter<string> & { collect?: () => void }).collect = () => {
+    apply(pending, 0);
     pending.clear();
   };
+  const last = labelNames.length - 1;
   return (values, by = 1) => {
-    const key = values.join('\u0000');
-    const entry = pending.get(key);
-    if (entry) entry.count += by;
-    else pending.set(key, { values, count: by });
+    let level = pending;
+    for (let i = 0; i < last; i++) {
+      let next = level.get(values[i]!) as Level | undefined;
+      if (!next) {
+        next = new Map();
+        level.set(values[i]!, next);
+      }
+      level = next;
+    }
+    const leaf = level.get(values[last]!) as Leaf | undefined;
+    if (leaf) leaf.count += by;
+    else level.set(values[last]!, { values, count: by });
   };
 }
