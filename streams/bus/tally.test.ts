@@ -28,4 +28,27 @@ describe('tally', () => {
     seen(['BTC/USD', 'applied']);
     assert.deepEqual(await values(), { 'BTC/USD applied': 6, 'BTC/USD duplicate': 3, 'ETH/USD applied': 1 });
   });
+
+  it('keeps label sets of three labels apart', async () => {
+    const counter = new Counter({
+      name: 'tally_test_three_total',
+      help: 'test',
+      labelNames: ['pair', 'interval', 'flat'],
+      registers: [new Registry()],
+    });
+    const emitted = tally(counter, ['pair', 'interval', 'flat']);
+    emitted(['BTC/USD', '1m', 'false']);
+    emitted(['BTC/USD', '1m', 'true']);
+    emitted(['BTC/USD', '5m', 'false'], 2);
+    emitted(['BTC/USD', '1m', 'false']);
+    const values = (await counter.get()).values.map((v) => [
+      `${String(v.labels['pair'])} ${String(v.labels['interval'])} ${String(v.labels['flat'])}`,
+      v.value,
+    ]);
+    assert.deepEqual(Object.fromEntries(values), {
+      'BTC/USD 1m false': 2,
+      'BTC/USD 1m true': 1,
+      'BTC/USD 5m false': 2,
+    });
+  });
 });
