@@ -20,7 +20,7 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { setMaxListeners } from 'node:events';
 import { Agent, createServer, request, type RequestListener } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -28,6 +28,7 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { isDeepStrictEqual } from 'node:util';
+import { Session } from 'node:inspector/promises';
 import pg from 'pg';
 import { generateApiKey, parseApiKeyEntries } from '../gateway/auth.ts';
 import { gatewayConfigFromEnv, type GatewayConfig } from '../gateway/config.ts';
@@ -57,6 +58,12 @@ const DURATION_MS = Number(process.env['BENCH_SECONDS'] ?? 5) * 1000;
 /** High enough that the gateway's per-key token bucket never refuses the benchmark's one key. */
 const RATE_LIMIT = 1_000_000;
 const REQUEST_TIMEOUT_MS = 10_000;
+/**
+ * BENCH_PROFILE_DIR: a V8 CPU profile of this process (the gateways) per timed target, written
+ * there as `<query>-<target>.cpuprofile`; one file per target, so the gateways idle in the
+ * same process do not blur each other's profiles as one `--cpu-prof` for the whole run would.
+ */
+const PROFILE_DIR = process.env['BENCH_PROFILE_DIR'];
 
 const repoFile = (path: string): URL => new URL(`../${path}`, import.meta.url);
 const TSX_LOADER = repoFile('node_modules/tsx/dist/loader.mjs').href;
@@ -572,8 +579,20 @@ async function bench(databaseUrl: string, logger: Logger, cleanups: [string, () 
   });
   for (const target of checked) await warmUp(load, { ...spec(target), durationMs: 0 });
   const results = new Map<string, Measured>();
-  for (const target of checked)
+  const profiler = PROFILE_DIR ? new Session() : undefined;
+  profiler?.connect();
+  for (const target of checked) {
+    await profiler?.post('Profiler.enable');
+    await profiler?.post('Profiler.start');
     results.set(`${target.query}|${target.target}`, await measure(load, subgraphs, spec(target)));
+    if (profiler) {
+      const { profile } = await profiler.post('Profiler.stop');
+      const file = `${target.query}-${target.target}`.replace(/[^\w-]+/g, '_');
+      await writeFile(join(PROFILE_DIR!, `${file}.cpuprofile`), JSON.stringify(profile));
+      await profiler.post('Profiler.disable');
+    }
+  }
+  profiler?.disconnect();
   const result = (query: string, target: string): Measured => results.get(`${query}|${target}`)!;
 
   const versions = await Promise.all(
