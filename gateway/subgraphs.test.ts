@@ -162,6 +162,24 @@ describe('SubgraphDataSource: identical in-flight fetches', () => {
     assert.equal(upstream.received.length, 2);
   });
 
+  it('shares nothing with dedupe off', async () => {
+    reset();
+    const apart = new SubgraphDataSource({
+      name: 'markets',
+      url: upstream.url,
+      timeoutMs: 2_000,
+      signingSecret: SECRET,
+      dedupe: false,
+    });
+    try {
+      const alice = principal('alice', 'read');
+      await Promise.all([apart.process(fetchOptions(alice)), apart.process(fetchOptions(alice))]);
+      assert.equal(upstream.received.length, 2);
+    } finally {
+      apart.close();
+    }
+  });
+
   it('never shares a mutation', async () => {
     reset();
     const admin = principal('alice', 'read', 'admin');

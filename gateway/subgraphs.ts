@@ -21,6 +21,7 @@ import {
   signHttpRequest,
 } from '../lib/internal-signature.ts';
 import { scopesHeader } from './auth.ts';
+import type { SubgraphConfig } from './config.ts';
 import type { GatewayContext } from './context.ts';
 import { gatewayError } from './errors.ts';
 import { gatewayMetrics } from './metrics.ts';
@@ -221,13 +222,15 @@ export class SubgraphDataSource extends RemoteGraphQLDataSource<GatewayContext> 
   private readonly subgraph: string;
   private readonly timeoutMs: number;
   private readonly client: SubgraphFetcher;
+  private readonly dedupe: boolean;
 
-  constructor(options: { name: string; url: string; timeoutMs: number; signingSecret?: string }) {
+  constructor(options: { name: string } & SubgraphConfig) {
     const client = subgraphFetcher(options.timeoutMs, options.signingSecret);
     super({ url: options.url, fetcher: client });
     this.client = client;
     this.subgraph = options.name;
     this.timeoutMs = options.timeoutMs;
+    this.dedupe = options.dedupe ?? true;
   }
 
   override willSendRequest(options: GraphQLDataSourceProcessOptions<GatewayContext>): void {
@@ -242,7 +245,11 @@ export class SubgraphDataSource extends RemoteGraphQLDataSource<GatewayContext> 
     headers.set(REQUEST_ID_HEADER, randomUUID());
     // Only a client's query may share a fetch: never a mutation (nor the entity fetches after
     // one), and not a subscription event's fetches or schema loads, whose operation is not known.
-    if ('incomingRequestContext' in options && options.incomingRequestContext.operation?.operation === 'query') {
+    if (
+      this.dedupe &&
+      'incomingRequestContext' in options &&
+      options.incomingRequestContext.operation?.operation === 'query'
+    ) {
       headers.set(DEDUPE_HEADER, '1');
     }
   }
