@@ -50,13 +50,21 @@ interface Upstream {
   readonly received: { principal: string; scopes: string; body: string }[];
   /** Milliseconds before answering (so concurrent fetches overlap); Infinity never answers. */
   delayMs: number;
+  /** Close a kept-alive connection on its next request unread, as a subgraph's idle timeout does. */
+  closeReused: boolean;
   close(): Promise<void>;
 }
 
 /** Answers every request, after `delayMs`, with the claims it verified and its own sequence number. */
 async function startUpstream(): Promise<Upstream> {
   const received: Upstream['received'] = [];
+  const served = new WeakSet<object>();
   const server: Server = createServer((req: IncomingMessage, res) => {
+    if (upstream.closeReused && served.has(req.socket)) {
+      req.socket.destroy();
+      return;
+    }
+    served.add(req.socket);
     let body = '';
     req.setEncoding('utf8');
     req.on('data', (chunk: string) => (body += chunk));
@@ -82,6 +90,7 @@ async function startUpstream(): Promise<Upstream> {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/graphql`,
     received,
     delayMs: 50,
+    closeReused: false,
     close: async () => {
       server.closeAllConnections();
       await new Promise((resolve) => server.close(resolve));
@@ -122,6 +131,7 @@ describe('SubgraphDataSource: identical in-flight fetches', () => {
   const reset = () => {
     upstream.received.length = 0;
     upstream.delayMs = 50;
+    upstream.closeReused = false;
   };
 
   it('sends two identical concurrent queries of one caller once, and each gets its own copy of the answer', async () => {
@@ -215,6 +225,34 @@ describe('SubgraphDataSource: identical in-flight fetches', () => {
       }
     } finally {
       slow.close();
+    }
+  });
+
+  it('sends a query again on a new connection when its kept-alive one was closed; never a mutation', async () => {
+    reset();
+    const fresh = new SubgraphDataSource({
+      name: 'markets',
+      url: upstream.url,
+      timeoutMs: 2_000,
+      signingSecret: SECRET,
+    });
+    try {
+      const alice = principal('alice', 'read', 'admin');
+      // Two kept-alive connections (different variables: not shared), both closed by the subgraph next.
+      await Promise.all([1, 2].map((n) => fresh.process(fetchOptions(alice, 'query', { n }))));
+      upstream.closeReused = true;
+      const query = await fresh.process(fetchOptions(alice));
+      assert.equal(query.data?.['n'], 3, 'answered on the second attempt, not on the other closed connection');
+      upstream.closeReused = false;
+      await fresh.process(fetchOptions(alice)); // a kept-alive connection again
+      upstream.closeReused = true;
+      await assert.rejects(fresh.process(fetchOptions(alice, 'mutation')), (error: GraphQLError) => {
+        assert.equal(error.extensions['code'], 'SUBGRAPH_UNAVAILABLE');
+        return true;
+      });
+      assert.equal(upstream.received.length, 4, 'the mutation was not sent again');
+    } finally {
+      fresh.close();
     }
   });
 

@@ -8,7 +8,7 @@
  * The gateway keeps the data the other subgraphs returned (partial results).
  */
 import { randomUUID } from 'node:crypto';
-import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
+import { Agent as HttpAgent, request as httpRequest, type ClientRequest, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { RemoteGraphQLDataSource, type GraphQLDataSourceProcessOptions } from '@apollo/gateway';
 import type { GatewayGraphQLResponse } from '@apollo/server-gateway-interface';
@@ -30,11 +30,12 @@ type Fetcher = RemoteGraphQLDataSource['fetcher'];
 type FetcherResponse = Awaited<ReturnType<Fetcher>>;
 
 /**
- * Set by `willSendRequest` on a fetch that may share an identical one already in flight (a
- * client query's fetch); removed by the fetcher before anything is signed or sent. Client
- * headers are never copied to subgraph requests, so only the gateway can set it.
+ * Set by `willSendRequest` on a fetch of a client's query: one that may share an identical
+ * fetch in flight, and may be sent again when a kept-alive connection turns out closed.
+ * Removed by the fetcher before anything is signed or sent. Client headers are never copied
+ * to subgraph requests, so only the gateway can set it.
  */
-const DEDUPE_HEADER = 'x-tickcast-gateway-dedupe';
+const QUERY_HEADER = 'x-tickcast-gateway-query';
 
 /**
  * Open connections per subgraph. Past it, fetches wait in the agent for a free connection
@@ -101,7 +102,8 @@ export interface SubgraphFetcher extends Fetcher {
  * The subgraph client: node:http over kept-alive connections (Node's fetch costs several times
  * the CPU per request in streams, abort signals and promise machinery, which the gateway's
  * profile showed as its largest item), a deadline per request covering the response body too,
- * and identical in-flight fetches deduplicated (below).
+ * identical in-flight fetches deduplicated (below), and a query sent again when the kept-alive
+ * connection it went out on had been closed by the subgraph (once, on a new connection).
  *
  * With a secret, it signs the claims `willSendRequest` put in the headers together with the
  * exact body (built after willSendRequest, and different per APQ attempt), so it is here that
@@ -116,7 +118,7 @@ export interface SubgraphFetcher extends Fetcher {
  * answer itself, and entries leave the map when their request settles, so the map holds at
  * most the fetches in flight.
  */
-export function subgraphFetcher(timeoutMs: number, signingSecret?: string): SubgraphFetcher {
+export function subgraphFetcher(timeoutMs: number, signingSecret?: string, dedupe = true): SubgraphFetcher {
   const agentOptions = { keepAlive: true, maxSockets: MAX_SOCKETS_PER_SUBGRAPH };
   const agents = { http: new HttpAgent(agentOptions), https: new HttpsAgent(agentOptions) };
   const inFlight = new Map<string, Promise<Answer>>();
@@ -126,6 +128,7 @@ export function subgraphFetcher(timeoutMs: number, signingSecret?: string): Subg
     method: string,
     headers: Record<string, string>,
     body: string | Buffer,
+    repeatable: boolean,
     signal?: AbortSignal,
   ) =>
     new Promise<Answer>((resolve, reject) => {
@@ -160,14 +163,36 @@ export function subgraphFetcher(timeoutMs: number, signingSecret?: string): Subg
         agent: secure ? agents.https : agents.http,
         ...(signal ? { signal } : {}),
       };
-      const request = secure ? httpsRequest(target, options, onResponse) : httpRequest(target, options, onResponse);
-      // Named as AbortSignal.timeout's error is: didEncounterError reports it as a timeout.
+      let request: ClientRequest;
+      const attempt = (pooled: boolean) => {
+        let answered = false;
+        const respond = (response: IncomingMessage) => {
+          answered = true;
+          onResponse(response);
+        };
+        // The second attempt on a connection of its own: the pool may hold more closed ones.
+        const attemptOptions = pooled ? options : { ...options, agent: false };
+        const sent = secure
+          ? httpsRequest(target, attemptOptions, respond)
+          : httpRequest(target, attemptOptions, respond);
+        request = sent;
+        sent.on('error', (error: NodeJS.ErrnoException) => {
+          // A kept-alive connection the subgraph closed while it sat idle (its keep-alive timeout
+          // passed while this process was too busy to expire it first): reset before any answer,
+          // the request never reached the subgraph.
+          const stale = sent.reusedSocket && !answered && error.code === 'ECONNRESET';
+          if (stale && repeatable && pooled && !settled) attempt(false);
+          else finish(error);
+        });
+        sent.end(body);
+      };
+      // One deadline over every attempt. Named as AbortSignal.timeout's error is: didEncounterError
+      // reports it as a timeout.
       const deadline = setTimeout(() => {
         finish(new DOMException(`no answer within ${timeoutMs} ms`, 'TimeoutError'));
         request.destroy();
       }, timeoutMs);
-      request.on('error', (error) => finish(error));
-      request.end(body);
+      attempt(true);
     });
 
   const fetcher = async (url: string, init?: Parameters<Fetcher>[1]): Promise<FetcherResponse> => {
@@ -175,9 +200,9 @@ export function subgraphFetcher(timeoutMs: number, signingSecret?: string): Subg
     const body = init?.body ?? '';
     const headers = { ...init?.headers };
     delete headers[SIGNATURE_HEADER];
-    const dedupe = headers[DEDUPE_HEADER] === '1' && !init?.signal;
-    delete headers[DEDUPE_HEADER];
-    const key = dedupe ? dedupeKey(url, method, headers, body) : undefined;
+    const query = headers[QUERY_HEADER] === '1';
+    delete headers[QUERY_HEADER];
+    const key = query && dedupe && !init?.signal ? dedupeKey(url, method, headers, body) : undefined;
     const shared = key === undefined ? undefined : inFlight.get(key);
     if (shared) return new AnswerResponse(await shared);
 
@@ -194,7 +219,8 @@ export function subgraphFetcher(timeoutMs: number, signingSecret?: string): Subg
       );
       Object.assign(headers, signed);
     }
-    const answer = send(url, method, headers, body, init?.signal instanceof AbortSignal ? init.signal : undefined);
+    const signal = init?.signal instanceof AbortSignal ? init.signal : undefined;
+    const answer = send(url, method, headers, body, query, signal);
     if (key !== undefined) {
       inFlight.set(key, answer);
       const forget = () => inFlight.delete(key);
@@ -222,15 +248,13 @@ export class SubgraphDataSource extends RemoteGraphQLDataSource<GatewayContext> 
   private readonly subgraph: string;
   private readonly timeoutMs: number;
   private readonly client: SubgraphFetcher;
-  private readonly dedupe: boolean;
 
   constructor(options: { name: string } & SubgraphConfig) {
-    const client = subgraphFetcher(options.timeoutMs, options.signingSecret);
+    const client = subgraphFetcher(options.timeoutMs, options.signingSecret, options.dedupe ?? true);
     super({ url: options.url, fetcher: client });
     this.client = client;
     this.subgraph = options.name;
     this.timeoutMs = options.timeoutMs;
-    this.dedupe = options.dedupe ?? true;
   }
 
   override willSendRequest(options: GraphQLDataSourceProcessOptions<GatewayContext>): void {
@@ -243,14 +267,11 @@ export class SubgraphDataSource extends RemoteGraphQLDataSource<GatewayContext> 
     headers.set(PRINCIPAL_HEADER, encodeURIComponent(principal?.id ?? ''));
     headers.set(SCOPES_HEADER, principal ? scopesHeader(principal) : '');
     headers.set(REQUEST_ID_HEADER, randomUUID());
-    // Only a client's query may share a fetch: never a mutation (nor the entity fetches after
-    // one), and not a subscription event's fetches or schema loads, whose operation is not known.
-    if (
-      this.dedupe &&
-      'incomingRequestContext' in options &&
-      options.incomingRequestContext.operation?.operation === 'query'
-    ) {
-      headers.set(DEDUPE_HEADER, '1');
+    // Only a client's query may share a fetch or be sent again: never a mutation (nor the entity
+    // fetches after one), and not a subscription event's fetches or schema loads, whose operation
+    // is not known here.
+    if ('incomingRequestContext' in options && options.incomingRequestContext.operation?.operation === 'query') {
+      headers.set(QUERY_HEADER, '1');
     }
   }
 
