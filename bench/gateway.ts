@@ -4,7 +4,7 @@
  * measured in the same run.
  *
  * Processes: this one seeds a fresh PostgreSQL schema with real data and hosts the
- * gateways (tickcast's, Hive Gateway on its defaults, Hive Gateway without in-flight
+ * gateways (tickcast's and Hive Gateway's, each on its defaults and without in-flight
  * deduplication; one is under load at a time); a child runs the five real subgraphs (as
  * `tickcast start` does, in one process); another child generates the load, so neither
  * the load generator nor the subgraphs share the gateway's event loop. CPU time per
@@ -20,7 +20,7 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { setMaxListeners } from 'node:events';
 import { Agent, createServer, request, type RequestListener } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -28,6 +28,7 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { isDeepStrictEqual } from 'node:util';
+import { Session } from 'node:inspector/promises';
 import pg from 'pg';
 import { generateApiKey, parseApiKeyEntries } from '../gateway/auth.ts';
 import { gatewayConfigFromEnv, type GatewayConfig } from '../gateway/config.ts';
@@ -57,6 +58,12 @@ const DURATION_MS = Number(process.env['BENCH_SECONDS'] ?? 5) * 1000;
 /** High enough that the gateway's per-key token bucket never refuses the benchmark's one key. */
 const RATE_LIMIT = 1_000_000;
 const REQUEST_TIMEOUT_MS = 10_000;
+/**
+ * BENCH_PROFILE_DIR: a V8 CPU profile of this process (the gateways) per timed target, written
+ * there as `<query>-<target>.cpuprofile`; one file per target, so the gateways idle in the
+ * same process do not blur each other's profiles as one `--cpu-prof` for the whole run would.
+ */
+const PROFILE_DIR = process.env['BENCH_PROFILE_DIR'];
 
 const repoFile = (path: string): URL => new URL(`../${path}`, import.meta.url);
 const TSX_LOADER = repoFile('node_modules/tsx/dist/loader.mjs').href;
@@ -280,10 +287,13 @@ interface Target {
   stop(): Promise<void>;
 }
 
+/** `dedupe: false` turns off what Hive's `deduplicateInflightRequests: false` does, for a like-for-like pair. */
 async function startTickcastGateway(
   urls: Record<SubgraphName, string>,
   logger: Logger,
-): Promise<Target & { key: string }> {
+  { entry }: ReturnType<typeof generateApiKey>,
+  dedupe: boolean,
+): Promise<Target> {
   const base = await gatewayConfigFromEnv(
     loadConfig({
       GATEWAY_PORT: '0',
@@ -294,16 +304,15 @@ async function startTickcastGateway(
       GATEWAY_LANDING_PAGE: 'false',
     }),
   );
-  const { key, entry } = generateApiKey('bench', ['read']);
   const config: GatewayConfig = {
     ...base,
     auth: { mode: 'enabled', apiKeys: parseApiKeyEntries(entry) },
     subgraphs: Object.fromEntries(
-      SUBGRAPHS.map((name) => [name, { ...base.subgraphs[name], url: urls[name] }]),
+      SUBGRAPHS.map((name) => [name, { ...base.subgraphs[name], url: urls[name], dedupe }]),
     ) as GatewayConfig['subgraphs'],
   };
   const gateway = await createGateway(config, { logger });
-  return { url: gateway.url, key, stop: () => gateway.stop() };
+  return { url: gateway.url, stop: () => gateway.stop() };
 }
 
 /** What this benchmark uses of Hive Gateway's runtime (a Yoga server: a node:http request listener). */
@@ -523,8 +532,11 @@ async function bench(databaseUrl: string, logger: Logger, cleanups: [string, () 
   const load = startChild('load', env);
   cleanups.push(['stopping the load generator', () => stopChild(load)]);
 
-  const tickcast = await startTickcastGateway(urls, logger);
+  const apiKey = generateApiKey('bench', ['read']);
+  const tickcast = await startTickcastGateway(urls, logger, apiKey, true);
   cleanups.push(['stopping the tickcast gateway', () => tickcast.stop()]);
+  const tickcastNoDedupe = await startTickcastGateway(urls, logger, apiKey, false);
+  cleanups.push(['stopping the tickcast gateway (no dedupe)', () => tickcastNoDedupe.stop()]);
   const supergraph = await composeWithUrls(urls);
   // Hive Gateway's fetch adds a listener per in-flight subgraph request to one shared
   // AbortSignal; past Node's default of 10 that prints a (false) leak warning per request batch.
@@ -534,9 +546,10 @@ async function bench(databaseUrl: string, logger: Logger, cleanups: [string, () 
   const hiveNoDedupe = await startHiveGateway(supergraph, false);
   cleanups.push(['stopping Hive Gateway (no dedupe)', () => hiveNoDedupe.stop()]);
 
-  const headers = { 'x-api-key': tickcast.key };
+  const headers = { 'x-api-key': apiKey.key };
   const gateways = [
     ['tickcast gateway', tickcast.url],
+    ['tickcast gateway, no dedupe', tickcastNoDedupe.url],
     ['Hive Gateway', hive.url],
     ['Hive Gateway, no dedupe', hiveNoDedupe.url],
   ] as const;
@@ -572,8 +585,20 @@ async function bench(databaseUrl: string, logger: Logger, cleanups: [string, () 
   });
   for (const target of checked) await warmUp(load, { ...spec(target), durationMs: 0 });
   const results = new Map<string, Measured>();
-  for (const target of checked)
+  const profiler = PROFILE_DIR ? new Session() : undefined;
+  profiler?.connect();
+  for (const target of checked) {
+    await profiler?.post('Profiler.enable');
+    await profiler?.post('Profiler.start');
     results.set(`${target.query}|${target.target}`, await measure(load, subgraphs, spec(target)));
+    if (profiler) {
+      const { profile } = await profiler.post('Profiler.stop');
+      const file = `${target.query}-${target.target}`.replace(/[^\w-]+/g, '_');
+      await writeFile(join(PROFILE_DIR!, `${file}.cpuprofile`), JSON.stringify(profile));
+      await profiler.post('Profiler.disable');
+    }
+  }
+  profiler?.disconnect();
   const result = (query: string, target: string): Measured => results.get(`${query}|${target}`)!;
 
   const versions = await Promise.all(
@@ -603,12 +628,13 @@ async function bench(databaseUrl: string, logger: Logger, cleanups: [string, () 
   console.log(
     `  subgraphs: the five real ones in one child process, pg pool ${config.DATABASE_POOL_SIZE}. ` +
       `tickcast gateway: auth on (1 API key, read scope), rate limit ${int(RATE_LIMIT)}/s burst ${int(RATE_LIMIT)}, ` +
-      `default query limits, APQ on (unused). Hive Gateway: createGatewayRuntime defaults (no auth), ` +
-      `and again with deduplicateInflightRequests off`,
+      `default query limits, APQ on (unused); identical in-flight subgraph fetches shared (its default), and ` +
+      `again not shared. Hive Gateway: createGatewayRuntime defaults (no auth), and again with ` +
+      `deduplicateInflightRequests off`,
   );
   console.log(`  ${versions.join(', ')}`);
   console.log(
-    `  ${'query'.padEnd(15)} ${'target'.padEnd(25)} ${'req/s'.padStart(7)} ${'p50 ms'.padStart(8)} ` +
+    `  ${'query'.padEnd(15)} ${'target'.padEnd(28)} ${'req/s'.padStart(7)} ${'p50 ms'.padStart(8)} ` +
       `${'p99 ms'.padStart(8)} ${'max ms'.padStart(8)} ${'gw CPU ms/req'.padStart(14)} ` +
       `${'subgraph CPU ms/req'.padStart(20)} ${'subgraph ops/req'.padStart(17)}`,
   );
@@ -616,29 +642,30 @@ async function bench(databaseUrl: string, logger: Logger, cleanups: [string, () 
     const r = result(query, target);
     const gatewayCpu = target.endsWith('direct') ? '-' : fixed(r.gatewayCpuMs);
     console.log(
-      `  ${query.padEnd(15)} ${target.padEnd(25)} ${int(rate(r)).padStart(7)} ${fixed(r.p50).padStart(8)} ` +
+      `  ${query.padEnd(15)} ${target.padEnd(28)} ${int(rate(r)).padStart(7)} ${fixed(r.p50).padStart(8)} ` +
         `${fixed(r.p99).padStart(8)} ${fixed(r.max).padStart(8)} ${gatewayCpu.padStart(14)} ` +
         `${fixed(r.subgraphsCpuMs).padStart(20)} ${fixed(r.subgraphOperations).padStart(17)}`,
     );
   }
   const comparisons = [
     ['MarketOverview', 'tickcast gateway', 'Hive Gateway'],
-    ['MarketOverview', 'tickcast gateway', 'Hive Gateway, no dedupe'],
+    ['MarketOverview', 'tickcast gateway, no dedupe', 'Hive Gateway, no dedupe'],
     ['markets-only', 'tickcast gateway', 'Hive Gateway'],
-    ['markets-only', 'tickcast gateway', 'Hive Gateway, no dedupe'],
+    ['markets-only', 'tickcast gateway, no dedupe', 'Hive Gateway, no dedupe'],
     ['markets-only', 'tickcast gateway', 'markets subgraph, direct'],
+    ['markets-only', 'tickcast gateway, no dedupe', 'markets subgraph, direct'],
     ['markets-only', 'Hive Gateway', 'markets subgraph, direct'],
     ['markets-only', 'Hive Gateway, no dedupe', 'markets subgraph, direct'],
   ] as const;
   console.log(
-    `  ${'ratio'.padEnd(66)} ${'req/s'.padStart(7)} ${'p50'.padStart(7)} ${'p99'.padStart(7)} ` +
+    `  ${'ratio'.padEnd(72)} ${'req/s'.padStart(7)} ${'p50'.padStart(7)} ${'p99'.padStart(7)} ` +
       `${'gw CPU/req'.padStart(11)}`,
   );
   for (const [query, a, b] of comparisons) {
     const [x, y] = [result(query, a), result(query, b)];
     const gatewayCpu = b.endsWith('direct') ? '-' : ratio(x.gatewayCpuMs, y.gatewayCpuMs);
     console.log(
-      `  ${`${query}: ${a} / ${b}`.padEnd(66)} ${ratio(rate(x), rate(y)).padStart(7)} ` +
+      `  ${`${query}: ${a} / ${b}`.padEnd(72)} ${ratio(rate(x), rate(y)).padStart(7)} ` +
         `${ratio(x.p50, y.p50).padStart(7)} ${ratio(x.p99, y.p99).padStart(7)} ${gatewayCpu.padStart(11)}`,
     );
   }

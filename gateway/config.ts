@@ -39,6 +39,11 @@ export interface SubgraphConfig {
    * unset: sent unsigned, and the subgraph grants public scope only.
    */
   readonly signingSecret?: string;
+  /**
+   * Identical client-query fetches in flight at once (same auth context) share one request
+   * (gateway/subgraphs.ts). Default true; false only to measure without it (bench/gateway.ts).
+   */
+  readonly dedupe?: boolean;
 }
 
 export interface GatewayConfig {

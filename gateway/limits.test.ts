@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { buildSchema, getIntrospectionQuery, getOperationAST, GraphQLError, parse, validate } from 'graphql';
 import { API_SCHEMA_PATH } from '../schema/subgraphs.ts';
-import { checkLimits, measureOperation } from './limits.ts';
+import { checkLimits, MeasureCache, measureOperation } from './limits.ts';
 
 const schema = buildSchema(readFileSync(API_SCHEMA_PATH, 'utf8'));
 const limits = { maxDepth: 10, maxAliases: 30, maxCost: 5_000, defaultListSize: 10 };
@@ -132,5 +132,45 @@ describe('checkLimits', () => {
     // 1 (market) + 1 (candles) + n x (1 + 1)
     assert.equal(rejection(query, { n: 2_499 }), undefined, 'cost 5000');
     assert.equal(rejection(query, { n: 2_500 })?.code, 'QUERY_TOO_COSTLY', 'cost 5002');
+  });
+});
+
+describe('MeasureCache', () => {
+  const query =
+    'query($n: Int, $pair: String!) { market(pair: $pair) { candles(first: $n) { edges { node { close } } } } }';
+  const document = parse(query);
+  const operation = getOperationAST(document)!;
+  const checked = (cache: MeasureCache, variables: Record<string, unknown>, on = schema) =>
+    checkLimits(on, document, operation, variables, limits, { cache, documentKey: 'hash-of-query\u0000' });
+
+  it('measures a document asked again with the same list sizes once', () => {
+    const cache = new MeasureCache(limits.defaultListSize);
+    const first = checked(cache, { n: 10, pair: 'BTC/USD' });
+    assert.equal(first.cost, 2 + 2 * 10);
+    assert.equal(checked(cache, { n: 10, pair: 'BTC/USD' }), first, 'the same measure, not walked again');
+    assert.equal(checked(cache, { n: 10, pair: 'ETH/USD' }), first, 'a variable that sizes nothing is not in the key');
+  });
+
+  it('measures again when a variable that sizes a list differs, and still rejects a cached costly measure', () => {
+    const cache = new MeasureCache(limits.defaultListSize);
+    assert.equal(checked(cache, { n: 10, pair: 'BTC/USD' }).cost, 22);
+    assert.equal(checked(cache, { n: 20, pair: 'BTC/USD' }).cost, 42);
+    for (let i = 0; i < 2; i += 1) {
+      assert.throws(
+        () => checked(cache, { n: 2_500, pair: 'BTC/USD' }),
+        (error: GraphQLError) => error.extensions['code'] === 'QUERY_TOO_COSTLY',
+      );
+    }
+  });
+
+  it('keeps measures per schema', () => {
+    const cache = new MeasureCache(limits.defaultListSize);
+    // The same document against a schema whose candles default to 3 when $n is null.
+    const other = buildSchema(
+      readFileSync(API_SCHEMA_PATH, 'utf8').replace(/candles\(([^)]*)first: Int = \d+/, 'candles($1first: Int = 3'),
+    );
+    const variables = { n: null, pair: 'BTC/USD' };
+    const here = checked(cache, variables).cost;
+    assert.notEqual(checked(cache, variables, other).cost, here);
   });
 });

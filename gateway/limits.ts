@@ -17,7 +17,8 @@
  *
  * Fragments are measured once per (fragment, inherited list size), so a document that
  * reuses fragments exponentially is still measured in linear time. Pure: the request
- * pipeline's operation stages (pipeline.ts) call `checkLimits` for HTTP and graphql-ws alike.
+ * pipeline's operation stages (pipeline.ts) call `checkLimits` for HTTP and graphql-ws alike,
+ * with a `MeasureCache` so a document asked again with the same list sizes is not walked again.
  */
 import {
   getNamedType,
@@ -43,10 +44,13 @@ import {
   type OperationDefinitionNode,
   type SelectionSetNode,
 } from 'graphql';
+import { LRUCache } from 'lru-cache';
 import type { QueryLimitsConfig } from './config.ts';
 import { gatewayError } from './errors.ts';
 
 export const MAX_INTROSPECTION_LIST_DEPTH = 3;
+/** Documents, and measures, kept per schema by `MeasureCache`: far more than a client app sends. */
+const MEASURE_CACHE_ENTRIES = 1_000;
 const SIZE_ARGUMENTS = ['first', 'last'];
 
 export interface OperationMeasure {
@@ -74,6 +78,8 @@ class Walker {
   private readonly fragments = new Map<string, FragmentDefinitionNode>();
   private readonly memo = new Map<string, OperationMeasure>();
   private readonly variables: Record<string, unknown>;
+  /** The variables the measure read (list sizes): the only inputs besides the document and schema. */
+  readonly sizeVariables = new Set<string>();
 
   constructor(
     private readonly schema: GraphQLSchema,
@@ -184,7 +190,10 @@ class Walker {
       const argument = node.arguments?.find((a) => a.name.value === argumentName);
       let value: unknown;
       if (argument?.value.kind === Kind.INT) value = Number(argument.value.value);
-      else if (argument?.value.kind === Kind.VARIABLE) value = this.variables[argument.value.name.value];
+      else if (argument?.value.kind === Kind.VARIABLE) {
+        this.sizeVariables.add(argument.value.name.value);
+        value = this.variables[argument.value.name.value];
+      }
       if (value === undefined || value === null)
         value = definition.args.find((a) => a.name === argumentName)?.defaultValue;
       if (typeof value === 'number' && Number.isFinite(value)) return Math.max(0, value);
@@ -233,13 +242,67 @@ export function measureOperation(
   variables: Readonly<Record<string, unknown>> | undefined,
   defaultListSize: number,
 ): OperationMeasure {
+  return walk(schema, document, operation, variables, defaultListSize).measure;
+}
+
+function walk(
+  schema: GraphQLSchema,
+  document: DocumentNode,
+  operation: OperationDefinitionNode,
+  variables: Readonly<Record<string, unknown>> | undefined,
+  defaultListSize: number,
+): { measure: OperationMeasure; sizeVariables: ReadonlySet<string> } {
   const root = schema.getRootType(operation.operation) ?? undefined;
-  return new Walker(schema, document, operation, variables, defaultListSize).selectionSet(
-    operation.selectionSet,
-    root,
-    undefined,
-    false,
-  );
+  const walker = new Walker(schema, document, operation, variables, defaultListSize);
+  return {
+    measure: walker.selectionSet(operation.selectionSet, root, undefined, false),
+    sizeVariables: walker.sizeVariables,
+  };
+}
+
+/**
+ * Measures by document: the pipeline measures every operation, and most requests repeat a
+ * few documents. A measure depends on the schema, the document and operation (`documentKey`:
+ * Apollo Server's query hash and the operation name) and the values of the variables that
+ * size lists, so those values are part of the key. Bounded LRUs, one pair per schema (a new
+ * supergraph starts empty; the old one's entries go with it).
+ */
+export class MeasureCache {
+  private readonly bySchema = new WeakMap<
+    GraphQLSchema,
+    { sizeVariables: LRUCache<string, readonly string[]>; measures: LRUCache<string, OperationMeasure> }
+  >();
+
+  constructor(private readonly defaultListSize: number) {}
+
+  measure(
+    schema: GraphQLSchema,
+    documentKey: string,
+    document: DocumentNode,
+    operation: OperationDefinitionNode,
+    variables: Readonly<Record<string, unknown>> | undefined,
+  ): OperationMeasure {
+    let caches = this.bySchema.get(schema);
+    if (!caches) {
+      caches = {
+        sizeVariables: new LRUCache({ max: MEASURE_CACHE_ENTRIES }),
+        measures: new LRUCache({ max: MEASURE_CACHE_ENTRIES }),
+      };
+      this.bySchema.set(schema, caches);
+    }
+    // A walk reads the same variables in the same order whenever those it read have the same
+    // values, so a stored measure holds for any variables that agree with it on its names.
+    const key = (names: readonly string[]) =>
+      JSON.stringify([documentKey, names, names.map((name) => variables?.[name] ?? null)]);
+    const names = caches.sizeVariables.get(documentKey);
+    const known = names && caches.measures.get(key(names));
+    if (known) return known;
+    const { measure, sizeVariables } = walk(schema, document, operation, variables, this.defaultListSize);
+    const read = [...sizeVariables];
+    caches.sizeVariables.set(documentKey, read);
+    caches.measures.set(key(read), measure);
+    return measure;
+  }
 }
 
 /** Throws QUERY_TOO_DEEP, TOO_MANY_ALIASES or QUERY_TOO_COSTLY (HTTP 400) when the operation is over a limit. */
@@ -249,8 +312,11 @@ export function checkLimits(
   operation: OperationDefinitionNode,
   variables: Readonly<Record<string, unknown>> | undefined,
   limits: Pick<QueryLimitsConfig, 'maxDepth' | 'maxAliases' | 'maxCost' | 'defaultListSize'>,
+  cached?: { readonly cache: MeasureCache; readonly documentKey: string },
 ): OperationMeasure {
-  const measure = measureOperation(schema, document, operation, variables, limits.defaultListSize);
+  const measure = cached
+    ? cached.cache.measure(schema, cached.documentKey, document, operation, variables)
+    : measureOperation(schema, document, operation, variables, limits.defaultListSize);
   if (measure.depth > limits.maxDepth) {
     throw gatewayError('QUERY_TOO_DEEP', `query depth ${measure.depth} exceeds the limit of ${limits.maxDepth}`, {
       extensions: { depth: measure.depth, limit: limits.maxDepth },

@@ -29,7 +29,7 @@ import { authorize, type Authenticator, type Credentials, type Principal } from 
 import type { GatewayConfig } from './config.ts';
 import type { GatewayContext } from './context.ts';
 import { apolloUncodedRequestCode, gatewayError, rejectionReason } from './errors.ts';
-import { checkLimits } from './limits.ts';
+import { checkLimits, MeasureCache } from './limits.ts';
 import { gatewayMetrics } from './metrics.ts';
 import type { RateLimiter } from './rate-limit.ts';
 
@@ -122,10 +122,11 @@ export class RequestPipeline {
   plugin(): ApolloServerPlugin<GatewayContext> {
     const { limits } = this.config;
     const slots = this.subscriptionSlots;
+    const measures = new MeasureCache(limits.defaultListSize);
     return {
       async requestDidStart() {
         return {
-          async didResolveOperation({ contextValue, operation, document, request, schema }) {
+          async didResolveOperation({ contextValue, operation, document, request, schema, queryHash }) {
             if (!operation) throw unresolvedOperation(document, request.operationName);
             if (operation.operation === 'subscription' && contextValue.transport !== 'ws') {
               throw gatewayError(
@@ -140,7 +141,10 @@ export class RequestPipeline {
               throw gatewayError('BAD_USER_INPUT', coerced.errors.map((e) => e.message).join('; '));
             }
             authorize(contextValue.principal, operation.operation);
-            checkLimits(schema, document, operation, coerced.coerced, limits);
+            checkLimits(schema, document, operation, coerced.coerced, limits, {
+              cache: measures,
+              documentKey: `${queryHash}\u0000${request.operationName ?? ''}`,
+            });
             if (operation.operation === 'subscription') {
               const release = slots.tryAcquire(contextValue.principal.id);
               if (!release) {

@@ -367,6 +367,7 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps): P
         gatewayMetrics.ready.set(0);
         await subscriptions.stop();
         await apollo.stop();
+        for (const dataSource of Object.values(dataSources)) dataSource.close();
       })();
       return stopping;
     },

@@ -1,12 +1,15 @@
 /**
  * How the gateway talks to one subgraph: the URL from configuration (the supergraph's
- * URLs are placeholders), a per-subgraph timeout through an AbortSignal-aware fetch, the
- * caller's verified id and scopes and a request id, signed with the internal secret
+ * URLs are placeholders), kept-alive node:http connections, a per-subgraph timeout, identical
+ * in-flight queries of one auth context sent once, the caller's verified id and scopes and a
+ * request id, signed with the internal secret
  * (lib/internal-signature.ts), and failures turned into a clear SUBGRAPH_UNAVAILABLE error
  * naming the subgraph and, for an entity fetch, the path of the fields it could not fetch.
  * The gateway keeps the data the other subgraphs returned (partial results).
  */
 import { randomUUID } from 'node:crypto';
+import { Agent as HttpAgent, request as httpRequest, type ClientRequest, type IncomingMessage } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { RemoteGraphQLDataSource, type GraphQLDataSourceProcessOptions } from '@apollo/gateway';
 import type { GatewayGraphQLResponse } from '@apollo/server-gateway-interface';
 import { GraphQLError, Kind, parse, type DocumentNode, type SelectionSetNode } from 'graphql';
@@ -18,6 +21,7 @@ import {
   signHttpRequest,
 } from '../lib/internal-signature.ts';
 import { scopesHeader } from './auth.ts';
+import type { SubgraphConfig } from './config.ts';
 import type { GatewayContext } from './context.ts';
 import { gatewayError } from './errors.ts';
 import { gatewayMetrics } from './metrics.ts';
@@ -26,23 +30,187 @@ type Fetcher = RemoteGraphQLDataSource['fetcher'];
 type FetcherResponse = Awaited<ReturnType<Fetcher>>;
 
 /**
- * Node's fetch with a deadline per request (covering the response body too). With a
- * secret, it signs the claims `willSendRequest` put in the headers together with the
- * exact body (built after willSendRequest, and different per APQ attempt), so it is here
- * that every byte the subgraph will verify is known.
+ * Set by `willSendRequest` on a fetch of a client's query: one that may share an identical
+ * fetch in flight, and may be sent again when a kept-alive connection turns out closed.
+ * Removed by the fetcher before anything is signed or sent. Client headers are never copied
+ * to subgraph requests, so only the gateway can set it.
  */
-export function fetchWithTimeout(timeoutMs: number, signingSecret?: string): Fetcher {
-  return async (url, init) => {
-    const deadline = AbortSignal.timeout(timeoutMs);
-    const signal = init?.signal instanceof AbortSignal ? AbortSignal.any([init.signal, deadline]) : deadline;
+const QUERY_HEADER = 'x-tickcast-gateway-query';
+
+/**
+ * Open connections per subgraph. Past it, fetches wait in the agent for a free connection
+ * (still under their deadline) instead of opening sockets without end.
+ */
+const MAX_SOCKETS_PER_SUBGRAPH = 256;
+
+/** A subgraph's answer read to the end: several callers can each build their own response from it. */
+interface Answer {
+  readonly url: string;
+  readonly status: number;
+  readonly statusText: string;
+  /** Name/value pairs as received (IncomingMessage.rawHeaders). */
+  readonly rawHeaders: readonly string[];
+  readonly text: string;
+}
+
+/** The part of fetch's Response that RemoteGraphQLDataSource reads, over an answer already in memory. */
+class AnswerResponse implements FetcherResponse {
+  readonly redirected = false;
+  readonly headers = new Headers();
+  bodyUsed = false;
+
+  constructor(private readonly answer: Answer) {
+    const raw = answer.rawHeaders;
+    for (let i = 0; i + 1 < raw.length; i += 2) this.headers.append(raw[i]!, raw[i + 1]!);
+  }
+
+  get url(): string {
+    return this.answer.url;
+  }
+  get status(): number {
+    return this.answer.status;
+  }
+  get statusText(): string {
+    return this.answer.statusText;
+  }
+  get ok(): boolean {
+    return this.answer.status >= 200 && this.answer.status < 300;
+  }
+  async text(): Promise<string> {
+    this.bodyUsed = true;
+    return this.answer.text;
+  }
+  async json(): Promise<unknown> {
+    // Parsed per caller: callers that shared one subgraph request never share objects.
+    return JSON.parse(await this.text());
+  }
+  async arrayBuffer(): Promise<ArrayBuffer> {
+    const bytes = Buffer.from(await this.text(), 'utf8');
+    return bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
+  }
+  clone(): FetcherResponse {
+    return new AnswerResponse(this.answer);
+  }
+}
+
+export interface SubgraphFetcher extends Fetcher {
+  /** Closes the kept-alive connections. */
+  close(): void;
+}
+
+/**
+ * The subgraph client: node:http over kept-alive connections (Node's fetch costs several times
+ * the CPU per request in streams, abort signals and promise machinery, which the gateway's
+ * profile showed as its largest item), a deadline per request covering the response body too,
+ * identical in-flight fetches deduplicated (below), and a query sent again when the kept-alive
+ * connection it went out on had been closed by the subgraph (once, on a new connection).
+ *
+ * With a secret, it signs the claims `willSendRequest` put in the headers together with the
+ * exact body (built after willSendRequest, and different per APQ attempt), so it is here that
+ * every byte the subgraph will verify is known.
+ *
+ * Deduplication, as Hive Gateway does by default: a fetch marked by `willSendRequest` that is
+ * identical to one in flight waits for that one's answer instead of sending its own. Identical
+ * means the same URL, method, body (query, variables, operation name, extensions) and every
+ * header but the per-fetch request id, so the caller's principal and scopes are part of it:
+ * callers with different auth contexts never share an answer. The key is that text itself,
+ * not a digest of it, so two different requests cannot collide. Each caller parses the
+ * answer itself, and entries leave the map when their request settles, so the map holds at
+ * most the fetches in flight.
+ */
+export function subgraphFetcher(timeoutMs: number, signingSecret?: string, dedupe = true): SubgraphFetcher {
+  const agentOptions = { keepAlive: true, maxSockets: MAX_SOCKETS_PER_SUBGRAPH };
+  const agents = { http: new HttpAgent(agentOptions), https: new HttpsAgent(agentOptions) };
+  const inFlight = new Map<string, Promise<Answer>>();
+
+  const send = (
+    url: string,
+    method: string,
+    headers: Record<string, string>,
+    body: string | Buffer,
+    repeatable: boolean,
+    signal?: AbortSignal,
+  ) =>
+    new Promise<Answer>((resolve, reject) => {
+      const target = new URL(url);
+      const secure = target.protocol === 'https:';
+      let settled = false;
+      const finish = (error: Error | undefined, answer?: Answer) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(deadline);
+        if (error) reject(error);
+        else resolve(answer!);
+      };
+      const onResponse = (response: IncomingMessage) => {
+        let text = '';
+        response.setEncoding('utf8');
+        response.on('data', (chunk: string) => (text += chunk));
+        response.on('error', (error) => finish(error));
+        response.on('end', () =>
+          finish(undefined, {
+            url,
+            status: response.statusCode ?? 0,
+            statusText: response.statusMessage ?? '',
+            rawHeaders: response.rawHeaders,
+            text,
+          }),
+        );
+      };
+      const options = {
+        method,
+        headers: { ...headers, 'content-length': String(Buffer.byteLength(body)) },
+        agent: secure ? agents.https : agents.http,
+        ...(signal ? { signal } : {}),
+      };
+      let request: ClientRequest;
+      const attempt = (pooled: boolean) => {
+        let answered = false;
+        const respond = (response: IncomingMessage) => {
+          answered = true;
+          onResponse(response);
+        };
+        // The second attempt on a connection of its own: the pool may hold more closed ones.
+        const attemptOptions = pooled ? options : { ...options, agent: false };
+        const sent = secure
+          ? httpsRequest(target, attemptOptions, respond)
+          : httpRequest(target, attemptOptions, respond);
+        request = sent;
+        sent.on('error', (error: NodeJS.ErrnoException) => {
+          // A kept-alive connection the subgraph closed while it sat idle (its keep-alive timeout
+          // passed while this process was too busy to expire it first): reset before any answer,
+          // the request never reached the subgraph.
+          const stale = sent.reusedSocket && !answered && error.code === 'ECONNRESET';
+          if (stale && repeatable && pooled && !settled) attempt(false);
+          else finish(error);
+        });
+        sent.end(body);
+      };
+      // One deadline over every attempt. Named as AbortSignal.timeout's error is: didEncounterError
+      // reports it as a timeout.
+      const deadline = setTimeout(() => {
+        finish(new DOMException(`no answer within ${timeoutMs} ms`, 'TimeoutError'));
+        request.destroy();
+      }, timeoutMs);
+      attempt(true);
+    });
+
+  const fetcher = async (url: string, init?: Parameters<Fetcher>[1]): Promise<FetcherResponse> => {
     const method = init?.method ?? 'GET';
+    const body = init?.body ?? '';
     const headers = { ...init?.headers };
     delete headers[SIGNATURE_HEADER];
+    const query = headers[QUERY_HEADER] === '1';
+    delete headers[QUERY_HEADER];
+    const key = query && dedupe && !init?.signal ? dedupeKey(url, method, headers, body) : undefined;
+    const shared = key === undefined ? undefined : inFlight.get(key);
+    if (shared) return new AnswerResponse(await shared);
+
     if (signingSecret) {
       const target = new URL(url);
       const signed = signHttpRequest(
         signingSecret,
-        { method, path: `${target.pathname}${target.search}`, body: init?.body ?? '' },
+        { method, path: `${target.pathname}${target.search}`, body },
         {
           principal: headers[PRINCIPAL_HEADER] ?? '',
           scopes: (headers[SCOPES_HEADER] ?? '').split(',').filter((s) => s.length > 0),
@@ -51,22 +219,40 @@ export function fetchWithTimeout(timeoutMs: number, signingSecret?: string): Fet
       );
       Object.assign(headers, signed);
     }
-    const response = await fetch(url, {
-      method,
-      headers,
-      ...(init?.body !== undefined ? { body: init.body } : {}),
-      signal,
-    });
-    return response as unknown as FetcherResponse;
+    const signal = init?.signal instanceof AbortSignal ? init.signal : undefined;
+    const answer = send(url, method, headers, body, query, signal);
+    if (key !== undefined) {
+      inFlight.set(key, answer);
+      const forget = () => inFlight.delete(key);
+      answer.then(forget, forget);
+    }
+    return new AnswerResponse(await answer);
   };
+  return Object.assign(fetcher, {
+    close: () => {
+      agents.http.destroy();
+      agents.https.destroy();
+    },
+  });
+}
+
+/** Everything the subgraph sees of a request, but the per-fetch request id (see subgraphFetcher). */
+function dedupeKey(url: string, method: string, headers: Record<string, string>, body: string | Buffer): string {
+  const names = Object.keys(headers)
+    .filter((name) => name !== REQUEST_ID_HEADER)
+    .sort();
+  return JSON.stringify([url, method, names.map((name) => [name, headers[name]]), body.toString()]);
 }
 
 export class SubgraphDataSource extends RemoteGraphQLDataSource<GatewayContext> {
   private readonly subgraph: string;
   private readonly timeoutMs: number;
+  private readonly client: SubgraphFetcher;
 
-  constructor(options: { name: string; url: string; timeoutMs: number; signingSecret?: string }) {
-    super({ url: options.url, fetcher: fetchWithTimeout(options.timeoutMs, options.signingSecret) });
+  constructor(options: { name: string } & SubgraphConfig) {
+    const client = subgraphFetcher(options.timeoutMs, options.signingSecret, options.dedupe ?? true);
+    super({ url: options.url, fetcher: client });
+    this.client = client;
     this.subgraph = options.name;
     this.timeoutMs = options.timeoutMs;
   }
@@ -81,6 +267,17 @@ export class SubgraphDataSource extends RemoteGraphQLDataSource<GatewayContext> 
     headers.set(PRINCIPAL_HEADER, encodeURIComponent(principal?.id ?? ''));
     headers.set(SCOPES_HEADER, principal ? scopesHeader(principal) : '');
     headers.set(REQUEST_ID_HEADER, randomUUID());
+    // Only a client's query may share a fetch or be sent again: never a mutation (nor the entity
+    // fetches after one), and not a subscription event's fetches or schema loads, whose operation
+    // is not known here.
+    if ('incomingRequestContext' in options && options.incomingRequestContext.operation?.operation === 'query') {
+      headers.set(QUERY_HEADER, '1');
+    }
+  }
+
+  /** Closes the kept-alive connections to the subgraph. */
+  close(): void {
+    this.client.close();
   }
 
   /**
