@@ -44,6 +44,11 @@ export interface SubgraphConfig {
    * (gateway/subgraphs.ts). Default true; false only to measure without it (bench/gateway.ts).
    */
   readonly dedupe?: boolean;
+  /**
+   * Bytes of one answer read at most (default DEFAULT_MAX_SUBGRAPH_RESPONSE_BYTES in
+   * gateway/subgraphs.ts); past it the fetch fails as SUBGRAPH_UNAVAILABLE (reason too_large).
+   */
+  readonly maxResponseBytes?: number;
 }
 
 export interface GatewayConfig {

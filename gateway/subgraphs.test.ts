@@ -52,6 +52,8 @@ interface Upstream {
   delayMs: number;
   /** Close a kept-alive connection on its next request unread, as a subgraph's idle timeout does. */
   closeReused: boolean;
+  /** Characters of padding in every answer (a `pad` field), to make it large. */
+  padChars: number;
   close(): Promise<void>;
 }
 
@@ -77,7 +79,8 @@ async function startUpstream(): Promise<Upstream> {
       }
       const claims = { principal: verified.claims.principal, scopes: [...verified.claims.scopes].join(','), body };
       received.push(claims);
-      const answer = { data: { who: claims.principal, scopes: claims.scopes, n: received.length } };
+      const data = { who: claims.principal, scopes: claims.scopes, n: received.length };
+      const answer = { data: upstream.padChars > 0 ? { ...data, pad: 'x'.repeat(upstream.padChars) } : data };
       if (upstream.delayMs === Infinity) return;
       setTimeout(
         () => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(answer)),
@@ -91,6 +94,7 @@ async function startUpstream(): Promise<Upstream> {
     received,
     delayMs: 50,
     closeReused: false,
+    padChars: 0,
     close: async () => {
       server.closeAllConnections();
       await new Promise((resolve) => server.close(resolve));
@@ -132,6 +136,7 @@ describe('SubgraphDataSource: identical in-flight fetches', () => {
     upstream.received.length = 0;
     upstream.delayMs = 50;
     upstream.closeReused = false;
+    upstream.padChars = 0;
   };
 
   it('sends two identical concurrent queries of one caller once, and each gets its own copy of the answer', async () => {
@@ -253,6 +258,31 @@ describe('SubgraphDataSource: identical in-flight fetches', () => {
       assert.equal(upstream.received.length, 4, 'the mutation was not sent again');
     } finally {
       fresh.close();
+    }
+  });
+
+  it('reads an answer up to maxResponseBytes, and fails a larger one as SUBGRAPH_UNAVAILABLE (reason too_large)', async () => {
+    reset();
+    const bounded = new SubgraphDataSource({
+      name: 'markets',
+      url: upstream.url,
+      timeoutMs: 2_000,
+      signingSecret: SECRET,
+      maxResponseBytes: 200_000,
+    });
+    try {
+      const alice = principal('alice', 'read');
+      upstream.padChars = 150_000;
+      const fits = await bounded.process(fetchOptions(alice));
+      assert.equal((fits.data?.['pad'] as string).length, 150_000);
+      upstream.padChars = 250_000;
+      await assert.rejects(bounded.process(fetchOptions(alice)), (error: GraphQLError) => {
+        assert.equal(error.extensions['code'], 'SUBGRAPH_UNAVAILABLE');
+        assert.equal(error.extensions['reason'], 'too_large');
+        return true;
+      });
+    } finally {
+      bounded.close();
     }
   });
 

@@ -43,6 +43,18 @@ const QUERY_HEADER = 'x-tickcast-gateway-query';
  */
 const MAX_SOCKETS_PER_SUBGRAPH = 256;
 
+/**
+ * An answer the gateway reads at most. The query limits bound what a client may ask for
+ * (a list's page size, cost), so a legitimate answer is far smaller; past this a subgraph
+ * is broken or compromised, and reading on would hold its bytes in this process.
+ */
+export const DEFAULT_MAX_SUBGRAPH_RESPONSE_BYTES = 32 * 1024 * 1024;
+
+/** The answer passed the size bound: the fetch fails instead of reading it to the end. */
+export class ResponseTooLargeError extends Error {
+  override readonly name = 'ResponseTooLargeError';
+}
+
 /** A subgraph's answer read to the end: several callers can each build their own response from it. */
 interface Answer {
   readonly url: string;
@@ -118,7 +130,12 @@ export interface SubgraphFetcher extends Fetcher {
  * answer itself, and entries leave the map when their request settles, so the map holds at
  * most the fetches in flight.
  */
-export function subgraphFetcher(timeoutMs: number, signingSecret?: string, dedupe = true): SubgraphFetcher {
+export function subgraphFetcher(
+  timeoutMs: number,
+  signingSecret?: string,
+  dedupe = true,
+  maxResponseBytes = DEFAULT_MAX_SUBGRAPH_RESPONSE_BYTES,
+): SubgraphFetcher {
   const agentOptions = { keepAlive: true, maxSockets: MAX_SOCKETS_PER_SUBGRAPH };
   const agents = { http: new HttpAgent(agentOptions), https: new HttpsAgent(agentOptions) };
   const inFlight = new Map<string, Promise<Answer>>();
@@ -143,9 +160,17 @@ export function subgraphFetcher(timeoutMs: number, signingSecret?: string, dedup
         else resolve(answer!);
       };
       const onResponse = (response: IncomingMessage) => {
-        let text = '';
-        response.setEncoding('utf8');
-        response.on('data', (chunk: string) => (text += chunk));
+        const chunks: Buffer[] = [];
+        let bytes = 0;
+        response.on('data', (chunk: Buffer) => {
+          bytes += chunk.length;
+          if (bytes > maxResponseBytes) {
+            finish(new ResponseTooLargeError(`the answer passed ${maxResponseBytes} bytes`));
+            response.destroy();
+            return;
+          }
+          chunks.push(chunk);
+        });
         response.on('error', (error) => finish(error));
         response.on('end', () =>
           finish(undefined, {
@@ -153,7 +178,7 @@ export function subgraphFetcher(timeoutMs: number, signingSecret?: string, dedup
             status: response.statusCode ?? 0,
             statusText: response.statusMessage ?? '',
             rawHeaders: response.rawHeaders,
-            text,
+            text: Buffer.concat(chunks, bytes).toString('utf8'),
           }),
         );
       };
@@ -250,7 +275,12 @@ export class SubgraphDataSource extends RemoteGraphQLDataSource<GatewayContext> 
   private readonly client: SubgraphFetcher;
 
   constructor(options: { name: string } & SubgraphConfig) {
-    const client = subgraphFetcher(options.timeoutMs, options.signingSecret, options.dedupe ?? true);
+    const client = subgraphFetcher(
+      options.timeoutMs,
+      options.signingSecret,
+      options.dedupe ?? true,
+      options.maxResponseBytes ?? DEFAULT_MAX_SUBGRAPH_RESPONSE_BYTES,
+    );
     super({ url: options.url, fetcher: client });
     this.client = client;
     this.subgraph = options.name;
@@ -309,13 +339,22 @@ export class SubgraphDataSource extends RemoteGraphQLDataSource<GatewayContext> 
     const status =
       error instanceof GraphQLError ? (error.extensions['response'] as { status?: unknown })?.status : undefined;
     const timedOut = error.name === 'TimeoutError' || (error.name === 'AbortError' && !status);
-    const reason = timedOut ? 'timeout' : typeof status === 'number' ? `http_${status}` : 'unreachable';
+    const tooLarge = error.name === 'ResponseTooLargeError';
+    const reason = timedOut
+      ? 'timeout'
+      : tooLarge
+        ? 'too_large'
+        : typeof status === 'number'
+          ? `http_${status}`
+          : 'unreachable';
     gatewayMetrics.subgraphErrors.inc({ subgraph: this.subgraph, reason });
     const message = timedOut
       ? `subgraph "${this.subgraph}" did not answer within ${this.timeoutMs} ms`
-      : typeof status === 'number'
-        ? `subgraph "${this.subgraph}" answered HTTP ${status}`
-        : `subgraph "${this.subgraph}" is unavailable`;
+      : tooLarge
+        ? `subgraph "${this.subgraph}" answered more than the gateway reads`
+        : typeof status === 'number'
+          ? `subgraph "${this.subgraph}" answered HTTP ${status}`
+          : `subgraph "${this.subgraph}" is unavailable`;
     throw gatewayError('SUBGRAPH_UNAVAILABLE', message, {
       extensions: { serviceName: this.subgraph, reason },
       cause: error,
