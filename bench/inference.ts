@@ -6,6 +6,9 @@
  * The model is gradient-boosted trees trained here on real BTC/USD candles (the largest
  * graph the trainer produces), exported with training/onnx like `tickcast train` does.
  */
+import { writeFile } from 'node:fs/promises';
+import { Session } from 'node:inspector/promises';
+import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { TOPICS } from '../schema/topics.ts';
 import type { IndicatorSet } from '../schema/events.ts';
@@ -17,11 +20,30 @@ import { historyFromFile } from '../training/history.ts';
 import { featureVector } from '../training/features.ts';
 import { fitTrees } from '../training/models/trees.ts';
 import { toOnnx } from '../training/onnx/export.ts';
-import { loadOnnxModel } from '../training/onnx/session.ts';
+import { loadOnnxModel, type OnnxModel } from '../training/onnx/session.ts';
 import { BTC_CANDLES, requireData } from '../test/support/data.ts';
 
 const PAIR = 'BTC/USD';
 const N = Number(process.env['BENCH_PREDICTIONS'] ?? 20_000);
+const ROUNDS = 3;
+/** The default PREDICTION_HORIZONS: one model each per pair. */
+const HORIZONS = [1, 5, 15];
+/** BENCH_PROFILE_DIR: a V8 CPU profile of each timed loop (bare, predictor path) is written there, setup left out. */
+const PROFILE_DIR = process.env['BENCH_PROFILE_DIR'];
+
+/** Runs `timed`, under the V8 profiler when BENCH_PROFILE_DIR is set (then written as `name`.cpuprofile). */
+async function profiled(name: string, timed: () => Promise<number>): Promise<number> {
+  if (!PROFILE_DIR) return timed();
+  const inspector = new Session();
+  inspector.connect();
+  await inspector.post('Profiler.enable');
+  await inspector.post('Profiler.start');
+  const ms = await timed();
+  const { profile } = await inspector.post('Profiler.stop');
+  await writeFile(join(PROFILE_DIR, `inference-${name}.cpuprofile`), JSON.stringify(profile));
+  inspector.disconnect();
+  return ms;
+}
 
 export async function run(): Promise<void> {
   const series = await historyFromFile(requireData(BTC_CANDLES));
@@ -55,55 +77,88 @@ export async function run(): Promise<void> {
   const vectors = sets.map((s) => Float64Array.from(featureVector(s) ?? []));
   const features = dataset.featureNames.length;
 
-  // Bare session.run, batch of 1, same model, same vectors.
-  const session = await ort.InferenceSession.create(bytes);
-  const inputName = session.inputNames[0] ?? 'features';
-  const bare = async (): Promise<number> => {
+  // The same session options as the predictor's (training/onnx/session.ts), so the ratio is the
+  // overhead around session.run and not a difference in onnxruntime threading.
+  const sessionOptions = { intraOpNumThreads: 1, interOpNumThreads: 1 };
+  // One model per horizon, as tickcast serves them (the same trees, each in a session of its own).
+  const sessions = await Promise.all(HORIZONS.map(() => ort.InferenceSession.create(bytes, sessionOptions)));
+  const inputName = sessions[0]?.inputNames[0] ?? 'features';
+  /** Bare session.run, batch of 1, on the same vectors: one run per set and model, one after another. */
+  const bare = (models: readonly ort.InferenceSession[]) => async (): Promise<number> => {
     const started = performance.now();
-    for (const v of vectors) await session.run({ [inputName]: new ort.Tensor('float64', v, [1, features]) });
+    for (const v of vectors) {
+      for (const session of models) await session.run({ [inputName]: new ort.Tensor('float64', v, [1, features]) });
+    }
     return performance.now() - started;
   };
 
-  // The predictor's own path, on the same model.
-  const onnx = await loadOnnxModel(bytes);
-  const champion = {
-    modelName: 'tickcast-btc-usd-5m',
-    version: '1',
-    onnx,
-    inputs: 'indicators' as const,
-    intervalHalfWidth: 0.002,
-  };
-  const processor = predictorProcessor({ get: () => champion }, [5]);
-  const predictorPath = async (): Promise<number> => {
-    const state = processor.initialState(PAIR);
-    const started = performance.now();
-    for (const record of records) await processor.process(state, record);
-    return performance.now() - started;
+  // The predictor's own path (decode the record, features, run, bounds, metrics), on the same models.
+  const models = await Promise.all(HORIZONS.map(() => loadOnnxModel(bytes)));
+  const champions = new Map(
+    HORIZONS.map((horizon, i) => [
+      horizon,
+      {
+        modelName: `tickcast-btc-usd-${horizon}m`,
+        version: '1',
+        onnx: models[i] as OnnxModel,
+        inputs: 'indicators' as const,
+        intervalHalfWidth: 0.002,
+      },
+    ]),
+  );
+  const source = { get: (_pair: string, horizon: number) => champions.get(horizon) };
+  const predictorPath = (horizons: readonly number[]) => {
+    const processor = predictorProcessor(source, horizons);
+    return async (): Promise<number> => {
+      const state = processor.initialState(PAIR);
+      const started = performance.now();
+      for (const record of records) await processor.process(state, record);
+      return performance.now() - started;
+    };
   };
 
-  await bare();
-  await predictorPath(); // warm-up
-  const bareMs = Math.min(await bare(), await bare());
-  const pathMs = Math.min(await predictorPath(), await predictorPath());
-  await onnx.close();
-  await session.release();
+  const scenarios = [
+    { label: 'one horizon (5m)', bare: bare(sessions.slice(1, 2)), path: predictorPath([5]), perSet: 1 },
+    {
+      label: `${HORIZONS.length} horizons (${HORIZONS.join(', ')}m)`,
+      bare: bare(sessions),
+      path: predictorPath(HORIZONS),
+      perSet: HORIZONS.length,
+    },
+  ];
+  // Rounds alternate bare and predictor runs so both see the same share of a busy machine; best of each.
+  const best = scenarios.map(() => ({ bare: Infinity, path: Infinity }));
+  for (let round = 0; round < ROUNDS + 1; round++) {
+    for (const [i, scenario] of scenarios.entries()) {
+      const last = round === ROUNDS;
+      const b = await (last && i === 0 ? profiled('bare', scenario.bare) : scenario.bare());
+      const p = await (last && i === 0 ? profiled('predictor', scenario.path) : scenario.path());
+      if (round === 0) continue; // warm-up
+      const m = best[i] as { bare: number; path: number };
+      m.bare = Math.min(m.bare, b);
+      m.path = Math.min(m.path, p);
+    }
+  }
+  await Promise.all(models.map((m) => m.close()));
+  await Promise.all(sessions.map((s) => s.release()));
 
-  const trees100 = model.trees.length;
-  const line = (label: string, value: string): string => `  ${label.padEnd(48)} ${value}`;
+  const line = (label: string, value: string): string => `  ${label.padEnd(52)} ${value}`;
   console.log(
-    `inference: ${sets.length.toLocaleString('en-US')} real BTC/USD indicator sets, gradient-boosted trees (${trees100} trees, depth 4, ${features} features), batch of 1, best of 2`,
+    `inference: ${sets.length.toLocaleString('en-US')} real BTC/USD indicator sets, gradient-boosted trees (${model.trees.length} trees, depth 4, ${features} features), batch of 1, best of ${ROUNDS} alternating rounds`,
   );
-  console.log(
-    line('bare session.run (predictions/s)', Math.round((sets.length / bareMs) * 1000).toLocaleString('en-US')),
-  );
-  console.log(
-    line('predictor path (predictions/s)', Math.round((sets.length / pathMs) * 1000).toLocaleString('en-US')),
-  );
-  console.log(
-    line(
-      'µs per prediction bare / predictor path',
-      `${((bareMs * 1000) / sets.length).toFixed(1)} / ${((pathMs * 1000) / sets.length).toFixed(1)}`,
-    ),
-  );
-  console.log(line('ratio predictor path / bare (throughput)', (bareMs / pathMs).toFixed(3)));
+  for (const [i, scenario] of scenarios.entries()) {
+    const { bare: bareMs, path: pathMs } = best[i] as { bare: number; path: number };
+    const n = sets.length * scenario.perSet;
+    const rate = (ms: number): string => Math.round((n / ms) * 1000).toLocaleString('en-US');
+    console.log(`  ${scenario.label}`);
+    console.log(line('  bare session.run (predictions/s)', rate(bareMs)));
+    console.log(line('  predictor path (predictions/s)', rate(pathMs)));
+    console.log(
+      line(
+        '  µs per prediction bare / predictor path',
+        `${((bareMs * 1000) / n).toFixed(1)} / ${((pathMs * 1000) / n).toFixed(1)}`,
+      ),
+    );
+    console.log(line('  ratio predictor path / bare (throughput)', (bareMs / pathMs).toFixed(3)));
+  }
 }
