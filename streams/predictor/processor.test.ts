@@ -153,3 +153,40 @@ test("intervals adapt in the predictor's own state: a miss widens the version's 
   assert.deepEqual(Object.keys(restored.intervals ?? {}), []);
   assert.ok((restored.issued ?? []).length <= 1, 'only the newest issued interval waits');
 });
+
+test("every horizon's model is asked at once, and the predictions come out in horizon order whatever finishes first", async () => {
+  let inFlight = 0;
+  let most = 0;
+  const processor = predictorProcessor(
+    {
+      get: (_pair, horizon) => ({
+        ...champion('indicators'),
+        modelName: `tickcast-btc-usd-${horizon}m`,
+        intervalHalfWidth: 0.002,
+        onnx: {
+          predict: async () => {
+            most = Math.max(most, ++inFlight);
+            // The shortest horizon answers last.
+            await new Promise((resolve) => setTimeout(resolve, 30 - horizon));
+            inFlight--;
+            return new Float32Array([horizon / 1000]);
+          },
+          close: async () => {},
+        } as unknown as Champion['onnx'],
+      }),
+    },
+    [1, 5, 15],
+  );
+  const state = processor.initialState(PAIR);
+  const out = await processor.process(state, record(60_000));
+  assert.equal(most, 3, 'the three sessions run together');
+  const predictions = out.map(({ value }) => value as Prediction);
+  assert.deepEqual(
+    predictions.map((p) => [p.horizonMinutes, p.predictedLogReturn]),
+    [1, 5, 15].map((h) => [h, Math.fround(h / 1000)]),
+  );
+  assert.deepEqual(
+    (state.issued ?? []).map((i) => i.key),
+    [1, 5, 15].map((h) => `tickcast-btc-usd-${h}m|1|${h}`),
+  );
+});

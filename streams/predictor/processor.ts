@@ -96,10 +96,20 @@ function halfWidthFor(state: PredictorState, key: string, registered: number | n
 }
 
 /** Keeps one tracker per model and horizon: a new serving version starts from its own registered width. */
-function forgetOtherVersions(state: PredictorState, modelName: string, version: string, horizon: number): void {
-  for (const key of Object.keys(state.intervals ?? {})) {
+function forgetOtherVersions(
+  state: PredictorState,
+  serving: string,
+  modelName: string,
+  version: string,
+  horizon: number,
+): void {
+  const intervals = state.intervals;
+  if (!intervals) return;
+  for (const key in intervals) {
+    // The serving version's own tracker (most keys, most of the time) stays without a split.
+    if (key === serving) continue;
     const [name, v, h] = key.split('|');
-    if (name === modelName && h === String(horizon) && v !== version) delete state.intervals?.[key];
+    if (name === modelName && h === String(horizon) && v !== version) delete intervals[key];
   }
 }
 
@@ -149,29 +159,36 @@ export function predictorProcessor(
         return withSentiment;
       };
       const madeAt = set.openTime + MINUTE_MS;
-      const out: OutboundRecord[] = [];
-      for (const horizon of horizons) {
+      // Every horizon's model runs at once, then the results are applied in horizon order.
+      // Each horizon is a model of its own (one ONNX file per pair and horizon), so one
+      // session.run with a batch dimension cannot serve them; but onnxruntime-node runs each
+      // session.run from a setImmediate, so awaited one after another three horizons cost
+      // three event-loop turns, launched together they share one.
+      const runs = horizons.map(async (horizon) => {
         const champion = champions.get(set.pair, horizon);
-        if (!champion) {
-          skipped.inc({ pair: set.pair, reason: `no-champion-${horizon}m` });
-          continue;
-        }
+        if (!champion) return { horizon, skip: `no-champion-${horizon}m` } as const;
         const x = await inputsFor(champion);
         // A silent partner feed must not make the pair's predictions worse than persistence:
         // without the partner's inputs the prediction is persistence's, and says so.
         const fallback = x === null && champion.inputs === 'indicators+partner';
-        if (x === null && !fallback) {
-          skipped.inc({ pair: set.pair, reason: 'no-sentiment-source' });
+        if (x === null && !fallback) return { horizon, skip: 'no-sentiment-source' } as const;
+        const [logReturn = Number.NaN] = x === null ? [0] : await champion.onnx.predict([x]);
+        return { horizon, champion, fallback, logReturn } as const;
+      });
+      const out: OutboundRecord[] = [];
+      for (const run of await Promise.all(runs)) {
+        if ('skip' in run) {
+          skipped.inc({ pair: set.pair, reason: run.skip });
           continue;
         }
+        const { horizon, champion, fallback, logReturn } = run;
         if (fallback) fallbacks.inc({ pair: set.pair, horizon: String(horizon), reason: 'partner-stale' });
-        const [logReturn = Number.NaN] = x === null ? [0] : await champion.onnx.predict([x]);
         if (!Number.isFinite(logReturn)) {
           skipped.inc({ pair: set.pair, reason: 'non-finite-output' });
           continue;
         }
         const key = `${champion.modelName}|${champion.version}|${horizon}`;
-        forgetOtherVersions(state, champion.modelName, champion.version, horizon);
+        forgetOtherVersions(state, key, champion.modelName, champion.version, horizon);
         const q = halfWidthFor(state, key, champion.intervalHalfWidth);
         if (q !== null && Number.isFinite(q) && q > 0) {
           (state.issued ??= []).push({
