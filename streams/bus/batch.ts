@@ -81,6 +81,7 @@ export async function applyBatch<S>(
   records: readonly InboundRecord[],
   between?: () => Promise<void>,
 ): Promise<AppliedBatch<S>> {
+  await processor.prepare?.(records);
   const changed = new Map<string, S>();
   const outputs: OutboundRecord[] = [];
   for (const record of records) {
