@@ -1,7 +1,9 @@
 /**
  * Predictions/s and µs per prediction through the predictor's path (decode the indicator
- * record, build the feature vector, run the ONNX session, build the Prediction), next to
- * a bare `session.run` of the same model on the same vectors, in the same run.
+ * record, build the feature vector, run the ONNX session, bounds, metrics, build the
+ * Prediction), next to a bare `session.run` (batch of 1) of the same model on the same
+ * vectors, in the same run: one minute at a time through process(), then as the buses apply
+ * records (applyBatch), live and catch-up, where minutes due at once share a session.run.
  *
  * The model is gradient-boosted trees trained here on real BTC/USD candles (the largest
  * graph the trainer produces), exported with training/onnx like `tickcast train` does.
@@ -13,6 +15,7 @@ import * as ort from 'onnxruntime-node';
 import { TOPICS } from '../schema/topics.ts';
 import type { IndicatorSet } from '../schema/events.ts';
 import { encodeValue } from '../streams/bus/codec.ts';
+import { applyBatch } from '../streams/bus/batch.ts';
 import type { InboundRecord } from '../streams/bus/bus.ts';
 import { predictorProcessor } from '../streams/predictor/processor.ts';
 import { buildDataset } from '../training/dataset.ts';
@@ -28,6 +31,8 @@ const N = Number(process.env['BENCH_PREDICTIONS'] ?? 20_000);
 const ROUNDS = 3;
 /** The default PREDICTION_HORIZONS: one model each per pair. */
 const HORIZONS = [1, 5, 15];
+/** Records per batch the in-process bus hands a processor (streams/bus/memory.ts) when it is behind. */
+const CATCH_UP_BATCH = 500;
 /** BENCH_PROFILE_DIR: a V8 CPU profile of each timed loop (bare, predictor path) is written there, setup left out. */
 const PROFILE_DIR = process.env['BENCH_PROFILE_DIR'];
 
@@ -107,22 +112,44 @@ export async function run(): Promise<void> {
     ]),
   );
   const source = { get: (_pair: string, horizon: number) => champions.get(horizon) };
-  const predictorPath = (horizons: readonly number[]) => {
+  /**
+   * `batch` undefined: process() per record on one state, the predictor's own path, as the
+   * issue measured it. Otherwise as the buses apply records (applyBatch: the state cloned per
+   * batch, prepare, then process per record), `batch` at a time: 1 is the live case (one
+   * minute per pair and minute), CATCH_UP_BATCH a backlog as the in-process bus hands it over.
+   */
+  const predictorPath = (horizons: readonly number[], batch?: number) => {
     const processor = predictorProcessor(source, horizons);
     return async (): Promise<number> => {
-      const state = processor.initialState(PAIR);
+      let state = processor.initialState(PAIR);
+      const committed = { get: () => state };
       const started = performance.now();
-      for (const record of records) await processor.process(state, record);
+      if (batch === undefined) {
+        for (const record of records) await processor.process(state, record);
+      } else {
+        for (let i = 0; i < records.length; i += batch) {
+          const applied = await applyBatch(processor, committed, records.slice(i, i + batch));
+          state = applied.changed.get(PAIR) ?? state;
+        }
+      }
       return performance.now() - started;
     };
   };
 
+  const all = `${HORIZONS.length} horizons (${HORIZONS.join(', ')}m)`;
   const scenarios = [
-    { label: 'one horizon (5m)', bare: bare(sessions.slice(1, 2)), path: predictorPath([5]), perSet: 1 },
+    { label: 'process(), one horizon (5m)', bare: bare(sessions.slice(1, 2)), path: predictorPath([5]), perSet: 1 },
+    { label: `process(), ${all}`, bare: bare(sessions), path: predictorPath(HORIZONS), perSet: HORIZONS.length },
     {
-      label: `${HORIZONS.length} horizons (${HORIZONS.join(', ')}m)`,
+      label: `applyBatch, live (a batch per minute), ${all}`,
       bare: bare(sessions),
-      path: predictorPath(HORIZONS),
+      path: predictorPath(HORIZONS, 1),
+      perSet: HORIZONS.length,
+    },
+    {
+      label: `applyBatch, catch-up (batches of ${CATCH_UP_BATCH} minutes), ${all}`,
+      bare: bare(sessions),
+      path: predictorPath(HORIZONS, CATCH_UP_BATCH),
       perSet: HORIZONS.length,
     },
   ];
@@ -144,7 +171,7 @@ export async function run(): Promise<void> {
 
   const line = (label: string, value: string): string => `  ${label.padEnd(52)} ${value}`;
   console.log(
-    `inference: ${sets.length.toLocaleString('en-US')} real BTC/USD indicator sets, gradient-boosted trees (${model.trees.length} trees, depth 4, ${features} features), batch of 1, best of ${ROUNDS} alternating rounds`,
+    `inference: ${sets.length.toLocaleString('en-US')} real BTC/USD indicator sets, gradient-boosted trees (${model.trees.length} trees, depth 4, ${features} features), bare session.run with a batch of 1, best of ${ROUNDS} alternating rounds`,
   );
   for (const [i, scenario] of scenarios.entries()) {
     const { bare: bareMs, path: pathMs } = best[i] as { bare: number; path: number };
