@@ -105,7 +105,7 @@ function forgetOtherVersions(
 ): void {
   const intervals = state.intervals;
   if (!intervals) return;
-  for (const key in intervals) {
+  for (const key of Object.keys(intervals)) {
     // The serving version's own tracker (most keys, most of the time) stays without a split.
     if (key === serving) continue;
     const [name, v, h] = key.split('|');
