@@ -86,6 +86,7 @@ export async function applyBatch<S>(
   records: readonly InboundRecord[],
   between?: () => Promise<void> | undefined,
 ): Promise<AppliedBatch<S>> {
+  await processor.prepare?.(records);
   const changed = new Map<string, S>();
   const outputs: OutboundRecord[] = [];
   let applied = 0;

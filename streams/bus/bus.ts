@@ -75,6 +75,13 @@ export interface StatefulProcessor<S> {
    * much as one fetch returns.
    */
   readonly maxBatchRecords?: number;
+  /**
+   * Optional: sees a batch's records before they are applied, for work cheaper done for many at
+   * once (the predictor runs each model once over a catch-up's minutes). It must neither change
+   * a state nor decide an output (`process` still does, record by record), nor throw for a
+   * record `process` would dead-letter.
+   */
+  prepare?(records: readonly InboundRecord[]): Promise<void>;
   /** May be async (e.g. model inference); records are still applied one at a time, in order. */
   process(state: S, record: InboundRecord): OutboundRecord[] | Promise<OutboundRecord[]>;
   /** Optional records derived from the states a batch changed (e.g. in-progress candles); not part of the exactly-once output. */

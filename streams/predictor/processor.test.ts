@@ -9,6 +9,10 @@ import { CROSS_ASSET_FEATURE_NAMES } from '../../training/cross-asset.ts';
 import { predictionSchema, type Prediction } from '../../schema/events.ts';
 import type { InboundRecord } from '../bus/bus.ts';
 import { encodeValue } from '../bus/codec.ts';
+import { applyBatch } from '../bus/batch.ts';
+import { fitTrees } from '../../training/models/trees.ts';
+import { toOnnx } from '../../training/onnx/export.ts';
+import { loadOnnxModel, type OnnxModel } from '../../training/onnx/session.ts';
 import { modelInputs, type Champion, type ModelInputs } from './champions.ts';
 import { predictorProcessor } from './processor.ts';
 
@@ -152,4 +156,158 @@ test("intervals adapt in the predictor's own state: a miss widens the version's 
   assert.ok(Math.abs(halfWidthOf(swapped) - 0.003) < 1e-12);
   assert.deepEqual(Object.keys(restored.intervals ?? {}), []);
   assert.ok((restored.issued ?? []).length <= 1, 'only the newest issued interval waits');
+});
+
+test("every horizon's model is asked at once, and the predictions come out in horizon order whatever finishes first", async () => {
+  let inFlight = 0;
+  let most = 0;
+  const processor = predictorProcessor(
+    {
+      get: (_pair, horizon) => ({
+        ...champion('indicators'),
+        modelName: `tickcast-btc-usd-${horizon}m`,
+        intervalHalfWidth: 0.002,
+        onnx: {
+          predict: async () => {
+            most = Math.max(most, ++inFlight);
+            // The shortest horizon answers last.
+            await new Promise((resolve) => setTimeout(resolve, 30 - horizon));
+            inFlight--;
+            return new Float32Array([horizon / 1000]);
+          },
+          close: async () => {},
+        } as unknown as Champion['onnx'],
+      }),
+    },
+    [1, 5, 15],
+  );
+  const state = processor.initialState(PAIR);
+  const out = await processor.process(state, record(60_000));
+  assert.equal(most, 3, 'the three sessions run together');
+  const predictions = out.map(({ value }) => value as Prediction);
+  assert.deepEqual(
+    predictions.map((p) => [p.horizonMinutes, p.predictedLogReturn]),
+    [1, 5, 15].map((h) => [h, Math.fround(h / 1000)]),
+  );
+  assert.deepEqual(
+    (state.issued ?? []).map((i) => i.key),
+    [1, 5, 15].map((h) => `tickcast-btc-usd-${h}m|1|${h}`),
+  );
+});
+
+/** Minutes of PAIR whose indicator values all differ (a seeded walk), so every row gives its own output. */
+function walk(count: number, seed = 7): InboundRecord[] {
+  let x = seed;
+  const next = () => ((x = (x * 16807) % 2147483647) / 2147483647) * 0.02 - 0.01;
+  return Array.from({ length: count }, (_, i) => {
+    const close = 100 * (1 + next());
+    const set: IndicatorSet = {
+      v: 1,
+      pair: PAIR,
+      interval: '1m',
+      openTime: (i + 1) * 60_000,
+      close,
+      values: Object.fromEntries(INDICATOR_NAMES.map((name) => [name, close * (1 + next())])),
+    };
+    return { topic: TOPICS.indicators.name, partition: 0, offset: String(i), key: PAIR, value: encodeValue(set) };
+  });
+}
+
+/** Real ONNX models (gradient-boosted trees on random rows), one per horizon, counting their session runs. */
+async function realChampions(horizons: readonly number[], version = '1') {
+  const runs: number[] = [];
+  const models: OnnxModel[] = [];
+  const champions = new Map<number, Champion>();
+  let x = 11 + Number(version);
+  const random = () => (x = (x * 16807) % 2147483647) / 2147483647;
+  for (const horizon of horizons) {
+    const X = Array.from({ length: 400 }, () => FEATURE_NAMES.map(() => random() * 2 - 1));
+    const model = fitTrees(
+      { featureNames: FEATURE_NAMES, X, y: X.map((row) => (row[0] ?? 0) * 0.01 + random() * 0.001) },
+      { rounds: 10, maxDepth: 3 },
+    );
+    const onnx = await loadOnnxModel(toOnnx(model, { horizonMinutes: horizon, pair: PAIR }));
+    models.push(onnx);
+    const counted = Object.create(onnx) as OnnxModel;
+    counted.predict = (rows, n) => {
+      runs.push(horizon);
+      return onnx.predict(rows, n);
+    };
+    champions.set(horizon, {
+      modelName: `tickcast-btc-usd-${horizon}m`,
+      version,
+      onnx: counted,
+      inputs: 'indicators',
+      intervalHalfWidth: 0.002,
+    });
+  }
+  return { runs, champions, close: () => Promise.all(models.map((m) => m.close())) };
+}
+
+test('minutes due at once: one session.run per model for the whole batch, and the same predictions and state as one minute at a time', async () => {
+  const horizons = [1, 5];
+  const models = await realChampions(horizons);
+  try {
+    const records = walk(40);
+    const source = { get: (_pair: string, horizon: number) => models.champions.get(horizon) };
+    const oneByOne = predictorProcessor(source, horizons);
+    const empty = { get: () => undefined };
+    const alone = [];
+    let state = oneByOne.initialState(PAIR);
+    for (const record of records) {
+      const applied = await applyBatch(oneByOne, { get: () => state }, [record]);
+      state = applied.changed.get(PAIR) ?? state;
+      alone.push(...applied.outputs);
+    }
+    assert.equal(models.runs.length, records.length * horizons.length, 'a batch of one runs each model per minute');
+    assert.ok(alone.length > 0);
+
+    models.runs.length = 0;
+    const batched = predictorProcessor(source, horizons);
+    const together = await applyBatch(batched, empty, records);
+    assert.deepEqual(models.runs.sort(), horizons, 'one run per model');
+    assert.deepEqual(together.outputs, alone);
+    assert.deepEqual(together.changed.get(PAIR), state);
+  } finally {
+    await models.close();
+  }
+});
+
+test('a champion swapped between the batch run and the minute it serves predicts that minute itself', async () => {
+  const first = await realChampions([1], '1');
+  const second = await realChampions([1], '2');
+  try {
+    const records = walk(3);
+    let serving = first.champions;
+    const processor = predictorProcessor({ get: (_pair, horizon) => serving.get(horizon) }, [1]);
+    await processor.prepare?.(records);
+    serving = second.champions;
+    const state = processor.initialState(PAIR);
+    const out = [];
+    for (const record of records) out.push(...(await processor.process(state, record)));
+    const reference = predictorProcessor({ get: (_pair, horizon) => second.champions.get(horizon) }, [1]);
+    const referenceState = reference.initialState(PAIR);
+    const expected = [];
+    for (const record of records) expected.push(...(await reference.process(referenceState, record)));
+    assert.deepEqual(out, expected);
+    assert.ok(out.every(({ value }) => (value as Prediction).modelVersion === '2'));
+  } finally {
+    await Promise.all([first.close(), second.close()]);
+  }
+});
+
+test('a record that does not decode, in a batch run ahead, is dead-lettered and the others predicted', async () => {
+  const models = await realChampions([1]);
+  try {
+    const [a, b] = walk(2);
+    const bad: InboundRecord = { ...a!, offset: '9', value: Buffer.from('{"v":1,"pair":"BTC/USD"') };
+    const processor = predictorProcessor({ get: (_pair, horizon) => models.champions.get(horizon) }, [1]);
+    const { outputs } = await applyBatch(processor, { get: () => undefined }, [a!, bad, b!]);
+    assert.deepEqual(
+      outputs.map((o) => o.topic),
+      [TOPICS.predictions.name, TOPICS.deadLetters.name, TOPICS.predictions.name],
+    );
+  } finally {
+    await models.close();
+  }
 });

@@ -5,12 +5,12 @@
  * id, so a champion swap mid-stream neither skips nor repeats a (pair, horizon, time).
  */
 import { z } from 'zod';
-import { indicatorSetSchema, predictionId, type Prediction } from '../../schema/events.ts';
+import { indicatorSetSchema, predictionId, type IndicatorSet, type Prediction } from '../../schema/events.ts';
 import { TOPICS } from '../../schema/topics.ts';
 import { counter } from '../../lib/metrics.ts';
 import { featureVector } from '../../training/features.ts';
 import { adaptiveStateSchema, halfWidth, initialState, update } from '../../training/adaptive-conformal.ts';
-import type { OutboundRecord, StatefulProcessor } from '../bus/bus.ts';
+import type { InboundRecord, OutboundRecord, StatefulProcessor } from '../bus/bus.ts';
 import { decodeValue } from '../bus/codec.ts';
 import type { Champion } from './champions.ts';
 
@@ -96,10 +96,20 @@ function halfWidthFor(state: PredictorState, key: string, registered: number | n
 }
 
 /** Keeps one tracker per model and horizon: a new serving version starts from its own registered width. */
-function forgetOtherVersions(state: PredictorState, modelName: string, version: string, horizon: number): void {
-  for (const key of Object.keys(state.intervals ?? {})) {
+function forgetOtherVersions(
+  state: PredictorState,
+  serving: string,
+  modelName: string,
+  version: string,
+  horizon: number,
+): void {
+  const intervals = state.intervals;
+  if (!intervals) return;
+  for (const key of Object.keys(intervals)) {
+    // The serving version's own tracker (most keys, most of the time) stays without a split.
+    if (key === serving) continue;
     const [name, v, h] = key.split('|');
-    if (name === modelName && h === String(horizon) && v !== version) delete state.intervals?.[key];
+    if (name === modelName && h === String(horizon) && v !== version) delete intervals[key];
   }
 }
 
@@ -109,19 +119,74 @@ const fallbacks = counter(
   ['pair', 'horizon', 'reason'],
 );
 
+/** A record of the batch about to be applied, decoded, with the outputs its horizons' models gave ahead. */
+interface Ahead {
+  readonly set: IndicatorSet;
+  /** Per horizon: the champion that ran and its output (used only if it still serves when the record is applied). */
+  readonly outputs: Map<number, { readonly champion: Champion; readonly logReturn: number }>;
+}
+
 export function predictorProcessor(
   champions: ChampionSource,
   horizons: readonly number[],
   sentiment?: SentimentInputs,
   partner?: PartnerInputs,
 ): StatefulProcessor<PredictorState> {
+  // The batch prepare saw, until process takes each record: one batch at most.
+  let ahead = new Map<InboundRecord, Ahead>();
   return {
     name: 'predictor',
     inputs: [TOPICS.indicators.name],
     stateSchema: predictorStateSchema,
     initialState: () => ({ lastOpenTime: null }),
+    /**
+     * Several minutes due at once (a catch-up, a replay, a restart behind a backlog): each
+     * model runs once over all of them, a batch dimension in one session.run instead of a run
+     * per minute (the per-run overhead is most of a small model's cost). A model gives each
+     * row the same output alone or in a batch (tested), so process, which applies the records
+     * in order and keeps every decision, publishes what it would have without this.
+     * Sentiment and partner inputs are read per minute when it is applied; those models, a
+     * record that does not decode and a model that fails here are left to process.
+     */
+    async prepare(records) {
+      ahead = new Map();
+      if (records.length < 2) return;
+      const runs = new Map<Champion, { rows: number[][]; for: [Ahead, number][] }>();
+      for (const record of records) {
+        let set: IndicatorSet;
+        try {
+          set = decodeValue(indicatorSetSchema, record);
+        } catch {
+          continue;
+        }
+        const entry: Ahead = { set, outputs: new Map() };
+        ahead.set(record, entry);
+        const x = set.interval === '1m' ? featureVector(set) : null;
+        if (x === null) continue;
+        for (const horizon of horizons) {
+          const champion = champions.get(set.pair, horizon);
+          if (champion?.inputs !== 'indicators') continue;
+          let run = runs.get(champion);
+          if (!run) runs.set(champion, (run = { rows: [], for: [] }));
+          run.rows.push(x);
+          run.for.push([entry, horizon]);
+        }
+      }
+      await Promise.all(
+        [...runs].map(async ([champion, run]) => {
+          if (run.rows.length < 2) return;
+          const outputs = await champion.onnx.predict(run.rows).catch(() => null);
+          run.for.forEach(([entry, horizon], i) => {
+            const logReturn = outputs?.[i];
+            if (logReturn !== undefined) entry.outputs.set(horizon, { champion, logReturn });
+          });
+        }),
+      );
+    },
     async process(state, record) {
-      const set = decodeValue(indicatorSetSchema, record);
+      const early = ahead.get(record);
+      ahead.delete(record);
+      const set = early?.set ?? decodeValue(indicatorSetSchema, record);
       if (set.interval !== '1m') return [];
       if (state.lastOpenTime !== null && set.openTime <= state.lastOpenTime) {
         skipped.inc({ pair: set.pair, reason: 'replayed' });
@@ -149,29 +214,38 @@ export function predictorProcessor(
         return withSentiment;
       };
       const madeAt = set.openTime + MINUTE_MS;
-      const out: OutboundRecord[] = [];
-      for (const horizon of horizons) {
+      // Every horizon's model runs at once, then the results are applied in horizon order.
+      // Each horizon is a model of its own (one ONNX file per pair and horizon), so one
+      // session.run with a batch dimension cannot serve them; but onnxruntime-node runs each
+      // session.run from a setImmediate, so awaited one after another three horizons cost
+      // three event-loop turns, launched together they share one.
+      const runs = horizons.map(async (horizon) => {
         const champion = champions.get(set.pair, horizon);
-        if (!champion) {
-          skipped.inc({ pair: set.pair, reason: `no-champion-${horizon}m` });
-          continue;
-        }
+        if (!champion) return { horizon, skip: `no-champion-${horizon}m` } as const;
         const x = await inputsFor(champion);
         // A silent partner feed must not make the pair's predictions worse than persistence:
         // without the partner's inputs the prediction is persistence's, and says so.
         const fallback = x === null && champion.inputs === 'indicators+partner';
-        if (x === null && !fallback) {
-          skipped.inc({ pair: set.pair, reason: 'no-sentiment-source' });
+        if (x === null && !fallback) return { horizon, skip: 'no-sentiment-source' } as const;
+        const given = early?.outputs.get(horizon);
+        const [logReturn = Number.NaN] =
+          x === null ? [0] : given?.champion === champion ? [given.logReturn] : await champion.onnx.predict([x]);
+        return { horizon, champion, fallback, logReturn } as const;
+      });
+      const out: OutboundRecord[] = [];
+      for (const run of await Promise.all(runs)) {
+        if ('skip' in run) {
+          skipped.inc({ pair: set.pair, reason: run.skip });
           continue;
         }
+        const { horizon, champion, fallback, logReturn } = run;
         if (fallback) fallbacks.inc({ pair: set.pair, horizon: String(horizon), reason: 'partner-stale' });
-        const [logReturn = Number.NaN] = x === null ? [0] : await champion.onnx.predict([x]);
         if (!Number.isFinite(logReturn)) {
           skipped.inc({ pair: set.pair, reason: 'non-finite-output' });
           continue;
         }
         const key = `${champion.modelName}|${champion.version}|${horizon}`;
-        forgetOtherVersions(state, champion.modelName, champion.version, horizon);
+        forgetOtherVersions(state, key, champion.modelName, champion.version, horizon);
         const q = halfWidthFor(state, key, champion.intervalHalfWidth);
         if (q !== null && Number.isFinite(q) && q > 0) {
           (state.issued ??= []).push({
