@@ -25,6 +25,7 @@ const BENCHES: Record<string, () => Promise<void>> = {
   gateway: async () => (await import('./gateway.ts')).run(),
   subscriptions: async () => (await import('./subscriptions.ts')).run(flags),
   soak: async () => (await import('./soak.ts')).run(flags),
+  'cold-start': async () => (await import('./cold-start.ts')).run(),
 };
 
 // The soak runs for half an hour by default: only when named.
