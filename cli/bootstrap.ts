@@ -22,7 +22,14 @@ import { join } from 'node:path';
 import { toKrakenCsv } from '../lib/candle-csv.ts';
 import { KrakenRestClient } from '../streams/sources/kraken-rest.ts';
 import { writeSimulatedHistory } from './simulated-history.ts';
-import { TrainChild } from './train-child.ts';
+import { TrainChild, type TrainResult } from './train-child.ts';
+
+/** What runs `tickcast train` (a TrainChild; a fake in tests). */
+export interface Trainer {
+  run(args: readonly string[]): Promise<TrainResult | null>;
+  readonly isStopped: boolean;
+  stop(): Promise<void>;
+}
 
 export interface InitialTraining {
   /** Settles when every missing horizon was trained (or training gave up). */
@@ -52,7 +59,17 @@ export async function trainInitialModels(
   config: Config,
   history: InitialHistory,
   logger: Logger,
+  options: {
+    /** Runs `tickcast train`; default a child process. */
+    readonly trainer?: Trainer;
+    /**
+     * The full models wait for this (the service running): they take minutes of CPU the
+     * service's own start-up would otherwise share, while a bootstrap model serves meanwhile.
+     */
+    readonly fullTrainingAfter?: Promise<unknown>;
+  } = {},
 ): Promise<InitialTraining> {
+  const trainer = options.trainer ?? new TrainChild();
   const registry = openRegistry({ mlflowTrackingUri: config.MLFLOW_TRACKING_URI, dataDir: config.TICKCAST_DATA_DIR });
   const pairs = history.kind === 'replay' ? [history.pair] : history.pairs;
   const abort = new AbortController();
@@ -90,7 +107,6 @@ export async function trainInitialModels(
     return { file, split: SIMULATED_SPLIT, marks: ['--simulated'] };
   };
 
-  const trainer = new TrainChild();
   let firstModelTrained = (): void => {};
   const firstModel = new Promise<void>((resolve) => (firstModelTrained = resolve));
   const done = (async () => {
@@ -125,6 +141,8 @@ export async function trainInitialModels(
         if (trained === null) return;
         if (trained) firstModelTrained();
       }
+      const stopped = new Promise((resolve) => abort.signal.addEventListener('abort', resolve, { once: true }));
+      await Promise.race([options.fullTrainingAfter, stopped]);
       for (const { pair, horizon } of missing) if ((await train(pair, horizon, false)) === null) return;
     } finally {
       firstModelTrained();

@@ -213,9 +213,11 @@ withSourceFlags(
     },
     logger,
   );
-  // The first models train in a child process from here on, beside the rest of the start-up
-  // (loading the service's modules, the feature store, the processors, the gateway): they need
-  // the source's history only.
+  // The first (bootstrap) models train in a child process from here on, beside the rest of the
+  // start-up (loading the service's modules, the feature store, the processors, the gateway):
+  // they need the source's history only. The full models follow once the service runs.
+  let running = (): void => {};
+  const fullTrainingAfter = new Promise<void>((resolve) => (running = resolve));
   const training = await trainInitialModels(
     config,
     source.name === 'simulated'
@@ -224,6 +226,7 @@ withSourceFlags(
         ? { kind: 'kraken', pairs: config.PAIRS }
         : { kind: 'replay', pair: flags.pair, file: flags.replay },
     logger,
+    { fullTrainingAfter },
   );
   lifecycle.add('initial training', () => training.stop());
   const [
@@ -293,6 +296,7 @@ withSourceFlags(
         .catch((error: unknown) => logger.error({ source: newsSource.name, err: error }, 'news source stopped')),
     );
   sourceStopped = Promise.allSettled([sourceDone, ...newsDone]);
+  running();
   const retraining = await startRetraining(config, bus, logger);
   lifecycle.add('retraining', () => retraining.stop());
   // A finished replay leaves the pipeline running (its results stay queryable); a failure stops everything.
