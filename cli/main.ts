@@ -229,15 +229,19 @@ withSourceFlags(
     { fullTrainingAfter },
   );
   lifecycle.add('initial training', () => training.stop());
-  const [
-    { createBus, openFeatureStore, startProcessor },
-    { apiBanner, startApi },
-    { opsServerOptions, startOpsServer },
-    news,
-  ] = await Promise.all([runtime(), import('./api.ts'), opsModule(), import('../streams/news/from-config.ts')]);
+  const { createBus, openFeatureStore, startProcessor } = await runtime();
+  // The feature store opens (PGlite: seconds of WebAssembly) while the API's modules load (tsx
+  // reads and transforms them on its loader thread). A failure here ends the process (exit 1).
+  const storeOpening = openFeatureStore(config, logger);
+  storeOpening.catch(() => undefined);
+  const [{ apiBanner, startApi }, { opsServerOptions, startOpsServer }, news] = await Promise.all([
+    import('./api.ts'),
+    opsModule(),
+    import('../streams/news/from-config.ts'),
+  ]);
   const bus = await createBus(config, logger);
   lifecycle.add('bus', () => bus.close());
-  const store = await openFeatureStore(config, logger);
+  const store = await storeOpening;
   opened.store = store;
   lifecycle.add('feature store', () => store.close());
   const tasks: Awaited<ReturnType<typeof startProcessor>>[] = [];
