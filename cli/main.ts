@@ -46,8 +46,8 @@ const opsModule = (): Promise<typeof OpsServer> => import('../lib/ops-server.ts'
 const runtime = (): Promise<typeof Runtime> => import('../streams/runtime.ts');
 
 /**
- * How long `tickcast start` holds a source that plays history first for its first model
- * (see there): beyond it the source starts, and the predictor loads the model at its next poll.
+ * How long `tickcast start` holds the simulated market for its first model (see there): beyond
+ * it the market starts, and the predictor loads the model at its next poll.
  */
 const FIRST_MODEL_WAIT_MS = 20_000;
 
@@ -216,19 +216,22 @@ withSourceFlags(
   // The first (bootstrap) models train in a child process from here on, beside the rest of the
   // start-up (loading the service's modules, the feature store, the processors, the gateway):
   // they need the source's history only. The full models follow once the service runs.
+  // With MLflow, as before: the registry is asked once the predictor found it answering (it
+  // waits for MLflow at start, not ready meanwhile), not failed on before it.
   let running = (): void => {};
   const fullTrainingAfter = new Promise<void>((resolve) => (running = resolve));
-  const training = await trainInitialModels(
-    config,
-    source.name === 'simulated'
-      ? { kind: 'simulated', pairs: config.PAIRS }
-      : source.name === 'kraken-ws'
-        ? { kind: 'kraken', pairs: config.PAIRS }
-        : { kind: 'replay', pair: flags.pair, file: flags.replay },
-    logger,
-    { fullTrainingAfter },
-  );
-  lifecycle.add('initial training', () => training.stop());
+  const startTraining = (): ReturnType<typeof trainInitialModels> =>
+    trainInitialModels(
+      config,
+      source.name === 'simulated'
+        ? { kind: 'simulated', pairs: config.PAIRS }
+        : source.name === 'kraken-ws'
+          ? { kind: 'kraken', pairs: config.PAIRS }
+          : { kind: 'replay', pair: flags.pair, file: flags.replay },
+      logger,
+      { fullTrainingAfter },
+    );
+  const early = config.MLFLOW_TRACKING_URI ? undefined : await startTraining();
   const { createBus, openFeatureStore, startProcessor } = await runtime();
   // The feature store opens (PGlite: seconds of WebAssembly) while the API's modules load (tsx
   // reads and transforms them on its loader thread). A failure here ends the process (exit 1).
@@ -262,20 +265,23 @@ withSourceFlags(
   lifecycle.add('gateway', () => api.gateway.stop());
   const opsServer = await startOpsServer(opsServerOptions(config), () => api.gateway.ready());
   lifecycle.add('ops server', () => opsServer.close());
-  // A source that plays history first (the simulated market's warm-up, a replay) waits, with the
-  // predictor, for the first model (at most FIRST_MODEL_WAIT_MS; trained since launch, it is
-  // usually there): the predictor loads it as it starts, so the history's last minutes are
-  // predicted at once instead of the first minute that closes afterwards. Kraken's live feed
-  // does not wait: trades it did not read would be lost.
-  if (source.name !== 'kraken-ws') {
+  // The simulated market waits, with the predictor, for the first model (at most
+  // FIRST_MODEL_WAIT_MS; trained since launch, it is usually there): the predictor loads it as
+  // it starts, so the warm-up's last minutes are predicted at once, not the first live minute
+  // that closes on the wall clock up to a minute later. A replay does not wait (its paced
+  // minutes come every second, the predictor loads the model at its next poll), nor does
+  // Kraken's live feed (trades it did not read would be lost).
+  if (early && source.name === 'simulated') {
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([
-      training.firstModel,
+      early.firstModel,
       new Promise((resolve) => (timer = setTimeout(resolve, FIRST_MODEL_WAIT_MS))),
     ]);
     clearTimeout(timer);
   }
   tasks.push(await startProcessor('predictor', context));
+  const training = early ?? (await startTraining());
+  lifecycle.add('initial training', () => training.stop());
   logger.info(
     {
       bus: bus.kind,
