@@ -8,8 +8,8 @@
  * (its log line), the first stored candle (the store's row counter on /metrics), the first
  * model registered (the "initial model trained" line), the first `predictionCreated` a
  * graphql-ws subscriber receives through the gateway; and that last figure over the 30 s goal.
- * Each milestone also names the log line's own time, so service-side phases (module loading,
- * the feature store's migrations, the warm-up) show in the table of phases below it.
+ * A line per mode before the table gives the time each phase's log line arrived (the bus
+ * ready, the embedded feature store open, the first model loaded by the predictor, ...).
  *
  * BENCH_PROFILE_DIR=dir: the service runs as `node --cpu-prof` (Node refuses the flag in
  * NODE_OPTIONS, so bin/tickcast's command line is spelled out), and so do its training children
@@ -36,7 +36,7 @@ interface Mode {
   readonly args: readonly string[];
 }
 
-/** Log lines (pino's msg) whose first appearance marks a phase, in start-up order. */
+/** Log lines (pino's msg) whose first appearance marks a phase. */
 const PHASES: readonly [label: string, msg: RegExp][] = [
   ['bus ready', /"msg":"bus ready"/],
   ['feature store open', /"msg":"embedded feature store \(PGlite\) started"/],
