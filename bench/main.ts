@@ -26,6 +26,7 @@ const BENCHES: Record<string, () => Promise<void>> = {
   subscriptions: async () => (await import('./subscriptions.ts')).run(flags),
   soak: async () => (await import('./soak.ts')).run(flags),
   e2e: async () => (await import('./e2e.ts')).run(),
+  'cold-start': async () => (await import('./cold-start.ts')).run(),
 };
 
 // The soak runs for half an hour by default: only when named.

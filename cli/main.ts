@@ -6,43 +6,26 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { ConfigError, loadConfig, type Config } from '../lib/config.ts';
 import { createLogger, type Logger } from '../lib/logger.ts';
-import { opsServerOptions, startOpsServer } from '../lib/ops-server.ts';
 import { Lifecycle } from './lifecycle.ts';
 import { explainStartupError } from './startup-error.ts';
-import { chooseSource, type SourceChoice, type SourceOptions } from './sources.ts';
-import { createBus, openFeatureStore, PROCESSORS, startProcessor, type ProcessorName } from '../streams/runtime.ts';
-import type { Database } from '../streams/store/database.ts';
-import { TOPICS } from '../schema/topics.ts';
-import { createRecordingWriter } from '../streams/sources/recording.ts';
-import { KrakenWsTradeSource } from '../streams/sources/kraken-ws.ts';
-import { modelAlertSchema, type MarketEvent } from '../schema/events.ts';
+import { PROCESSORS, type ProcessorName } from '../streams/processors.ts';
 import { DEFAULT_SUBGRAPH_PORTS, SUBGRAPHS, type SubgraphName } from '../schema/subgraphs.ts';
-import { subgraphDefinition } from '../subgraphs/catalog.ts';
-import { startSubgraph } from '../subgraphs/server.ts';
-import { createGateway } from '../gateway/server.ts';
-import { gatewayConfigFromEnv } from '../gateway/config.ts';
-import { generateApiKey } from '../gateway/auth.ts';
-import { apiBanner, startApi } from './api.ts';
-import { trainInitialModels } from './bootstrap.ts';
-import { Retraining } from './retraining.ts';
-import { TrainChild } from './train-child.ts';
-import { main as evaluateMain } from '../training/report.ts';
-import { trainAndRegister } from '../training/train.ts';
-import { historyFromFile, historyFromStore } from '../training/history.ts';
-import { crossAssetDatasetOptions, partnerOf } from '../training/cross-asset.ts';
-import { openRegistry } from '../registry/index.ts';
-import type { Bus } from '../streams/bus/bus.ts';
+import { TOPICS } from '../schema/topics.ts';
+import { modelAlertSchema } from '../schema/events.ts';
 import { decodeValue } from '../streams/bus/codec.ts';
-import type { MarketSink } from '../streams/sources/source.ts';
-import { KrakenRestClient } from '../streams/sources/kraken-rest.ts';
-import { toKrakenCsv } from '../lib/candle-csv.ts';
-import { writeFile } from 'node:fs/promises';
-import { newsSink, newsSourcesFromConfig, type NewsSourceChoice } from '../streams/news/from-config.ts';
-import { evaluateOfflineScorer } from '../streams/sentiment/evaluate.ts';
-import { coinOfPair } from '../streams/sentiment/coins.ts';
-import { sentimentDatasetOptions, sentimentFromStore } from '../training/sentiment.ts';
-import type { DatasetOptions } from '../training/dataset.ts';
 import { basename, join } from 'node:path';
+// Types only: each command imports the modules it runs when it runs (below), so a command
+// loads its own part of the tree, not all of it: `tickcast train`, the child `tickcast start`
+// spawns for its first models, starts in a fraction of the time the whole service takes.
+import type { SourceChoice, SourceOptions } from './sources.ts';
+import type { Database } from '../streams/store/database.ts';
+import type { MarketEvent } from '../schema/events.ts';
+import type { Bus } from '../streams/bus/bus.ts';
+import type { MarketSink } from '../streams/sources/source.ts';
+import type { NewsSourceChoice } from '../streams/news/from-config.ts';
+import type { DatasetOptions } from '../training/dataset.ts';
+import type * as OpsServer from '../lib/ops-server.ts';
+import type * as Runtime from '../streams/runtime.ts';
 
 function checkpointFile(config: Config, kind: string, pair: string): string {
   return join(config.TICKCAST_DATA_DIR, `backfill-${kind}-${pair.replace('/', '')}.json`);
@@ -56,6 +39,17 @@ async function newestStoredMinute(pool: Database['pool'], pair: string): Promise
   );
   return rows[0]?.newest?.getTime() ?? null;
 }
+
+/** The metrics and readiness server every long-running command serves. */
+const opsModule = (): Promise<typeof OpsServer> => import('../lib/ops-server.ts');
+/** Bus and feature store: the stream runtime. */
+const runtime = (): Promise<typeof Runtime> => import('../streams/runtime.ts');
+
+/**
+ * How long `tickcast start` holds the simulated market for its first model (see there): beyond
+ * it the market starts, and the predictor loads the model at its next poll.
+ */
+const FIRST_MODEL_WAIT_MS = 20_000;
 
 function setup(): { config: Config; logger: Logger } {
   try {
@@ -116,7 +110,10 @@ function sourceOptions(flags: SourceFlags): SourceOptions {
   };
 }
 
-function withSourceFlags(command: Command, defaults: { source: SourceChoice; speed: number }): Command {
+function withSourceFlags(
+  command: Command,
+  defaults: { source: SourceChoice; speed: number; catchUp: number },
+): Command {
   return command
     .addOption(
       new Option(
@@ -133,7 +130,7 @@ function withSourceFlags(command: Command, defaults: { source: SourceChoice; spe
       '--catch-up <minutes>',
       "replay a candle file's first N minutes as fast as possible, then at --speed (history before live pace)",
       nonNegativeInteger,
-      0,
+      defaults.catchUp,
     )
     .option('--from <iso>', 'replay candles from this time', isoTime)
     .option('--to <iso>', 'replay candles before this time', isoTime)
@@ -145,6 +142,7 @@ function withSourceFlags(command: Command, defaults: { source: SourceChoice; spe
  * error monitor's alerts arrive on the bus.
  */
 async function startRetraining(config: Config, bus: Bus, logger: Logger): Promise<{ stop(): Promise<void> }> {
+  const [{ TrainChild }, { Retraining }] = await Promise.all([import('./train-child.ts'), import('./retraining.ts')]);
   const trainer = new TrainChild();
   const retraining = new Retraining(
     {
@@ -192,24 +190,69 @@ withSourceFlags(
   program
     .command('start')
     .description('run the whole pipeline in one process (embedded default unless services are configured)'),
-  { source: 'auto', speed: 60 },
+  // A candle replay's first 70 minutes at once: the indicators need 60 before the first
+  // prediction, so it comes seconds after the start rather than a paced hour of replay later.
+  { source: 'auto', speed: 60, catchUp: 70 },
 ).action(async (flags: SourceFlags) => {
   const { config, logger } = setup();
   const lifecycle = new Lifecycle(logger, { shutdownTimeoutMs: config.SHUTDOWN_TIMEOUT_MS });
+  const [{ chooseSource }, { trainInitialModels }] = await Promise.all([
+    import('./sources.ts'),
+    import('./bootstrap.ts'),
+  ]);
+  const opened: { store?: Database } = {};
+  const source = await chooseSource(
+    config,
+    {
+      ...sourceOptions(flags),
+      // Asked only once the source runs, after the feature store opened.
+      storedThrough: async (pair) => {
+        if (!opened.store) throw new Error('the feature store is not open');
+        return newestStoredMinute(opened.store.pool, pair);
+      },
+    },
+    logger,
+  );
+  // The first (bootstrap) models train in a child process from here on, beside the rest of the
+  // start-up (loading the service's modules, the feature store, the processors, the gateway):
+  // they need the source's history only. The full models follow once the service runs.
+  // With MLflow, as before: the registry is asked once the predictor found it answering (it
+  // waits for MLflow at start, not ready meanwhile), not failed on before it.
+  let running = (): void => {};
+  const fullTrainingAfter = new Promise<void>((resolve) => (running = resolve));
+  const startTraining = (): ReturnType<typeof trainInitialModels> =>
+    trainInitialModels(
+      config,
+      source.name === 'simulated'
+        ? { kind: 'simulated', pairs: config.PAIRS }
+        : source.name === 'kraken-ws'
+          ? { kind: 'kraken', pairs: config.PAIRS }
+          : { kind: 'replay', pair: flags.pair, file: flags.replay },
+      logger,
+      { fullTrainingAfter },
+    );
+  const early = config.MLFLOW_TRACKING_URI ? undefined : await startTraining();
+  const { createBus, openFeatureStore, startProcessor } = await runtime();
+  // The feature store opens (PGlite: seconds of WebAssembly) while the API's modules load (tsx
+  // reads and transforms them on its loader thread). A failure here ends the process (exit 1).
+  const storeOpening = openFeatureStore(config, logger);
+  storeOpening.catch(() => undefined);
+  const [{ apiBanner, startApi }, { opsServerOptions, startOpsServer }, news] = await Promise.all([
+    import('./api.ts'),
+    opsModule(),
+    import('../streams/news/from-config.ts'),
+  ]);
   const bus = await createBus(config, logger);
   lifecycle.add('bus', () => bus.close());
-  const database = await openFeatureStore(config, logger);
-  lifecycle.add('feature store', () => database.close());
+  const store = await storeOpening;
+  opened.store = store;
+  lifecycle.add('feature store', () => store.close());
   const tasks: Awaited<ReturnType<typeof startProcessor>>[] = [];
   // Stopped together: each finishes its batch and commits on its own, and one after another
   // each waits out its consumer's fetch (up to 5 s), well beyond SHUTDOWN_TIMEOUT_MS in all.
   lifecycle.add('stream processors', async () => void (await Promise.all(tasks.map((task) => task.stop()))));
-  for (const name of PROCESSORS) tasks.push(await startProcessor(name, { config, logger, bus, database }));
-  const source = await chooseSource(
-    config,
-    { ...sourceOptions(flags), storedThrough: (pair) => newestStoredMinute(database.pool, pair) },
-    logger,
-  );
+  const context = { config, logger, bus, database: store };
+  for (const name of PROCESSORS) if (name !== 'predictor') tasks.push(await startProcessor(name, context));
   const abort = new AbortController();
   // Stopping waits for the source to return, so a replay saves its position while the bus is still open.
   let sourceStopped: Promise<unknown> = Promise.resolve();
@@ -217,18 +260,35 @@ withSourceFlags(
     abort.abort();
     await sourceStopped;
   });
-  const api = await startApi(config, { pool: database.pool, bus, logger });
+  const api = await startApi(config, { pool: store.pool, bus, logger });
   lifecycle.add('subgraphs', async () => void (await Promise.all(api.subgraphs.map((subgraph) => subgraph.stop()))));
   lifecycle.add('gateway', () => api.gateway.stop());
-  const ops = await startOpsServer(opsServerOptions(config), () => api.gateway.ready());
-  lifecycle.add('ops server', () => ops.close());
+  const opsServer = await startOpsServer(opsServerOptions(config), () => api.gateway.ready());
+  lifecycle.add('ops server', () => opsServer.close());
+  // The simulated market waits, with the predictor, for the first model (at most
+  // FIRST_MODEL_WAIT_MS; trained since launch, it is usually there): the predictor loads it as
+  // it starts, so the warm-up's last minutes are predicted at once, not the first live minute
+  // that closes on the wall clock up to a minute later. A replay does not wait (its paced
+  // minutes come every second, the predictor loads the model at its next poll), nor does
+  // Kraken's live feed (trades it did not read would be lost).
+  if (early && source.name === 'simulated') {
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      early.firstModel,
+      new Promise((resolve) => (timer = setTimeout(resolve, FIRST_MODEL_WAIT_MS))),
+    ]);
+    clearTimeout(timer);
+  }
+  tasks.push(await startProcessor('predictor', context));
+  const training = early ?? (await startTraining());
+  lifecycle.add('initial training', () => training.stop());
   logger.info(
     {
       bus: bus.kind,
-      store: database.kind,
+      store: store.kind,
       source: source.name,
       graphql: api.gateway.url,
-      metrics: `http://127.0.0.1:${ops.port}/metrics`,
+      metrics: `http://127.0.0.1:${opsServer.port}/metrics`,
     },
     'tickcast is running',
   );
@@ -237,23 +297,16 @@ withSourceFlags(
     .start(busSink(bus), abort.signal)
     .then(() => logger.info({ source: source.name }, 'source finished'));
   // News is auxiliary: a news source that fails is logged and the rest keeps running.
-  const newsDone = newsSourcesFromConfig(config, logger, 'auto', { fromStart: flags.fromStart === true }).map((news) =>
-    news
-      .start(newsSink(bus, config.EVENT_MAX_AHEAD_MS), abort.signal)
-      .then(() => logger.info({ source: news.name }, 'news source finished'))
-      .catch((error: unknown) => logger.error({ source: news.name, err: error }, 'news source stopped')),
-  );
+  const newsDone = news
+    .newsSourcesFromConfig(config, logger, 'auto', { fromStart: flags.fromStart === true })
+    .map((newsSource) =>
+      newsSource
+        .start(news.newsSink(bus, config.EVENT_MAX_AHEAD_MS), abort.signal)
+        .then(() => logger.info({ source: newsSource.name }, 'news source finished'))
+        .catch((error: unknown) => logger.error({ source: newsSource.name, err: error }, 'news source stopped')),
+    );
   sourceStopped = Promise.allSettled([sourceDone, ...newsDone]);
-  const training = await trainInitialModels(
-    config,
-    source.name === 'simulated'
-      ? { kind: 'simulated', pairs: config.PAIRS }
-      : source.name === 'kraken-ws'
-        ? { kind: 'kraken', pairs: config.PAIRS }
-        : { kind: 'replay', pair: flags.pair, file: flags.replay },
-    logger,
-  );
-  lifecycle.add('initial training', () => training.stop());
+  running();
   const retraining = await startRetraining(config, bus, logger);
   lifecycle.add('retraining', () => retraining.stop());
   // A finished replay leaves the pipeline running (its results stay queryable); a failure stops everything.
@@ -268,6 +321,10 @@ program
   .addArgument(new Command().createArgument('<processor>', 'processor to run').choices(PROCESSORS))
   .action(async (name: ProcessorName) => {
     const { config, logger } = setup();
+    const [{ createBus, openFeatureStore, startProcessor }, { opsServerOptions, startOpsServer }] = await Promise.all([
+      runtime(),
+      opsModule(),
+    ]);
     if (!config.KAFKA_BROKERS) {
       logger.error(
         'a single processor needs Kafka: set KAFKA_BROKERS (or run `tickcast start` for the embedded default)',
@@ -303,8 +360,14 @@ program
 withSourceFlags(program.command('ingest').description('publish trades from a source to the bus'), {
   source: 'kraken',
   speed: 0,
+  catchUp: 0,
 }).action(async (flags: SourceFlags) => {
   const { config, logger } = setup();
+  const [{ createBus }, { chooseSource }, { opsServerOptions, startOpsServer }] = await Promise.all([
+    runtime(),
+    import('./sources.ts'),
+    opsModule(),
+  ]);
   const lifecycle = new Lifecycle(logger, { shutdownTimeoutMs: config.SHUTDOWN_TIMEOUT_MS });
   const bus = await createBus(config, logger);
   lifecycle.add('bus', () => bus.close());
@@ -330,6 +393,10 @@ program
   .option('--duration <seconds>', 'stop after this many seconds', positiveNumber)
   .action(async (flags: { out: string; duration?: number }) => {
     const { config, logger } = setup();
+    const [{ createRecordingWriter }, { KrakenWsTradeSource }] = await Promise.all([
+      import('../streams/sources/recording.ts'),
+      import('../streams/sources/kraken-ws.ts'),
+    ]);
     const writer = createRecordingWriter(flags.out);
     const abort = new AbortController();
     const lifecycle = new Lifecycle(logger, { shutdownTimeoutMs: config.SHUTDOWN_TIMEOUT_MS });
@@ -359,6 +426,10 @@ backfill
   .option('--checkpoint <file>', 'resume file (default: <data dir>/backfill-trades-<pair>.json)')
   .action(async (flags: { pair: string; from: number; to?: number; checkpoint?: string }) => {
     const { config, logger } = setup();
+    const [{ createBus }, { KrakenRestClient }] = await Promise.all([
+      runtime(),
+      import('../streams/sources/kraken-rest.ts'),
+    ]);
     const bus = await createBus(config, logger);
     const abort = new AbortController();
     process.once('SIGINT', () => abort.abort());
@@ -390,6 +461,11 @@ backfill
   .requiredOption('--out <file>', 'CSV to write, e.g. btc.csv')
   .action(async (flags: { pair: string; from: number; to?: number; interval: number; out: string }) => {
     const { config, logger } = setup();
+    const [{ KrakenRestClient }, { toKrakenCsv }, { writeFile }] = await Promise.all([
+      import('../streams/sources/kraken-rest.ts'),
+      import('../lib/candle-csv.ts'),
+      import('node:fs/promises'),
+    ]);
     const abort = new AbortController();
     process.once('SIGINT', () => abort.abort());
     const client = new KrakenRestClient({ baseUrl: config.KRAKEN_REST_URL, logger });
@@ -412,6 +488,17 @@ program
   .addArgument(new Command().createArgument('<name>', 'subgraph to run').choices(SUBGRAPHS))
   .action(async (name: SubgraphName) => {
     const { config, logger } = setup();
+    const [
+      { createBus, openFeatureStore },
+      { subgraphDefinition },
+      { startSubgraph },
+      { opsServerOptions, startOpsServer },
+    ] = await Promise.all([
+      runtime(),
+      import('../subgraphs/catalog.ts'),
+      import('../subgraphs/server.ts'),
+      opsModule(),
+    ]);
     if (!config.DATABASE_URL && name !== 'models') {
       logger.error('a standalone subgraph reads the shared feature store: set DATABASE_URL (or run `tickcast start`)');
       process.exit(2);
@@ -443,6 +530,11 @@ program
   .description('run the federation gateway in front of the subgraphs (SUBGRAPH_<NAME>_URL)')
   .action(async () => {
     const { config, logger } = setup();
+    const [{ createGateway }, { gatewayConfigFromEnv }, { opsServerOptions, startOpsServer }] = await Promise.all([
+      import('../gateway/server.ts'),
+      import('../gateway/config.ts'),
+      opsModule(),
+    ]);
     const lifecycle = new Lifecycle(logger, { shutdownTimeoutMs: config.SHUTDOWN_TIMEOUT_MS });
     const gateway = await createGateway(await gatewayConfigFromEnv(config), { logger });
     lifecycle.add('gateway', () => gateway.stop());
@@ -464,6 +556,7 @@ program
   .requiredOption('--id <id>', 'key id, e.g. dashboard-prod')
   .addOption(new Option('--scopes <scopes>', 'read, or read+admin').choices(['read', 'read+admin']).default('read'))
   .action(async (flags: { id: string; scopes: 'read' | 'read+admin' }) => {
+    const { generateApiKey } = await import('../gateway/auth.ts');
     const secret = loadConfig().GATEWAY_API_KEY_SECRET;
     const { key, entry } = generateApiKey(flags.id, flags.scopes === 'read' ? ['read'] : ['read', 'admin'], secret);
     process.stdout.write(`key (give to the client, shown once): ${key}\nGATEWAY_API_KEYS entry: ${entry}\n`);
@@ -484,6 +577,7 @@ program
   .allowUnknownOption()
   .allowExcessArguments()
   .action(async (_flags: unknown, command: Command) => {
+    const { main: evaluateMain } = await import('../training/report.ts');
     process.exitCode = await evaluateMain(command.args);
   });
 
@@ -504,6 +598,10 @@ program
   .option('--validation-days <days>', 'selection and calibration stretch before it', positiveNumber, 7)
   .option('--simulated', 'the --data file is simulated history: say so in the run (tickcast start does this offline)')
   .option(
+    '--bootstrap',
+    "a quick first model (tickcast start's): the history's last day, a smaller search, registered as challenger",
+  )
+  .option(
     '--sentiment',
     "add the coin's news sentiment features from the feature store when it has any (the predictor does not serve them yet)",
   )
@@ -517,8 +615,25 @@ program
       validationDays: number;
       sentiment?: boolean;
       simulated?: boolean;
+      bootstrap?: boolean;
     }) => {
       const { config, logger } = setup();
+      const [
+        { openRegistry },
+        { historyFromFile, historyFromStore },
+        { crossAssetDatasetOptions, partnerOf },
+        { trainAndRegister },
+        { bootstrapTraining },
+      ] = await Promise.all([
+        import('../registry/index.ts'),
+        import('../training/history.ts'),
+        import('../training/cross-asset.ts'),
+        import('../training/train.ts'),
+        import('../training/bootstrap.ts'),
+      ]);
+      // The feature store (and the stream runtime that opens it) only when the history is there.
+      const openFeatureStore = async (...args: Parameters<typeof Runtime.openFeatureStore>): Promise<Database> =>
+        (await runtime()).openFeatureStore(...args);
       const registry = openRegistry({
         mlflowTrackingUri: config.MLFLOW_TRACKING_URI,
         dataDir: config.TICKCAST_DATA_DIR,
@@ -556,6 +671,10 @@ program
         );
       }
       if (flags.sentiment) {
+        const [{ sentimentDatasetOptions, sentimentFromStore }, { coinOfPair }] = await Promise.all([
+          import('../training/sentiment.ts'),
+          import('../streams/sentiment/coins.ts'),
+        ]);
         const database = await openFeatureStore(config, logger);
         const rows = await sentimentFromStore(database.pool, coinOfPair(flags.pair)).finally(() => database.close());
         extraFeatures = sentimentDatasetOptions(rows);
@@ -564,11 +683,13 @@ program
           extraFeatures ? 'training with sentiment features' : 'no sentiment features stored: training without',
         );
       }
+      const bootstrap = flags.bootstrap ? bootstrapTraining(series) : null;
       const outcome = await trainAndRegister({
         registry,
         pair: flags.pair,
         horizonMinutes: flags.horizon,
-        series,
+        series: bootstrap?.series ?? series,
+        bootstrap: bootstrap !== null,
         dataSource: flags.simulated
           ? `SIMULATED history, not market data (${basename(flags.data ?? '')})`
           : flags.data
@@ -579,6 +700,7 @@ program
           validationDays: flags.validationDays,
           ...(extraFeatures ? { extraFeatures } : {}),
           ...(crossAsset ? { crossAsset } : {}),
+          ...bootstrap?.settings,
         },
         log: (line) => process.stderr.write(`[train ${flags.pair} ${flags.horizon}m] ${line}\n`),
       });
@@ -601,7 +723,7 @@ program
   .description('apply the feature store migrations (schema/sql/postgres)')
   .action(async () => {
     const { config, logger } = setup();
-    const database = await openFeatureStore(config, logger);
+    const database = await (await runtime()).openFeatureStore(config, logger);
     await database.close();
   });
 
@@ -610,7 +732,7 @@ program
   .description('create the Kafka topics of schema/topics.ts that do not exist yet')
   .action(async () => {
     const { config, logger } = setup();
-    const bus = await createBus(config, logger);
+    const bus = await (await runtime()).createBus(config, logger);
     await bus.close();
   });
 
@@ -627,6 +749,8 @@ program
   .option('--from-start', "replay from the dataset's first row, not from the position a previous run saved")
   .action(async (flags: { source: NewsSourceChoice; file?: string; limit?: number; fromStart?: boolean }) => {
     const { config, logger } = setup();
+    const [{ newsSink, newsSourcesFromConfig }, { createBus }, { opsServerOptions, startOpsServer }] =
+      await Promise.all([import('../streams/news/from-config.ts'), runtime(), opsModule()]);
     const sources = newsSourcesFromConfig(config, logger, flags.source, {
       ...(flags.file === undefined ? {} : { path: flags.file }),
       ...(flags.limit === undefined ? {} : { limit: flags.limit }),
@@ -663,6 +787,7 @@ program
   .option('--file <file>', 'headline dataset (default NEWS_REPLAY_FILE)')
   .action(async (flags: { file?: string }) => {
     const { config } = setup();
+    const { evaluateOfflineScorer } = await import('../streams/sentiment/evaluate.ts');
     process.stdout.write(`${await evaluateOfflineScorer(flags.file ?? config.NEWS_REPLAY_FILE)}\n`);
   });
 

@@ -30,12 +30,17 @@ export class TrainChild {
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     this.child = child;
+    // A service that exits without stopping (a start-up failure: `tickcast start` trains from
+    // its first second) takes its training with it rather than leaving it running orphaned.
+    const killOnExit = (): void => void child.kill('SIGKILL');
+    process.once('exit', killOnExit);
     let output = '';
     child.stdout?.on('data', (chunk: Buffer) => {
       output += chunk.toString('utf8');
     });
     return new Promise((resolve) =>
       child.once('exit', (code) => {
+        process.off('exit', killOnExit);
         this.child = undefined;
         resolve({ code, summary: output.split('\n')[0] ?? '' });
       }),

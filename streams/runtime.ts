@@ -35,18 +35,9 @@ import { sentimentFeaturesProcessor } from './sentiment/features.ts';
 import { scorerFromConfig } from './sentiment/from-config.ts';
 import { startSentimentWriter } from './sentiment/writer.ts';
 
-export const PROCESSORS = [
-  'candles',
-  'indicators',
-  'store-writer',
-  'predictor',
-  'monitor',
-  'predictions-writer',
-  'sentiment-extractor',
-  'sentiment-features',
-  'sentiment-writer',
-] as const;
-export type ProcessorName = (typeof PROCESSORS)[number];
+import type { ProcessorName } from './processors.ts';
+
+export { PROCESSORS, type ProcessorName } from './processors.ts';
 
 export async function createBus(config: Config, logger: Logger): Promise<Bus> {
   const kafka = config.KAFKA_BROKERS

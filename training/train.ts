@@ -21,6 +21,7 @@ import type { Row, SeriesPoint } from './dataset.ts';
 import { evaluateSeriesWithHoldout, type HorizonResult, type SeriesEvaluationOptions } from './evaluate.ts';
 import { dieboldMariano, SIGNIFICANT_T } from './metrics.ts';
 import { toOnnx } from './onnx/export.ts';
+import { BOOTSTRAP_TAG } from './bootstrap.ts';
 import { loadOnnxModel } from './onnx/session.ts';
 
 export interface TrainRequest {
@@ -32,6 +33,11 @@ export interface TrainRequest {
   readonly settings?: SeriesEvaluationOptions;
   /** Where the history came from, as the run's `training_data` param says (e.g. a file, the feature store). */
   readonly dataSource?: string;
+  /**
+   * A bootstrap model (bootstrap.ts): registered as challenger whatever it scores, marked in its
+   * params and version tags, so it never stands in the gate of the full model that replaces it.
+   */
+  readonly bootstrap?: boolean;
   readonly log?: (line: string) => void;
 }
 
@@ -75,17 +81,19 @@ export async function trainAndRegister(request: TrainRequest): Promise<TrainOutc
       ? null
       : dieboldMariano(candidateErrors, championErrors, horizonMinutes);
   const beatsChampion = championErrors === null || (overChampion !== null && overChampion.t <= -SIGNIFICANT_T);
-  const promote = beatsBaseline && beatsChampion;
-  const reason = promote
-    ? `beats persistence (${fmt(result.test.mae)} < ${fmt(result.test.baselineMae)} USD MAE, t ${gain.t.toFixed(2)})` +
-      (overChampion === null
-        ? ' and there is no comparable champion'
-        : ` and champion v${champion?.version} (${fmt(championMae ?? NaN)}, t ${overChampion.t.toFixed(2)})`)
-    : !beatsBaseline
-      ? `does not beat persistence on the holdout beyond noise (${fmt(result.test.mae)} vs ${fmt(result.test.baselineMae)} USD MAE, ` +
-        `Diebold–Mariano t ${gain.t.toFixed(2)}, needs ≤ −${SIGNIFICANT_T})`
-      : `does not beat champion v${champion?.version} on the same holdout beyond noise (${fmt(result.test.mae)} vs ` +
-        `${fmt(championMae ?? NaN)} USD MAE, Diebold–Mariano t ${(overChampion?.t ?? NaN).toFixed(2)})`;
+  const promote = beatsBaseline && beatsChampion && request.bootstrap !== true;
+  const gate =
+    beatsBaseline && beatsChampion
+      ? `beats persistence (${fmt(result.test.mae)} < ${fmt(result.test.baselineMae)} USD MAE, t ${gain.t.toFixed(2)})` +
+        (overChampion === null
+          ? ' and there is no comparable champion'
+          : ` and champion v${champion?.version} (${fmt(championMae ?? NaN)}, t ${overChampion.t.toFixed(2)})`)
+      : !beatsBaseline
+        ? `does not beat persistence on the holdout beyond noise (${fmt(result.test.mae)} vs ${fmt(result.test.baselineMae)} USD MAE, ` +
+          `Diebold–Mariano t ${gain.t.toFixed(2)}, needs ≤ −${SIGNIFICANT_T})`
+        : `does not beat champion v${champion?.version} on the same holdout beyond noise (${fmt(result.test.mae)} vs ` +
+          `${fmt(championMae ?? NaN)} USD MAE, Diebold–Mariano t ${(overChampion?.t ?? NaN).toFixed(2)})`;
+  const reason = request.bootstrap ? `bootstrap model, challenger until the full model replaces it (${gate})` : gate;
 
   const experiment = await registry.ensureExperiment(name);
   const run = await registry.createRun(experiment.id, {
@@ -95,6 +103,7 @@ export async function trainAndRegister(request: TrainRequest): Promise<TrainOutc
   await registry.logParams(run.runId, {
     candidate: result.winner,
     ...(request.dataSource ? { training_data: request.dataSource } : {}),
+    ...(request.bootstrap ? { [BOOTSTRAP_TAG]: 'true' } : {}),
     feature_count: result.model.featureNames.length,
     ...Object.fromEntries(Object.entries(winner?.hyperparameters ?? {}).map(([k, v]) => [`hp_${k}`, v])),
     train_from: result.periods.trainFrom,
@@ -122,7 +131,9 @@ export async function trainAndRegister(request: TrainRequest): Promise<TrainOutc
   if (!(await registry.getModel(name))) {
     await registry.createRegisteredModel(name, { description: `${pair} close, ${horizonMinutes} minutes ahead` });
   }
-  const version = await registry.createVersion(name, run.runId, 'model', { tags: { promotion: reason } });
+  const version = await registry.createVersion(name, run.runId, 'model', {
+    tags: { promotion: reason, ...(request.bootstrap ? { [BOOTSTRAP_TAG]: 'true' } : {}) },
+  });
   const alias = promote ? CHAMPION_ALIAS : CHALLENGER_ALIAS;
   await registry.setAlias(name, alias, version.version);
   log(`${name} v${version.version} -> ${alias}: ${reason}`);
