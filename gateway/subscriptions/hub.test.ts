@@ -180,3 +180,50 @@ test('an upstream error fails its clients; completeAll completes the rest', asyn
   assert.deepEqual(await other.next(), { value: undefined, done: true });
   assert.equal(upstream.open.size, 0);
 });
+
+test('clients that take bytes share one serialisation per event and group; their iterator only ends', async () => {
+  const upstream = new FakeUpstream();
+  const encoded: ExecutionResult[] = [];
+  const subscriptions = new SubscriptionHub(upstream, {
+    clientBuffer: 10,
+    maxPendingEvents: 100,
+    context: {},
+    logger: pino({ level: 'silent' }),
+    encode: (result) => (encoded.push(result), Buffer.from(JSON.stringify(result))),
+  });
+  const calls = { n: 0 };
+  const writes: Buffer[][] = [];
+  const clients = Array.from({ length: 3 }, (_, i) => {
+    writes.push([]);
+    return subscriptions.subscribe({
+      selectionKey: 'A',
+      plan: () => plan('A', calls),
+      onSlowConsumer: () => assert.fail('nobody is slow'),
+      write: (bytes) => writes[i]!.push(bytes),
+    });
+  });
+  upstream.emit({ data: { p: { id: '1' } } });
+  upstream.emit({ data: { p: { id: '2' } } });
+  await settle();
+  assert.equal(encoded.length, 2, 'serialised once per event, not per client');
+  for (const clientWrites of writes) {
+    assert.deepEqual(
+      clientWrites.map((bytes) => JSON.parse(bytes.toString())),
+      [
+        { data: { p: { id: '1' } }, selection: 'A' },
+        { data: { p: { id: '2' } }, selection: 'A' },
+      ].map(({ data, selection }) => ({ data: { ...data, selection } })),
+    );
+  }
+  assert.equal(writes[0]![0], writes[2]![0], 'every client writes the same Buffer');
+  // A client that left gets nothing more; the others do.
+  await clients[1]!.return?.();
+  upstream.emit({ data: { p: { id: '3' } } });
+  await settle();
+  assert.deepEqual(
+    writes.map((w) => w.length),
+    [3, 2, 3],
+  );
+  subscriptions.completeAll();
+  assert.deepEqual(await clients[0]!.next(), { value: undefined, done: true }, 'no event went through the iterator');
+});

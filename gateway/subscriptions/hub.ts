@@ -2,8 +2,10 @@
  * Fan-out of federated subscriptions, three levels deep:
  *
  *   upstream stream   one per distinct primary operation + variables (subgraph, query, vars)
- *   └ selection group one per distinct client operation + variables: `rest` runs once per event here
- *     └ client        a bounded channel per subscriber; overflow disconnects that client only
+ *   └ selection group one per distinct client operation + variables: `rest` runs once per event here,
+ *     │               and the result is serialised once per event here (`encode`)
+ *     └ client        a transport that takes those bytes (`write`: the socket's own bound applies),
+ *                     or a bounded channel per subscriber; overflow disconnects that client only
  *
  * The upstream stream starts with its first client and ends when its last client leaves.
  * Events are resolved in order per group (a chain of promises) and a group that falls more
@@ -56,6 +58,11 @@ export interface HubOptions {
   /** The context the per-event entity fetches run with (a read-only gateway principal). */
   readonly context: unknown;
   readonly logger: Logger;
+  /**
+   * Serialises a result for clients that take bytes (`ClientSubscription.write`): called once
+   * per event per group, however many clients share the bytes.
+   */
+  readonly encode?: (result: ExecutionResult) => Buffer;
 }
 
 /** How the hub reaches the subgraphs (upstream.ts in production, a fake in unit tests). */
@@ -79,11 +86,19 @@ export interface ClientSubscription {
   onSlowConsumer(): void;
   /** The subscription ended, however it ended. */
   onEnd?(): void;
+  /**
+   * Writes one event, serialised by `HubOptions.encode` (the same Buffer for every client of
+   * the selection), to the client's transport, which bounds what its client has not read.
+   * With it, events do not go through the returned iterator, which then only ends (or fails)
+   * the subscription; without it, they queue there.
+   */
+  write?(encoded: Buffer): void;
 }
 
 interface Client {
   readonly channel: Channel<ExecutionResult>;
   readonly onSlowConsumer: () => void;
+  readonly write: ((encoded: Buffer) => void) | undefined;
 }
 
 interface Group {
@@ -130,9 +145,11 @@ export class SubscriptionHub {
   }
 
   subscribe(request: ClientSubscription): AsyncIterableIterator<ExecutionResult> {
+    if (request.write && !this.options.encode) throw new Error('a client that takes bytes needs HubOptions.encode');
     const group = this.groupFor(request);
     const client: Client = {
       onSlowConsumer: request.onSlowConsumer,
+      write: request.write?.bind(request),
       channel: new Channel<ExecutionResult>(this.options.clientBuffer, {
         onTake: (waitedMs) => hubMetrics.lagSeconds.observe(waitedMs / 1000),
         onClose: () => {
@@ -245,16 +262,28 @@ export class SubscriptionHub {
   }
 
   /**
-   * Hands `result` to every client of the group. A large group is served in slices with a
+   * Hands `result` to every client of the group: the bytes, serialised once, to clients that
+   * take bytes; the result to the others' channels. A large group is served in slices with a
    * macrotask between them, so HTTP requests and other sockets are not starved meanwhile.
    */
   private async deliver(group: Group, result: ExecutionResult, receivedAt: number): Promise<void> {
     const clients = [...group.clients];
+    let encoded: Buffer | undefined;
     for (let start = 0; start < clients.length; start += DELIVERY_SLICE) {
       if (start > 0) await new Promise((resolve) => setImmediate(resolve));
-      for (const client of clients.slice(start, start + DELIVERY_SLICE)) {
-        if (client.channel.push(result, receivedAt)) {
-          hubMetrics.delivered.inc();
+      const end = Math.min(clients.length, start + DELIVERY_SLICE);
+      let delivered = 0;
+      for (let i = start; i < end; i++) {
+        const client = clients[i]!;
+        // Left the group since the copy was taken (closed, or overflowed in an earlier slice).
+        if (client.channel.isClosed) continue;
+        if (client.write) {
+          encoded ??= this.options.encode!(result);
+          client.write(encoded);
+          hubMetrics.lagSeconds.observe((Date.now() - receivedAt) / 1000);
+          delivered++;
+        } else if (client.channel.push(result, receivedAt)) {
+          delivered++;
         } else if (client.channel.overflow) {
           // This push overflowed the client's buffer (a client that overflowed earlier has
           // already left the group, so is not in this copy): a slow reader.
@@ -262,6 +291,7 @@ export class SubscriptionHub {
           client.onSlowConsumer();
         }
       }
+      hubMetrics.delivered.inc(delivered);
     }
   }
 

@@ -66,7 +66,13 @@ type ConnectionExtra = {
 
 /** The context of an operation accepted on a socket: a subscription for the hub, or a result already computed. */
 type OperationContext =
-  | { readonly kind: 'subscription'; readonly accepted: AcceptedSubscription; readonly socket: WebSocket }
+  | {
+      readonly kind: 'subscription';
+      readonly accepted: AcceptedSubscription;
+      readonly socket: WebSocket;
+      /** The client's id for the operation, which its `next` messages carry. */
+      readonly id: string;
+    }
   | { readonly kind: 'result'; readonly result: FormattedExecutionResult };
 
 export interface SubscriptionServerDeps {
@@ -111,17 +117,38 @@ function header(request: IncomingMessage, name: string): string | undefined {
  */
 function coalesceWrites(socket: WebSocket, maxBufferedBytes: number): void {
   const send = socket.send.bind(socket);
-  socket.send = ((data: string, done?: (error?: Error) => void) => {
+  socket.send = ((data: string | Buffer, ...rest: [] | [SendDone] | [SendOptions, SendDone?]) => {
+    const [options, done] = typeof rest[0] === 'function' ? [{}, rest[0]] : [rest[0] ?? {}, rest[1]];
     if (socket.bufferedAmount > maxBufferedBytes) {
       if (socket.readyState === socket.OPEN) {
         hubMetrics.dropped.inc({ reason: 'slow_consumer' });
         socket.close(SLOW_CONSUMER_CLOSE, `slow consumer: more than ${maxBufferedBytes} bytes unread`);
       }
     } else {
-      send(data);
+      send(data, options);
     }
     done?.();
   }) as WebSocket['send'];
+}
+
+type SendDone = (error?: Error) => void;
+type SendOptions = Parameters<WebSocket['send']>[1] & object;
+
+/** A `next` message is a text frame even when it is written from a Buffer. */
+const TEXT_FRAME = { binary: false } as const;
+const NEXT_TAIL = Buffer.from('}');
+
+/**
+ * graphql-ws `next` messages for operation `id` are `{"id":…,"type":"next","payload":` (this
+ * head, made once per operation), the payload's JSON shared by every client of the selection,
+ * and `}`: what graphql-ws's stringifyMessage writes, without serialising the payload per client.
+ */
+export function nextMessageHead(id: string): Buffer {
+  return Buffer.from(`{"id":${JSON.stringify(id)},"type":"next","payload":`);
+}
+
+export function nextMessage(head: Buffer, payload: Buffer): Buffer {
+  return Buffer.concat([head, payload, NEXT_TAIL], head.length + payload.length + NEXT_TAIL.length);
 }
 
 /**
@@ -169,6 +196,7 @@ export function startSubscriptionServer(deps: SubscriptionServerDeps): Subscript
     maxPendingEvents: Math.max(10_000, limits.clientBuffer),
     context: { principal: SUBSCRIPTION_PRINCIPAL, transport: 'ws', state: {} } satisfies GatewayContext,
     logger: log,
+    encode: (result) => Buffer.from(JSON.stringify(nextPayload(result))),
   });
 
   const wsServer = new WebSocketServer({ noServer: true, maxPayload: config.limits.maxBodyBytes });
@@ -193,14 +221,35 @@ export function startSubscriptionServer(deps: SubscriptionServerDeps): Subscript
       return deps.formatError(error instanceof GraphQLError ? error.toJSON() : error, error);
     });
 
+  /**
+   * A `next` message's payload, for graphql-ws (`onNext`) and for the hub's shared bytes alike:
+   * errors masked, and graphql-ws's own shape otherwise.
+   */
+  const nextPayload = (result: ExecutionResult): FormattedExecutionResult => {
+    // Apollo's results are formatted already (graphql-ws would call toJSON on their errors).
+    if (masked.has(result)) return result as FormattedExecutionResult;
+    const { errors, ...withoutErrors } = result;
+    if (!errors?.length) return errors ? { ...withoutErrors, errors: [] } : withoutErrors;
+    return {
+      ...(result.data !== undefined ? { data: result.data } : {}),
+      errors: wireErrors(errors),
+    };
+  };
+
   const subscribe = (args: ExecutionArgs): AsyncIterableIterator<ExecutionResult> | ExecutionResult => {
     const context = args.contextValue as OperationContext;
     if (context.kind !== 'subscription') return context.result as ExecutionResult;
     const { accepted, socket } = context;
     const planner = deps.planner();
+    const head = nextMessageHead(context.id);
     try {
       if (!planner) throw new Error('the supergraph is not loaded yet');
       return hub.subscribe({
+        // Per client, an event is a copy of its shared bytes behind this operation's head, in one frame.
+        write: (encoded) => {
+          if (socket.readyState !== socket.OPEN) return;
+          socket.send(nextMessage(head, encoded), TEXT_FRAME);
+        },
         selectionKey: JSON.stringify([print(accepted.document), accepted.operationName, accepted.variables]),
         plan: () => planner.plan(accepted.document, accepted.operationName ?? undefined, accepted.variables),
         onSlowConsumer: () =>
@@ -258,7 +307,7 @@ export function startSubscriptionServer(deps: SubscriptionServerDeps): Subscript
         ctx.extra.releaseConnection?.();
         clearTimeout(ctx.extra.expiry);
       },
-      onSubscribe: async (ctx, _id, payload) => {
+      onSubscribe: async (ctx, id, payload) => {
         const principal = ctx.extra.principal;
         if (!principal)
           return premaskedErrors([{ message: 'not authenticated', extensions: { code: 'UNAUTHENTICATED' } }]);
@@ -288,6 +337,7 @@ export function startSubscriptionServer(deps: SubscriptionServerDeps): Subscript
               kind: 'subscription',
               accepted: state.subscription,
               socket: ctx.extra.socket,
+              id,
             } satisfies OperationContext,
           };
         }
@@ -308,15 +358,7 @@ export function startSubscriptionServer(deps: SubscriptionServerDeps): Subscript
       },
       subscribe,
       execute: subscribe,
-      onNext: (_ctx, _id, _payload, _args, result) => {
-        // Apollo's results are formatted already (graphql-ws would call toJSON on their errors).
-        if (masked.has(result)) return result as FormattedExecutionResult;
-        if (!result.errors?.length) return undefined;
-        return {
-          ...(result.data !== undefined ? { data: result.data } : {}),
-          errors: wireErrors(result.errors),
-        };
-      },
+      onNext: (_ctx, _id, _payload, _args, result) => nextPayload(result as ExecutionResult),
       onError: (_ctx, _id, _payload, errors) => wireErrors(errors),
     },
     wsServer,
