@@ -256,7 +256,14 @@ export async function runOnce(
         'tickcast_gateway_subscription_clients_dropped_total',
         'tickcast_gateway_ws_connections_active',
       ];
-      gatewayMetrics = names.map((n) => `${n.replace('tickcast_gateway_', '')}=${m.get(n) ?? 0}`).join(' ');
+      // Where an event's time goes inside the gateway (means over the run, warm-up included).
+      const meanMs = (histogram: string) =>
+        ((1000 * (m.get(`${histogram}_sum`) ?? NaN)) / (m.get(`${histogram}_count`) ?? NaN)).toFixed(2);
+      gatewayMetrics = [
+        ...names.map((n) => `${n.replace('tickcast_gateway_', '')}=${m.get(n) ?? 0}`),
+        `mean ms: resolve=${meanMs('tickcast_gateway_subscription_resolve_seconds')}`,
+        `received-to-written=${meanMs('tickcast_gateway_subscription_delivery_lag_seconds')}`,
+      ].join(' ');
     }
 
     const histogram = new Map<number, number>();

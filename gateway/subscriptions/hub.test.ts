@@ -199,7 +199,7 @@ test('clients that take bytes share one serialisation per event and group; their
       selectionKey: 'A',
       plan: () => plan('A', calls),
       onSlowConsumer: () => assert.fail('nobody is slow'),
-      write: (bytes) => writes[i]!.push(bytes),
+      write: (bytes) => writes[i]!.push(...bytes),
     });
   });
   upstream.emit({ data: { p: { id: '1' } } });
@@ -226,4 +226,33 @@ test('clients that take bytes share one serialisation per event and group; their
   );
   subscriptions.completeAll();
   assert.deepEqual(await clients[0]!.next(), { value: undefined, done: true }, 'no event went through the iterator');
+});
+
+test('events resolved while a delivery is under way go to each client together, in order, in one write', async () => {
+  const upstream = new FakeUpstream();
+  const subscriptions = new SubscriptionHub(upstream, {
+    clientBuffer: 10,
+    maxPendingEvents: 100,
+    context: {},
+    logger: pino({ level: 'silent' }),
+    encode: (result) => Buffer.from(JSON.stringify(result.data)),
+  });
+  const calls = { n: 0 };
+  // More clients than one delivery slice: the first event's delivery spans macrotasks.
+  const writes: string[][][] = Array.from({ length: 1_200 }, () => []);
+  writes.forEach((clientWrites) =>
+    subscriptions.subscribe({
+      selectionKey: 'A',
+      plan: () => plan('A', calls),
+      onSlowConsumer: () => assert.fail('nobody is slow'),
+      write: (bytes) => clientWrites.push(bytes.map((b) => (JSON.parse(b.toString()) as { p: { id: string } }).p.id)),
+    }),
+  );
+  upstream.emit({ data: { p: { id: '1' } } });
+  await new Promise((resolve) => process.nextTick(resolve));
+  upstream.emit({ data: { p: { id: '2' } } });
+  upstream.emit({ data: { p: { id: '3' } } });
+  for (let i = 0; i < 10; i++) await settle();
+  for (const clientWrites of writes) assert.deepEqual(clientWrites, [['1'], ['2', '3']]);
+  assert.equal(calls.n, 3, 'each event resolved once');
 });

@@ -8,8 +8,11 @@
  *                     or a bounded channel per subscriber; overflow disconnects that client only
  *
  * The upstream stream starts with its first client and ends when its last client leaves.
- * Events are resolved in order per group (a chain of promises) and a group that falls more
- * than `maxPendingEvents` behind fails its clients instead of queueing without limit.
+ * Events are resolved in order per group (a chain of promises) and delivered in that order;
+ * delivery does not hold up the next resolution, and the events resolved while a delivery
+ * ran go out together in the next one (one write per socket for all of them). A group that
+ * falls more than `maxPendingEvents` behind (resolving or delivering) fails its clients
+ * instead of queueing without limit.
  */
 import type { ExecutionResult, FormattedExecutionResult } from 'graphql';
 import { Channel } from '../../lib/channel.ts';
@@ -87,18 +90,25 @@ export interface ClientSubscription {
   /** The subscription ended, however it ended. */
   onEnd?(): void;
   /**
-   * Writes one event, serialised by `HubOptions.encode` (the same Buffer for every client of
-   * the selection), to the client's transport, which bounds what its client has not read.
-   * With it, events do not go through the returned iterator, which then only ends (or fails)
-   * the subscription; without it, they queue there.
+   * Writes events, in order, each serialised by `HubOptions.encode` (the same Buffers for
+   * every client of the selection), to the client's transport, which bounds what its client
+   * has not read. With it, events do not go through the returned iterator, which then only
+   * ends (or fails) the subscription; without it, they queue there.
    */
-  write?(encoded: Buffer): void;
+  write?(encoded: readonly Buffer[]): void;
 }
 
 interface Client {
   readonly channel: Channel<ExecutionResult>;
   readonly onSlowConsumer: () => void;
-  readonly write: ((encoded: Buffer) => void) | undefined;
+  readonly write: ((encoded: readonly Buffer[]) => void) | undefined;
+}
+
+/** A resolved event waiting for delivery. */
+interface Resolved {
+  readonly result: ExecutionResult;
+  /** When the event reached the gateway (ms). */
+  readonly receivedAt: number;
 }
 
 interface Group {
@@ -106,7 +116,12 @@ interface Group {
   readonly plan: SubscriptionPlan;
   readonly stream: Stream;
   readonly clients: Set<Client>;
+  /** Resolutions, chained in event order. */
   tail: Promise<void>;
+  /** Resolved events in order, waiting for the delivery under way to finish. */
+  readonly ready: Resolved[];
+  delivering: boolean;
+  /** Events received and not yet delivered. */
   pending: number;
 }
 
@@ -175,7 +190,10 @@ export class SubscriptionHub {
     const at = Date.now();
     for (const stream of this.streams.values()) {
       if (stream.operation.subgraph !== subgraph) continue;
-      for (const group of stream.groups.values()) group.tail = group.tail.then(() => this.deliver(group, result, at));
+      for (const group of stream.groups.values()) {
+        group.pending++;
+        group.tail = group.tail.then(() => this.enqueue(group, { result, receivedAt: at }));
+      }
     }
   }
 
@@ -197,6 +215,8 @@ export class SubscriptionHub {
       stream,
       clients: new Set(),
       tail: Promise.resolve(),
+      ready: [],
+      delivering: false,
       pending: 0,
     };
     stream.groups.set(group.key, group);
@@ -255,43 +275,82 @@ export class SubscriptionHub {
         result = { errors: [gatewayError('SUBGRAPH_UNAVAILABLE', 'the event could not be resolved')] };
       } finally {
         stopTimer?.();
-        group.pending--;
       }
-      await this.deliver(group, result, receivedAt);
+      this.enqueue(group, { result, receivedAt });
     });
   }
 
+  /** Queues a resolved event for delivery, and starts delivering if no delivery is under way. */
+  private enqueue(group: Group, resolved: Resolved): void {
+    group.ready.push(resolved);
+    if (group.delivering) return;
+    group.delivering = true;
+    void this.drain(group);
+  }
+
+  /** Delivers the ready events, all of them in each pass, until none is left. */
+  private async drain(group: Group): Promise<void> {
+    try {
+      while (group.ready.length > 0) {
+        const batch = group.ready.splice(0);
+        try {
+          await this.deliver(group, batch);
+        } finally {
+          group.pending -= batch.length;
+        }
+      }
+    } finally {
+      group.delivering = false;
+    }
+  }
+
   /**
-   * Hands `result` to every client of the group: the bytes, serialised once, to clients that
-   * take bytes; the result to the others' channels. A large group is served in slices with a
-   * macrotask between them, so HTTP requests and other sockets are not starved meanwhile.
+   * Hands the events, in order, to every client of the group: the bytes, serialised once per
+   * event, to clients that take bytes (all the events in one write); the results to the
+   * others' channels. A large group is served in slices with a macrotask between them, so
+   * HTTP requests and other sockets are not starved meanwhile.
    */
-  private async deliver(group: Group, result: ExecutionResult, receivedAt: number): Promise<void> {
+  private async deliver(group: Group, batch: readonly Resolved[]): Promise<void> {
     const clients = [...group.clients];
-    let encoded: Buffer | undefined;
+    let encoded: Buffer[] | undefined;
     for (let start = 0; start < clients.length; start += DELIVERY_SLICE) {
       if (start > 0) await new Promise((resolve) => setImmediate(resolve));
       const end = Math.min(clients.length, start + DELIVERY_SLICE);
       let delivered = 0;
+      let written = 0;
       for (let i = start; i < end; i++) {
         const client = clients[i]!;
         // Left the group since the copy was taken (closed, or overflowed in an earlier slice).
         if (client.channel.isClosed) continue;
         if (client.write) {
-          encoded ??= this.options.encode!(result);
+          encoded ??= batch.map(({ result }) => this.options.encode!(result));
           client.write(encoded);
-          hubMetrics.lagSeconds.observe((Date.now() - receivedAt) / 1000);
-          delivered++;
-        } else if (client.channel.push(result, receivedAt)) {
-          delivered++;
-        } else if (client.channel.overflow) {
-          // This push overflowed the client's buffer (a client that overflowed earlier has
-          // already left the group, so is not in this copy): a slow reader.
-          hubMetrics.dropped.inc({ reason: 'slow_consumer' });
-          client.onSlowConsumer();
+          written++;
+          continue;
+        }
+        for (const { result, receivedAt } of batch) {
+          if (client.channel.push(result, receivedAt)) {
+            delivered++;
+          } else {
+            if (client.channel.overflow) {
+              // This push overflowed the client's buffer (a client that overflowed earlier has
+              // already left the group, so is not in this copy): a slow reader.
+              hubMetrics.dropped.inc({ reason: 'slow_consumer' });
+              client.onSlowConsumer();
+            }
+            break;
+          }
         }
       }
-      hubMetrics.delivered.inc(delivered);
+      if (written > 0) {
+        // Every write of a slice happened within the same millisecond or so: one observation per event and client.
+        const now = Date.now();
+        for (const { receivedAt } of batch) {
+          const lag = (now - receivedAt) / 1000;
+          for (let n = 0; n < written; n++) hubMetrics.lagSeconds.observe(lag);
+        }
+      }
+      hubMetrics.delivered.inc(delivered + written * batch.length);
     }
   }
 

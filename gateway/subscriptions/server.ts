@@ -117,25 +117,22 @@ function header(request: IncomingMessage, name: string): string | undefined {
  */
 function coalesceWrites(socket: WebSocket, maxBufferedBytes: number): void {
   const send = socket.send.bind(socket);
-  socket.send = ((data: string | Buffer, ...rest: [] | [SendDone] | [SendOptions, SendDone?]) => {
-    const [options, done] = typeof rest[0] === 'function' ? [{}, rest[0]] : [rest[0] ?? {}, rest[1]];
-    if (socket.bufferedAmount > maxBufferedBytes) {
-      if (socket.readyState === socket.OPEN) {
-        hubMetrics.dropped.inc({ reason: 'slow_consumer' });
-        socket.close(SLOW_CONSUMER_CLOSE, `slow consumer: more than ${maxBufferedBytes} bytes unread`);
-      }
-    } else {
-      send(data, options);
-    }
+  socket.send = ((data: string, done?: (error?: Error) => void) => {
+    if (!cutIfSlow(socket, maxBufferedBytes)) send(data);
     done?.();
   }) as WebSocket['send'];
 }
 
-type SendDone = (error?: Error) => void;
-type SendOptions = Parameters<WebSocket['send']>[1] & object;
+/** True when more than `maxBufferedBytes` wait unread: the socket is closed as a slow consumer. */
+function cutIfSlow(socket: WebSocket, maxBufferedBytes: number): boolean {
+  if (socket.bufferedAmount <= maxBufferedBytes) return false;
+  if (socket.readyState === socket.OPEN) {
+    hubMetrics.dropped.inc({ reason: 'slow_consumer' });
+    socket.close(SLOW_CONSUMER_CLOSE, `slow consumer: more than ${maxBufferedBytes} bytes unread`);
+  }
+  return true;
+}
 
-/** A `next` message is a text frame even when it is written from a Buffer. */
-const TEXT_FRAME = { binary: false } as const;
 const NEXT_TAIL = Buffer.from('}');
 
 /**
@@ -147,8 +144,33 @@ export function nextMessageHead(id: string): Buffer {
   return Buffer.from(`{"id":${JSON.stringify(id)},"type":"next","payload":`);
 }
 
-export function nextMessage(head: Buffer, payload: Buffer): Buffer {
-  return Buffer.concat([head, payload, NEXT_TAIL], head.length + payload.length + NEXT_TAIL.length);
+/**
+ * The `next` messages of operation `head` carrying `payloads`, as the WebSocket frames a
+ * server sends (RFC 6455 5.2: one final, unmasked text frame each, no extension), in one
+ * Buffer for one socket write.
+ */
+export function nextFrames(head: Buffer, payloads: readonly Buffer[]): Buffer {
+  const parts: Buffer[] = [];
+  let size = 0;
+  for (const payload of payloads) {
+    const length = head.length + payload.length + NEXT_TAIL.length;
+    const frameHead = frameHeader(length);
+    parts.push(frameHead, head, payload, NEXT_TAIL);
+    size += frameHead.length + length;
+  }
+  return Buffer.concat(parts, size);
+}
+
+const FIN_TEXT = 0x81;
+
+function frameHeader(length: number): Buffer {
+  if (length < 126) return Buffer.from([FIN_TEXT, length]);
+  if (length < 65_536) return Buffer.from([FIN_TEXT, 126, length >>> 8, length & 0xff]);
+  const header = Buffer.alloc(10);
+  header[0] = FIN_TEXT;
+  header[1] = 127;
+  header.writeUIntBE(length, 4, 6); // 64-bit length; a Buffer is far below 2^48 bytes
+  return header;
 }
 
 /**
@@ -199,13 +221,23 @@ export function startSubscriptionServer(deps: SubscriptionServerDeps): Subscript
     encode: (result) => Buffer.from(JSON.stringify(nextPayload(result))),
   });
 
-  const wsServer = new WebSocketServer({ noServer: true, maxPayload: config.limits.maxBodyBytes });
+  // No permessage-deflate: subscription events are written as ready-made frames (nextFrames).
+  const wsServer = new WebSocketServer({
+    noServer: true,
+    maxPayload: config.limits.maxBodyBytes,
+    perMessageDeflate: false,
+  });
+  /** The TCP socket under each WebSocket, which subscription events are written to directly. */
+  const transports = new WeakMap<WebSocket, Duplex>();
   const onUpgrade = (request: IncomingMessage, socket: Duplex, head: Buffer): void => {
     if (new URL(request.url ?? '/', 'http://gateway').pathname !== deps.path) {
       socket.destroy();
       return;
     }
-    wsServer.handleUpgrade(request, socket, head, (ws) => wsServer.emit('connection', ws, request));
+    wsServer.handleUpgrade(request, socket, head, (ws) => {
+      transports.set(ws, socket);
+      wsServer.emit('connection', ws, request);
+    });
   };
   deps.httpServer.on('upgrade', onUpgrade);
   wsServer.on('connection', (socket) => {
@@ -242,13 +274,17 @@ export function startSubscriptionServer(deps: SubscriptionServerDeps): Subscript
     const { accepted, socket } = context;
     const planner = deps.planner();
     const head = nextMessageHead(context.id);
+    const transport = transports.get(socket)!;
     try {
       if (!planner) throw new Error('the supergraph is not loaded yet');
       return hub.subscribe({
-        // Per client, an event is a copy of its shared bytes behind this operation's head, in one frame.
+        // Per client, the events' shared bytes behind this operation's head and a frame header,
+        // appended to one buffer and written at once: ws writes whole frames synchronously too
+        // (and never queues them without compression), so messages cannot interleave; its
+        // bufferedAmount counts these bytes.
         write: (encoded) => {
-          if (socket.readyState !== socket.OPEN) return;
-          socket.send(nextMessage(head, encoded), TEXT_FRAME);
+          if (socket.readyState !== socket.OPEN || cutIfSlow(socket, limits.maxBufferedBytes)) return;
+          transport.write(nextFrames(head, encoded));
         },
         selectionKey: JSON.stringify([print(accepted.document), accepted.operationName, accepted.variables]),
         plan: () => planner.plan(accepted.document, accepted.operationName ?? undefined, accepted.variables),
