@@ -279,9 +279,10 @@ export function startSubscriptionServer(deps: SubscriptionServerDeps): Subscript
       if (!planner) throw new Error('the supergraph is not loaded yet');
       return hub.subscribe({
         // Per client, the events' shared bytes behind this operation's head and a frame header,
-        // appended to one buffer and written at once: ws writes whole frames synchronously too
-        // (and never queues them without compression), so messages cannot interleave; its
-        // bufferedAmount counts these bytes.
+        // appended to one buffer and written at once. ws writes its own frames (graphql-ws's
+        // other messages) whole and synchronously too, queueing only while it compresses (off)
+        // or reads a Blob (graphql-ws sends strings), so messages cannot interleave; its
+        // bufferedAmount counts these bytes, so the slow-consumer bound holds.
         write: (encoded) => {
           if (socket.readyState !== socket.OPEN || cutIfSlow(socket, limits.maxBufferedBytes)) return;
           transport.write(nextFrames(head, encoded));
