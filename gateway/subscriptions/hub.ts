@@ -4,8 +4,8 @@
  *   upstream stream   one per distinct primary operation + variables (subgraph, query, vars)
  *   └ selection group one per distinct client operation + variables: `rest` runs once per event here,
  *     │               and the result is serialised once per event here (`encode`)
- *     └ client        a transport that takes those bytes (`write`: the socket's own bound applies),
- *                     or a bounded channel per subscriber; overflow disconnects that client only
+ *     └ client        a transport that takes those bytes (`write`); it bounds what its client has
+ *                     not read and cuts a slow one off, which ends that client only
  *
  * The upstream stream starts with its first client and ends when its last client leaves.
  * Events are resolved in order per group (a chain of promises) and delivered in that order;
@@ -54,18 +54,16 @@ export const hubMetrics = {
 };
 
 export interface HubOptions {
-  /** Events a client may have waiting before it is disconnected as a slow consumer. */
-  readonly clientBuffer: number;
   /** Events a selection group may have waiting for resolution before its clients are failed. */
   readonly maxPendingEvents: number;
   /** The context the per-event entity fetches run with (a read-only gateway principal). */
   readonly context: unknown;
   readonly logger: Logger;
   /**
-   * Serialises a result for clients that take bytes (`ClientSubscription.write`): called once
-   * per event per group, however many clients share the bytes.
+   * Serialises a result for the clients' `write`: called once per event per group, however
+   * many clients share the bytes.
    */
-  readonly encode?: (result: ExecutionResult) => Buffer;
+  readonly encode: (result: ExecutionResult) => Buffer;
 }
 
 /** How the hub reaches the subgraphs (upstream.ts in production, a fake in unit tests). */
@@ -85,23 +83,21 @@ export interface ClientSubscription {
   readonly selectionKey: string;
   /** Plans the operation; called only when no group for `selectionKey` exists yet. */
   plan(): SubscriptionPlan;
-  /** The client could not keep up; the transport should disconnect it. */
-  onSlowConsumer(): void;
   /** The subscription ended, however it ended. */
   onEnd?(): void;
   /**
    * Writes events, in order, each serialised by `HubOptions.encode` (the same Buffers for
    * every client of the selection), to the client's transport, which bounds what its client
-   * has not read. With it, events do not go through the returned iterator, which then only
-   * ends (or fails) the subscription; without it, they queue there.
+   * has not read. Events do not go through the iterator `subscribe` returns: it only ends (or
+   * fails) the subscription.
    */
-  write?(encoded: readonly Buffer[]): void;
+  write(encoded: readonly Buffer[]): void;
 }
 
 interface Client {
+  /** Never carries a value: it ends or fails the subscription, and its closing removes the client. */
   readonly channel: Channel<ExecutionResult>;
-  readonly onSlowConsumer: () => void;
-  readonly write: ((encoded: readonly Buffer[]) => void) | undefined;
+  readonly write: (encoded: readonly Buffer[]) => void;
 }
 
 /** A resolved event waiting for delivery. */
@@ -160,17 +156,13 @@ export class SubscriptionHub {
   }
 
   subscribe(request: ClientSubscription): AsyncIterableIterator<ExecutionResult> {
-    if (request.write && !this.options.encode) throw new Error('a client that takes bytes needs HubOptions.encode');
     const group = this.groupFor(request);
     const client: Client = {
-      onSlowConsumer: request.onSlowConsumer,
-      write: request.write?.bind(request),
-      channel: new Channel<ExecutionResult>(this.options.clientBuffer, {
-        onTake: (waitedMs) => hubMetrics.lagSeconds.observe(waitedMs / 1000),
-        onClose: () => {
-          this.leave(group, client);
-          request.onEnd?.();
-        },
+      write: request.write.bind(request),
+      // Capacity 0: nothing is ever pushed (events go to `write`).
+      channel: new Channel<ExecutionResult>(0, () => {
+        this.leave(group, client);
+        request.onEnd?.();
       }),
     };
     group.clients.add(client);
@@ -306,9 +298,8 @@ export class SubscriptionHub {
 
   /**
    * Hands the events, in order, to every client of the group: the bytes, serialised once per
-   * event, to clients that take bytes (all the events in one write); the results to the
-   * others' channels. A large group is served in slices with a macrotask between them, so
-   * HTTP requests and other sockets are not starved meanwhile.
+   * event, all the events in one write. A large group is served in slices with a macrotask
+   * between them, so HTTP requests and other sockets are not starved meanwhile.
    */
   private async deliver(group: Group, batch: readonly Resolved[]): Promise<void> {
     const clients = [...group.clients];
@@ -316,31 +307,14 @@ export class SubscriptionHub {
     for (let start = 0; start < clients.length; start += DELIVERY_SLICE) {
       if (start > 0) await new Promise((resolve) => setImmediate(resolve));
       const end = Math.min(clients.length, start + DELIVERY_SLICE);
-      let delivered = 0;
       let written = 0;
       for (let i = start; i < end; i++) {
         const client = clients[i]!;
-        // Left the group since the copy was taken (closed, or overflowed in an earlier slice).
+        // Left the group since the copy was taken (during this delivery, e.g. between slices).
         if (client.channel.isClosed) continue;
-        if (client.write) {
-          encoded ??= batch.map(({ result }) => this.options.encode!(result));
-          client.write(encoded);
-          written++;
-          continue;
-        }
-        for (const { result, receivedAt } of batch) {
-          if (client.channel.push(result, receivedAt)) {
-            delivered++;
-          } else {
-            if (client.channel.overflow) {
-              // This push overflowed the client's buffer (a client that overflowed earlier has
-              // already left the group, so is not in this copy): a slow reader.
-              hubMetrics.dropped.inc({ reason: 'slow_consumer' });
-              client.onSlowConsumer();
-            }
-            break;
-          }
-        }
+        encoded ??= batch.map(({ result }) => this.options.encode(result));
+        client.write(encoded);
+        written++;
       }
       if (written > 0) {
         // Every write of a slice happened within the same millisecond or so: one observation per event and client.
@@ -350,7 +324,7 @@ export class SubscriptionHub {
           for (let n = 0; n < written; n++) hubMetrics.lagSeconds.observe(lag);
         }
       }
-      hubMetrics.delivered.inc(delivered + written * batch.length);
+      hubMetrics.delivered.inc(written * batch.length);
     }
   }
 

@@ -11,7 +11,7 @@
  *                    queries and mutations are executed by Apollo Gateway.
  *   errors           belong to their operation only (an `error` or `next` message, masked);
  *                    they never close the socket that other operations share.
- *   slow client      its buffer overflows → the connection closes with 1008.
+ *   slow client      more than GATEWAY_WS_MAX_BUFFERED_BYTES unread → the connection closes with 1008.
  *   shutdown         every subscription completes, then sockets close with 1001.
  */
 import type { IncomingMessage, Server } from 'node:http';
@@ -213,9 +213,8 @@ export function startSubscriptionServer(deps: SubscriptionServerDeps): Subscript
     onRecovered: () => undefined,
   });
   const hub = new SubscriptionHub(upstream, {
-    clientBuffer: limits.clientBuffer,
     // Bursts (a replay, a reconnect) queue here before resolution; only a backlog this deep fails a group.
-    maxPendingEvents: Math.max(10_000, limits.clientBuffer),
+    maxPendingEvents: 10_000,
     context: { principal: SUBSCRIPTION_PRINCIPAL, transport: 'ws', state: {} } satisfies GatewayContext,
     logger: log,
     encode: (result) => Buffer.from(JSON.stringify(nextPayload(result))),
@@ -289,8 +288,6 @@ export function startSubscriptionServer(deps: SubscriptionServerDeps): Subscript
         },
         selectionKey: JSON.stringify([print(accepted.document), accepted.operationName, accepted.variables]),
         plan: () => planner.plan(accepted.document, accepted.operationName ?? undefined, accepted.variables),
-        onSlowConsumer: () =>
-          socket.close(SLOW_CONSUMER_CLOSE, `slow consumer: more than ${limits.clientBuffer} events waiting`),
         onEnd: accepted.release,
       });
     } catch (error) {

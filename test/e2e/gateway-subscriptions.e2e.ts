@@ -29,7 +29,6 @@ import { isolate, testLogger, waitFor, type Isolation } from '../support/service
 
 const suffix = Date.now().toString(36).toUpperCase().slice(-5);
 const PAIR = `S${suffix}/USD`;
-const BUFFER = 100;
 
 const PREDICTIONS = `subscription Live($pair: ID) {
   predictionCreated(pair: $pair) { id predictedPrice market { pair base } }
@@ -139,7 +138,6 @@ describe('gateway subscriptions: fan-out, slow consumers and subgraph restarts',
       GATEWAY_SUBSCRIPTIONS_PER_KEY: '100',
       // Each of the 100 clients below opens its own connection.
       GATEWAY_WS_CONNECTIONS_PER_KEY: '200',
-      GATEWAY_SUBSCRIPTION_BUFFER: String(BUFFER),
       GATEWAY_WS_MAX_BUFFERED_BYTES: String(1024 * 1024),
       GATEWAY_SUBSCRIPTION_GRACE_MS: '1000',
       GATEWAY_SUBSCRIPTION_MAX_BACKOFF_MS: '500',
@@ -299,7 +297,7 @@ describe('gateway subscriptions: fan-out, slow consumers and subgraph restarts',
     const dropped = await metricValue('tickcast_gateway_subscription_clients_dropped_total', {
       reason: 'slow_consumer',
     });
-    // 16 KiB per event: a few MB fill the socket buffers, then the slow client's queue of BUFFER events.
+    // 16 KiB per event: a few MB fill the socket buffers, then the gateway's 1 MiB of unread bytes.
     const total = 600;
     const recommendation = 'retrain '.repeat(2_048);
     for (let sent = 0; sent < total; sent += 50) {
