@@ -281,7 +281,9 @@ describe('gateway subscriptions: fan-out, slow consumers and subgraph restarts',
     const fast = subscribe(gateway.url, key, query);
     // A raw graphql-transport-ws client that subscribes, then stops reading its socket.
     const slow = new WebSocket(gateway.url.replace(/^http/, 'ws'), 'graphql-transport-ws');
-    const slowClosed = new Promise<number>((resolve) => slow.once('close', (code) => resolve(code)));
+    const slowClosed = new Promise<{ code: number; reason: string }>((resolve) =>
+      slow.once('close', (code, reason) => resolve({ code, reason: reason.toString() })),
+    );
     await new Promise((resolve) => slow.once('open', resolve));
     slow.send(JSON.stringify({ type: 'connection_init', payload: { 'x-api-key': key } }));
     await new Promise((resolve) => slow.once('message', resolve));
@@ -319,7 +321,11 @@ describe('gateway subscriptions: fan-out, slow consumers and subgraph restarts',
       30_000,
     );
     (slow as unknown as { _socket: { resume(): void } })._socket.resume();
-    assert.equal(await slowClosed, 1008, 'closed as a policy violation (slow consumer)');
+    assert.deepEqual(
+      await slowClosed,
+      { code: 1008, reason: `slow consumer: more than ${1024 * 1024} bytes unread` },
+      'closed as a policy violation (slow consumer), naming the bound that applies',
+    );
     assert.equal(fast.events.length, total);
     assert.ok(fast.events.every((e) => e.data?.['modelAlert'] && !e.errors));
     await fast.close();
