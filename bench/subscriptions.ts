@@ -164,6 +164,20 @@ async function bench(
     return { ...child, metricsPort, url };
   };
   const [predictions, markets] = await Promise.all([startSubgraph('predictions'), startSubgraph('markets')]);
+  // A subgraph that dies mid-bench leaves every later run without events: say so, and why.
+  let stopping = false;
+  cleanups.push([
+    'expecting the subgraphs to stop',
+    async () => {
+      stopping = true;
+    },
+  ]);
+  for (const subgraph of [predictions, markets]) {
+    void subgraph.exited.then((how) => {
+      if (!stopping)
+        console.log(`  ${subgraph.name} EXITED (${how}) mid-bench; its output:\n${subgraph.output().slice(-3_000)}`);
+    });
+  }
   // The other three subgraphs are not on this subscription's path: a port nothing listens on.
   const unused = `http://127.0.0.1:${await freePort()}/graphql`;
   const subgraphUrls = Object.fromEntries(

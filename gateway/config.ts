@@ -83,8 +83,6 @@ export interface SubscriptionsConfig {
   readonly perKey: number;
   /** Open graphql-ws connections per principal id. */
   readonly connectionsPerKey: number;
-  /** Events a subscriber may have waiting before it is disconnected. */
-  readonly clientBuffer: number;
   /** Bytes a subscriber's socket may hold unsent before it is disconnected. */
   readonly maxBufferedBytes: number;
   /** How long a subgraph may be unreachable before subscribers get an error event. */
@@ -180,7 +178,6 @@ export async function gatewayConfigFromEnv(env: GatewayEnv): Promise<GatewayConf
     subscriptions: {
       perKey: env.GATEWAY_SUBSCRIPTIONS_PER_KEY,
       connectionsPerKey: env.GATEWAY_WS_CONNECTIONS_PER_KEY,
-      clientBuffer: env.GATEWAY_SUBSCRIPTION_BUFFER,
       maxBufferedBytes: env.GATEWAY_WS_MAX_BUFFERED_BYTES,
       graceMs: env.GATEWAY_SUBSCRIPTION_GRACE_MS,
       maxBackoffMs: env.GATEWAY_SUBSCRIPTION_MAX_BACKOFF_MS,

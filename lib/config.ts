@@ -268,8 +268,6 @@ export const configSchema = z.object({
   GATEWAY_SUBSCRIPTIONS_PER_KEY: positiveInt.default(100),
   /** Open graphql-ws connections per key (each carries any number of subscriptions). */
   GATEWAY_WS_CONNECTIONS_PER_KEY: positiveInt.default(50),
-  /** Events a subscriber may have waiting before it is disconnected as a slow consumer. */
-  GATEWAY_SUBSCRIPTION_BUFFER: positiveInt.default(1_000),
   /** Bytes a subscriber's socket may hold unsent before it is disconnected as a slow consumer. */
   GATEWAY_WS_MAX_BUFFERED_BYTES: positiveInt.default(8 * 1024 * 1024),
   /** How long a subgraph's subscription socket may be down before subscribers get an error event. */

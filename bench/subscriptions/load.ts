@@ -41,9 +41,9 @@ export interface ClientStats extends SocketStats {
 export interface ClientReport extends ClientStats {
   /** [latency ms, count] pairs of the timed events. */
   readonly histogram: [number, number][];
-  /** Fewest and most timed events one client received. */
-  readonly minPerClient: number;
-  readonly maxPerClient: number;
+  /** Fewest and most timed events one client received; null for a pool without clients. */
+  readonly minPerClient: number | null;
+  readonly maxPerClient: number | null;
 }
 
 type Message =
@@ -123,13 +123,14 @@ export class ClientPool {
     this.histogram.forEach((count, ms) => {
       if (count > 0) histogram.push([ms, count]);
     });
-    let min = Infinity;
-    let max = 0;
+    // With fewer clients than load generators a pool can be empty: it has no fewest (not 0).
+    let min: number | null = null;
+    let max: number | null = null;
     for (const r of this.received) {
-      min = Math.min(min, r);
-      max = Math.max(max, r);
+      min = Math.min(min ?? r, r);
+      max = Math.max(max ?? r, r);
     }
-    return { ...this.stats(), histogram, minPerClient: min === Infinity ? 0 : min, maxPerClient: max };
+    return { ...this.stats(), histogram, minPerClient: min, maxPerClient: max };
   }
 
   disconnect(): Promise<void> {

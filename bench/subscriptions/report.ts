@@ -5,6 +5,11 @@
 import type { GatewayKind } from './gateways.ts';
 import type { RunResult } from './measure.ts';
 
+/** Gateway CPU per event delivered to one client that issue 15 asks for. */
+const CPU_PER_DELIVERY_GOAL_US = 5;
+/** The goal is about fan-out: judged from this many clients on. */
+const CPU_GOAL_MIN_CLIENTS = 1_000;
+
 /** A run that threw instead of measuring. */
 export interface RunFailure {
   readonly gateway: GatewayKind;
@@ -97,6 +102,18 @@ export function printTable(
       `  ${`${int(clients)} clients`.padEnd(24)} ${ratio(t.p99, h.p99).padStart(7)} ` +
         `${ratio(t.deliveredPerSecond, h.deliveredPerSecond).padStart(11)} ${ratio(t.peakRssMb, h.peakRssMb).padStart(8)} ` +
         `${ratio(t.gatewayCpu, h.gatewayCpu).padStart(7)}`,
+    );
+  }
+  // Issue 15's goal for fan-out cost, beside each run's measured CPU per delivery. With few
+  // deliveries the gateway's idle work (metrics, probes) dominates, so only fan-out runs are judged.
+  for (const r of results.filter((r) => r.gateway === 'tickcast')) {
+    const us = r.gatewayCpuPerDelivery * 1e6;
+    const judged = r.clients >= CPU_GOAL_MIN_CLIENTS;
+    const verdict = us <= CPU_PER_DELIVERY_GOAL_US ? 'met' : 'missed';
+    console.log(
+      `  tickcast gateway ${int(r.clients)}: ${fixed(us, 1)} µs gateway CPU per delivery` +
+        (judged ? ` (goal ≤ ${CPU_PER_DELIVERY_GOAL_US} µs: ${verdict})` : '') +
+        `, ${int(r.deliveredPerSecond)} deliveries/s`,
     );
   }
   console.log(

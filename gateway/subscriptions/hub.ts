@@ -2,12 +2,17 @@
  * Fan-out of federated subscriptions, three levels deep:
  *
  *   upstream stream   one per distinct primary operation + variables (subgraph, query, vars)
- *   └ selection group one per distinct client operation + variables: `rest` runs once per event here
- *     └ client        a bounded channel per subscriber; overflow disconnects that client only
+ *   └ selection group one per distinct client operation + variables: `rest` runs once per event here,
+ *     │               and the result is serialised once per event here (`encode`)
+ *     └ client        a transport that takes those bytes (`write`); it bounds what its client has
+ *                     not read and cuts a slow one off, which ends that client only
  *
  * The upstream stream starts with its first client and ends when its last client leaves.
- * Events are resolved in order per group (a chain of promises) and a group that falls more
- * than `maxPendingEvents` behind fails its clients instead of queueing without limit.
+ * Events are resolved in order per group (a chain of promises) and delivered in that order;
+ * delivery does not hold up the next resolution, and the events resolved while a delivery
+ * ran go out together in the next one (one write per socket for all of them). A group that
+ * falls more than `maxPendingEvents` behind (resolving or delivering) fails its clients
+ * instead of queueing without limit.
  */
 import type { ExecutionResult, FormattedExecutionResult } from 'graphql';
 import { Channel } from '../../lib/channel.ts';
@@ -49,13 +54,16 @@ export const hubMetrics = {
 };
 
 export interface HubOptions {
-  /** Events a client may have waiting before it is disconnected as a slow consumer. */
-  readonly clientBuffer: number;
   /** Events a selection group may have waiting for resolution before its clients are failed. */
   readonly maxPendingEvents: number;
   /** The context the per-event entity fetches run with (a read-only gateway principal). */
   readonly context: unknown;
   readonly logger: Logger;
+  /**
+   * Serialises a result for the clients' `write`: called once per event per group, however
+   * many clients share the bytes.
+   */
+  readonly encode: (result: ExecutionResult) => Buffer;
 }
 
 /** How the hub reaches the subgraphs (upstream.ts in production, a fake in unit tests). */
@@ -75,15 +83,28 @@ export interface ClientSubscription {
   readonly selectionKey: string;
   /** Plans the operation; called only when no group for `selectionKey` exists yet. */
   plan(): SubscriptionPlan;
-  /** The client could not keep up; the transport should disconnect it. */
-  onSlowConsumer(): void;
   /** The subscription ended, however it ended. */
   onEnd?(): void;
+  /**
+   * Writes events, in order, each serialised by `HubOptions.encode` (the same Buffers for
+   * every client of the selection), to the client's transport, which bounds what its client
+   * has not read. Events do not go through the iterator `subscribe` returns: it only ends (or
+   * fails) the subscription.
+   */
+  write(encoded: readonly Buffer[]): void;
 }
 
 interface Client {
+  /** Never carries a value: it ends or fails the subscription, and its closing removes the client. */
   readonly channel: Channel<ExecutionResult>;
-  readonly onSlowConsumer: () => void;
+  readonly write: (encoded: readonly Buffer[]) => void;
+}
+
+/** A resolved event waiting for delivery. */
+interface Resolved {
+  readonly result: ExecutionResult;
+  /** When the event reached the gateway (ms). */
+  readonly receivedAt: number;
 }
 
 interface Group {
@@ -91,7 +112,12 @@ interface Group {
   readonly plan: SubscriptionPlan;
   readonly stream: Stream;
   readonly clients: Set<Client>;
+  /** Resolutions, chained in event order. */
   tail: Promise<void>;
+  /** Resolved events in order, waiting for the delivery under way to finish. */
+  readonly ready: Resolved[];
+  delivering: boolean;
+  /** Events received and not yet delivered. */
   pending: number;
 }
 
@@ -132,13 +158,11 @@ export class SubscriptionHub {
   subscribe(request: ClientSubscription): AsyncIterableIterator<ExecutionResult> {
     const group = this.groupFor(request);
     const client: Client = {
-      onSlowConsumer: request.onSlowConsumer,
-      channel: new Channel<ExecutionResult>(this.options.clientBuffer, {
-        onTake: (waitedMs) => hubMetrics.lagSeconds.observe(waitedMs / 1000),
-        onClose: () => {
-          this.leave(group, client);
-          request.onEnd?.();
-        },
+      write: request.write.bind(request),
+      // Capacity 0: nothing is ever pushed (events go to `write`).
+      channel: new Channel<ExecutionResult>(0, () => {
+        this.leave(group, client);
+        request.onEnd?.();
       }),
     };
     group.clients.add(client);
@@ -158,7 +182,10 @@ export class SubscriptionHub {
     const at = Date.now();
     for (const stream of this.streams.values()) {
       if (stream.operation.subgraph !== subgraph) continue;
-      for (const group of stream.groups.values()) group.tail = group.tail.then(() => this.deliver(group, result, at));
+      for (const group of stream.groups.values()) {
+        group.pending++;
+        group.tail = group.tail.then(() => this.enqueue(group, { result, receivedAt: at }));
+      }
     }
   }
 
@@ -180,6 +207,8 @@ export class SubscriptionHub {
       stream,
       clients: new Set(),
       tail: Promise.resolve(),
+      ready: [],
+      delivering: false,
       pending: 0,
     };
     stream.groups.set(group.key, group);
@@ -238,30 +267,64 @@ export class SubscriptionHub {
         result = { errors: [gatewayError('SUBGRAPH_UNAVAILABLE', 'the event could not be resolved')] };
       } finally {
         stopTimer?.();
-        group.pending--;
       }
-      await this.deliver(group, result, receivedAt);
+      this.enqueue(group, { result, receivedAt });
     });
   }
 
-  /**
-   * Hands `result` to every client of the group. A large group is served in slices with a
-   * macrotask between them, so HTTP requests and other sockets are not starved meanwhile.
-   */
-  private async deliver(group: Group, result: ExecutionResult, receivedAt: number): Promise<void> {
-    const clients = [...group.clients];
-    for (let start = 0; start < clients.length; start += DELIVERY_SLICE) {
-      if (start > 0) await new Promise((resolve) => setImmediate(resolve));
-      for (const client of clients.slice(start, start + DELIVERY_SLICE)) {
-        if (client.channel.push(result, receivedAt)) {
-          hubMetrics.delivered.inc();
-        } else if (client.channel.overflow) {
-          // This push overflowed the client's buffer (a client that overflowed earlier has
-          // already left the group, so is not in this copy): a slow reader.
-          hubMetrics.dropped.inc({ reason: 'slow_consumer' });
-          client.onSlowConsumer();
+  /** Queues a resolved event for delivery, and starts delivering if no delivery is under way. */
+  private enqueue(group: Group, resolved: Resolved): void {
+    group.ready.push(resolved);
+    if (group.delivering) return;
+    group.delivering = true;
+    void this.drain(group);
+  }
+
+  /** Delivers the ready events, all of them in each pass, until none is left. */
+  private async drain(group: Group): Promise<void> {
+    try {
+      while (group.ready.length > 0) {
+        const batch = group.ready.splice(0);
+        try {
+          await this.deliver(group, batch);
+        } finally {
+          group.pending -= batch.length;
         }
       }
+    } finally {
+      group.delivering = false;
+    }
+  }
+
+  /**
+   * Hands the events, in order, to every client of the group: the bytes, serialised once per
+   * event, all the events in one write. A large group is served in slices with a macrotask
+   * between them, so HTTP requests and other sockets are not starved meanwhile.
+   */
+  private async deliver(group: Group, batch: readonly Resolved[]): Promise<void> {
+    const clients = [...group.clients];
+    let encoded: Buffer[] | undefined;
+    for (let start = 0; start < clients.length; start += DELIVERY_SLICE) {
+      if (start > 0) await new Promise((resolve) => setImmediate(resolve));
+      const end = Math.min(clients.length, start + DELIVERY_SLICE);
+      let written = 0;
+      for (let i = start; i < end; i++) {
+        const client = clients[i]!;
+        // Left the group since the copy was taken (during this delivery, e.g. between slices).
+        if (client.channel.isClosed) continue;
+        encoded ??= batch.map(({ result }) => this.options.encode(result));
+        client.write(encoded);
+        written++;
+      }
+      if (written > 0) {
+        // Every write of a slice happened within the same millisecond or so: one observation per event and client.
+        const now = Date.now();
+        for (const { receivedAt } of batch) {
+          const lag = (now - receivedAt) / 1000;
+          for (let n = 0; n < written; n++) hubMetrics.lagSeconds.observe(lag);
+        }
+      }
+      hubMetrics.delivered.inc(written * batch.length);
     }
   }
 

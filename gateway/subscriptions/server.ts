@@ -11,7 +11,7 @@
  *                    queries and mutations are executed by Apollo Gateway.
  *   errors           belong to their operation only (an `error` or `next` message, masked);
  *                    they never close the socket that other operations share.
- *   slow client      its buffer overflows → the connection closes with 1008.
+ *   slow client      more than GATEWAY_WS_MAX_BUFFERED_BYTES unread → the connection closes with 1008.
  *   shutdown         every subscription completes, then sockets close with 1001.
  */
 import type { IncomingMessage, Server } from 'node:http';
@@ -66,7 +66,13 @@ type ConnectionExtra = {
 
 /** The context of an operation accepted on a socket: a subscription for the hub, or a result already computed. */
 type OperationContext =
-  | { readonly kind: 'subscription'; readonly accepted: AcceptedSubscription; readonly socket: WebSocket }
+  | {
+      readonly kind: 'subscription';
+      readonly accepted: AcceptedSubscription;
+      readonly socket: WebSocket;
+      /** The client's id for the operation, which its `next` messages carry. */
+      readonly id: string;
+    }
   | { readonly kind: 'result'; readonly result: FormattedExecutionResult };
 
 export interface SubscriptionServerDeps {
@@ -112,16 +118,59 @@ function header(request: IncomingMessage, name: string): string | undefined {
 function coalesceWrites(socket: WebSocket, maxBufferedBytes: number): void {
   const send = socket.send.bind(socket);
   socket.send = ((data: string, done?: (error?: Error) => void) => {
-    if (socket.bufferedAmount > maxBufferedBytes) {
-      if (socket.readyState === socket.OPEN) {
-        hubMetrics.dropped.inc({ reason: 'slow_consumer' });
-        socket.close(SLOW_CONSUMER_CLOSE, `slow consumer: more than ${maxBufferedBytes} bytes unread`);
-      }
-    } else {
-      send(data);
-    }
+    if (!cutIfSlow(socket, maxBufferedBytes)) send(data);
     done?.();
   }) as WebSocket['send'];
+}
+
+/** True when more than `maxBufferedBytes` wait unread: the socket is closed as a slow consumer. */
+function cutIfSlow(socket: WebSocket, maxBufferedBytes: number): boolean {
+  if (socket.bufferedAmount <= maxBufferedBytes) return false;
+  if (socket.readyState === socket.OPEN) {
+    hubMetrics.dropped.inc({ reason: 'slow_consumer' });
+    socket.close(SLOW_CONSUMER_CLOSE, `slow consumer: more than ${maxBufferedBytes} bytes unread`);
+  }
+  return true;
+}
+
+const NEXT_TAIL = Buffer.from('}');
+
+/**
+ * graphql-ws `next` messages for operation `id` are `{"id":…,"type":"next","payload":` (this
+ * head, made once per operation), the payload's JSON shared by every client of the selection,
+ * and `}`: what graphql-ws's stringifyMessage writes, without serialising the payload per client.
+ */
+export function nextMessageHead(id: string): Buffer {
+  return Buffer.from(`{"id":${JSON.stringify(id)},"type":"next","payload":`);
+}
+
+/**
+ * The `next` messages of operation `head` carrying `payloads`, as the WebSocket frames a
+ * server sends (RFC 6455 5.2: one final, unmasked text frame each, no extension), in one
+ * Buffer for one socket write.
+ */
+export function nextFrames(head: Buffer, payloads: readonly Buffer[]): Buffer {
+  const parts: Buffer[] = [];
+  let size = 0;
+  for (const payload of payloads) {
+    const length = head.length + payload.length + NEXT_TAIL.length;
+    const frameHead = frameHeader(length);
+    parts.push(frameHead, head, payload, NEXT_TAIL);
+    size += frameHead.length + length;
+  }
+  return Buffer.concat(parts, size);
+}
+
+const FIN_TEXT = 0x81;
+
+function frameHeader(length: number): Buffer {
+  if (length < 126) return Buffer.from([FIN_TEXT, length]);
+  if (length < 65_536) return Buffer.from([FIN_TEXT, 126, length >>> 8, length & 0xff]);
+  const header = Buffer.alloc(10);
+  header[0] = FIN_TEXT;
+  header[1] = 127;
+  header.writeUIntBE(length, 4, 6); // 64-bit length; a Buffer is far below 2^48 bytes
+  return header;
 }
 
 /**
@@ -164,20 +213,30 @@ export function startSubscriptionServer(deps: SubscriptionServerDeps): Subscript
     onRecovered: () => undefined,
   });
   const hub = new SubscriptionHub(upstream, {
-    clientBuffer: limits.clientBuffer,
     // Bursts (a replay, a reconnect) queue here before resolution; only a backlog this deep fails a group.
-    maxPendingEvents: Math.max(10_000, limits.clientBuffer),
+    maxPendingEvents: 10_000,
     context: { principal: SUBSCRIPTION_PRINCIPAL, transport: 'ws', state: {} } satisfies GatewayContext,
     logger: log,
+    encode: (result) => Buffer.from(JSON.stringify(nextPayload(result))),
   });
 
-  const wsServer = new WebSocketServer({ noServer: true, maxPayload: config.limits.maxBodyBytes });
+  // No permessage-deflate: subscription events are written as ready-made frames (nextFrames).
+  const wsServer = new WebSocketServer({
+    noServer: true,
+    maxPayload: config.limits.maxBodyBytes,
+    perMessageDeflate: false,
+  });
+  /** The TCP socket under each WebSocket, which subscription events are written to directly. */
+  const transports = new WeakMap<WebSocket, Duplex>();
   const onUpgrade = (request: IncomingMessage, socket: Duplex, head: Buffer): void => {
     if (new URL(request.url ?? '/', 'http://gateway').pathname !== deps.path) {
       socket.destroy();
       return;
     }
-    wsServer.handleUpgrade(request, socket, head, (ws) => wsServer.emit('connection', ws, request));
+    wsServer.handleUpgrade(request, socket, head, (ws) => {
+      transports.set(ws, socket);
+      wsServer.emit('connection', ws, request);
+    });
   };
   deps.httpServer.on('upgrade', onUpgrade);
   wsServer.on('connection', (socket) => {
@@ -193,18 +252,42 @@ export function startSubscriptionServer(deps: SubscriptionServerDeps): Subscript
       return deps.formatError(error instanceof GraphQLError ? error.toJSON() : error, error);
     });
 
+  /**
+   * A `next` message's payload, for graphql-ws (`onNext`) and for the hub's shared bytes alike:
+   * errors masked, and graphql-ws's own shape otherwise.
+   */
+  const nextPayload = (result: ExecutionResult): FormattedExecutionResult => {
+    // Apollo's results are formatted already (graphql-ws would call toJSON on their errors).
+    if (masked.has(result)) return result as FormattedExecutionResult;
+    const { errors, ...withoutErrors } = result;
+    if (!errors?.length) return errors ? { ...withoutErrors, errors: [] } : withoutErrors;
+    return {
+      ...(result.data !== undefined ? { data: result.data } : {}),
+      errors: wireErrors(errors),
+    };
+  };
+
   const subscribe = (args: ExecutionArgs): AsyncIterableIterator<ExecutionResult> | ExecutionResult => {
     const context = args.contextValue as OperationContext;
     if (context.kind !== 'subscription') return context.result as ExecutionResult;
     const { accepted, socket } = context;
     const planner = deps.planner();
+    const head = nextMessageHead(context.id);
+    const transport = transports.get(socket)!;
     try {
       if (!planner) throw new Error('the supergraph is not loaded yet');
       return hub.subscribe({
+        // Per client, the events' shared bytes behind this operation's head and a frame header,
+        // appended to one buffer and written at once. ws writes its own frames (graphql-ws's
+        // other messages) whole and synchronously too, queueing only while it compresses (off)
+        // or reads a Blob (graphql-ws sends strings), so messages cannot interleave; its
+        // bufferedAmount counts these bytes, so the slow-consumer bound holds.
+        write: (encoded) => {
+          if (socket.readyState !== socket.OPEN || cutIfSlow(socket, limits.maxBufferedBytes)) return;
+          transport.write(nextFrames(head, encoded));
+        },
         selectionKey: JSON.stringify([print(accepted.document), accepted.operationName, accepted.variables]),
         plan: () => planner.plan(accepted.document, accepted.operationName ?? undefined, accepted.variables),
-        onSlowConsumer: () =>
-          socket.close(SLOW_CONSUMER_CLOSE, `slow consumer: more than ${limits.clientBuffer} events waiting`),
         onEnd: accepted.release,
       });
     } catch (error) {
@@ -258,7 +341,7 @@ export function startSubscriptionServer(deps: SubscriptionServerDeps): Subscript
         ctx.extra.releaseConnection?.();
         clearTimeout(ctx.extra.expiry);
       },
-      onSubscribe: async (ctx, _id, payload) => {
+      onSubscribe: async (ctx, id, payload) => {
         const principal = ctx.extra.principal;
         if (!principal)
           return premaskedErrors([{ message: 'not authenticated', extensions: { code: 'UNAUTHENTICATED' } }]);
@@ -288,6 +371,7 @@ export function startSubscriptionServer(deps: SubscriptionServerDeps): Subscript
               kind: 'subscription',
               accepted: state.subscription,
               socket: ctx.extra.socket,
+              id,
             } satisfies OperationContext,
           };
         }
@@ -308,15 +392,7 @@ export function startSubscriptionServer(deps: SubscriptionServerDeps): Subscript
       },
       subscribe,
       execute: subscribe,
-      onNext: (_ctx, _id, _payload, _args, result) => {
-        // Apollo's results are formatted already (graphql-ws would call toJSON on their errors).
-        if (masked.has(result)) return result as FormattedExecutionResult;
-        if (!result.errors?.length) return undefined;
-        return {
-          ...(result.data !== undefined ? { data: result.data } : {}),
-          errors: wireErrors(result.errors),
-        };
-      },
+      onNext: (_ctx, _id, _payload, _args, result) => nextPayload(result as ExecutionResult),
       onError: (_ctx, _id, _payload, errors) => wireErrors(errors),
     },
     wsServer,

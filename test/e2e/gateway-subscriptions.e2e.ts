@@ -29,7 +29,6 @@ import { isolate, testLogger, waitFor, type Isolation } from '../support/service
 
 const suffix = Date.now().toString(36).toUpperCase().slice(-5);
 const PAIR = `S${suffix}/USD`;
-const BUFFER = 100;
 
 const PREDICTIONS = `subscription Live($pair: ID) {
   predictionCreated(pair: $pair) { id predictedPrice market { pair base } }
@@ -139,7 +138,6 @@ describe('gateway subscriptions: fan-out, slow consumers and subgraph restarts',
       GATEWAY_SUBSCRIPTIONS_PER_KEY: '100',
       // Each of the 100 clients below opens its own connection.
       GATEWAY_WS_CONNECTIONS_PER_KEY: '200',
-      GATEWAY_SUBSCRIPTION_BUFFER: String(BUFFER),
       GATEWAY_WS_MAX_BUFFERED_BYTES: String(1024 * 1024),
       GATEWAY_SUBSCRIPTION_GRACE_MS: '1000',
       GATEWAY_SUBSCRIPTION_MAX_BACKOFF_MS: '500',
@@ -283,7 +281,9 @@ describe('gateway subscriptions: fan-out, slow consumers and subgraph restarts',
     const fast = subscribe(gateway.url, key, query);
     // A raw graphql-transport-ws client that subscribes, then stops reading its socket.
     const slow = new WebSocket(gateway.url.replace(/^http/, 'ws'), 'graphql-transport-ws');
-    const slowClosed = new Promise<number>((resolve) => slow.once('close', (code) => resolve(code)));
+    const slowClosed = new Promise<{ code: number; reason: string }>((resolve) =>
+      slow.once('close', (code, reason) => resolve({ code, reason: reason.toString() })),
+    );
     await new Promise((resolve) => slow.once('open', resolve));
     slow.send(JSON.stringify({ type: 'connection_init', payload: { 'x-api-key': key } }));
     await new Promise((resolve) => slow.once('message', resolve));
@@ -299,7 +299,7 @@ describe('gateway subscriptions: fan-out, slow consumers and subgraph restarts',
     const dropped = await metricValue('tickcast_gateway_subscription_clients_dropped_total', {
       reason: 'slow_consumer',
     });
-    // 16 KiB per event: a few MB fill the socket buffers, then the slow client's queue of BUFFER events.
+    // 16 KiB per event: a few MB fill the socket buffers, then the gateway's 1 MiB of unread bytes.
     const total = 600;
     const recommendation = 'retrain '.repeat(2_048);
     for (let sent = 0; sent < total; sent += 50) {
@@ -321,7 +321,11 @@ describe('gateway subscriptions: fan-out, slow consumers and subgraph restarts',
       30_000,
     );
     (slow as unknown as { _socket: { resume(): void } })._socket.resume();
-    assert.equal(await slowClosed, 1008, 'closed as a policy violation (slow consumer)');
+    assert.deepEqual(
+      await slowClosed,
+      { code: 1008, reason: `slow consumer: more than ${1024 * 1024} bytes unread` },
+      'closed as a policy violation (slow consumer), naming the bound that applies',
+    );
     assert.equal(fast.events.length, total);
     assert.ok(fast.events.every((e) => e.data?.['modelAlert'] && !e.errors));
     await fast.close();
