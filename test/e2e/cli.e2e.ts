@@ -67,11 +67,15 @@ describe('tickcast start (embedded default)', () => {
       { KRAKEN_WS_URL: `ws://127.0.0.1:${closed}` },
     );
     // Two hours: 120 one-minute, 24 five-minute, 8 fifteen-minute and 2 hourly candles.
-    await waitFor(
-      'the replayed candles in the embedded store',
-      async () => (await scrape(port, 'tickcast_store_rows_written_total{table="candles"}')) >= 154,
-      60_000,
-    );
+    // Indicators follow the candles through their own processor: wait for both, then check
+    // that neither has more than the replay's candles.
+    for (const table of ['candles', 'indicators']) {
+      await waitFor(
+        `the replayed ${table} in the embedded store`,
+        async () => (await scrape(port, `tickcast_store_rows_written_total{table="${table}"}`)) >= 154,
+        60_000,
+      );
+    }
     assert.match(service.output(), /Kraken cannot be reached .*falling back to replay of/);
     assert.match(service.output(), /"bus":"memory","store":"embedded","source":"replay-candles"/);
     assert.equal(await scrape(port, 'tickcast_store_rows_written_total{table="candles"}'), 154);
