@@ -8,19 +8,21 @@ const record = (value: Buffer | null) => ({ topic: 't', partition: 0, offset: '7
 const isInvalid = (pattern: RegExp) => (e: unknown) =>
   e instanceof TickcastError && e.code === 'INVALID_EVENT' && !e.retriable && pattern.test(e.message);
 
+/** A valid trade event. */
+const trade = {
+  v: 1,
+  kind: 'trade',
+  pair: 'BTC/USD',
+  tradeId: 1,
+  price: 1,
+  qty: 1,
+  side: null,
+  time: 0,
+  source: 'simulated',
+} as const;
+
 describe('bus codec', () => {
   it('round-trips a valid event', () => {
-    const trade = {
-      v: 1,
-      kind: 'trade',
-      pair: 'BTC/USD',
-      tradeId: 1,
-      price: 1,
-      qty: 1,
-      side: null,
-      time: 0,
-      source: 'simulated',
-    } as const;
     assert.deepEqual(decodeValue(tradeSchema, record(encodeValue(trade))), trade);
   });
 
@@ -43,17 +45,6 @@ describe('bus codec', () => {
   it("returns a quick check's answer, and lets zod decide and explain when it has none", () => {
     const answer = { quick: true };
     const quick = (json: unknown) => ((json as { price?: unknown }).price === 1 ? (answer as never) : undefined);
-    const trade = {
-      v: 1,
-      kind: 'trade',
-      pair: 'BTC/USD',
-      tradeId: 1,
-      price: 1,
-      qty: 1,
-      side: null,
-      time: 0,
-      source: 'simulated',
-    };
     assert.equal(decodeValue(tradeSchema, record(encodeValue(trade)), quick), answer);
     assert.throws(
       () => decodeValue(tradeSchema, record(encodeValue({ ...trade, price: -1 })), quick),
