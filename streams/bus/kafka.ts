@@ -28,6 +28,7 @@ import { dependencies, type DependencyHealth, type ProbeOptions } from '../../li
 import { applyBatch, commitStates, stateStore, type StateStore } from './batch.ts';
 import type { Bus, ConsumeOptions, InboundRecord, OutboundRecord, RunningTask, StatefulProcessor } from './bus.ts';
 import { encodeValue } from './codec.ts';
+import { retryingRetriable } from './kafka-retry.ts';
 
 export interface KafkaBusConfig {
   readonly brokers: readonly string[];
@@ -521,14 +522,17 @@ export class KafkaBus implements Bus {
 
   /** The next offset of every partition of `topics` (physical names). */
   private async endOffsets(topics: readonly string[]): Promise<{ topic: string; partition: number; offset: string }[]> {
-    return this.withAdmin(async (admin) => {
-      const ends = await Promise.all(
-        topics.map(async (topic) =>
-          (await admin.fetchTopicOffsets(topic)).map(({ partition, high }) => ({ topic, partition, offset: high })),
-        ),
-      );
-      return ends.flat();
-    });
+    // A new admin per attempt: its metadata is fresh, so it asks the partition's new leader.
+    return retryingRetriable(() =>
+      this.withAdmin(async (admin) => {
+        const ends = await Promise.all(
+          topics.map(async (topic) =>
+            (await admin.fetchTopicOffsets(topic)).map(({ partition, high }) => ({ topic, partition, offset: high })),
+          ),
+        );
+        return ends.flat();
+      }),
+    );
   }
 
   private async withAdmin<T>(fn: (admin: Admin) => Promise<T>): Promise<T> {

@@ -1,5 +1,6 @@
 /** How much of its input a stream processor has not committed yet: to tell a kill mid-stream from one after the end. */
 import { Kafka, logLevel } from 'kafkajs';
+import { retryingRetriable } from '../../streams/bus/kafka-retry.ts';
 import { requireServices, type Isolation } from './services.ts';
 
 /**
@@ -14,7 +15,7 @@ export function pendingInput(
   processor: string,
   topic: string,
 ): Promise<{ pending: number; partitions: number }> {
-  return retryingStaleMetadata(() => pendingInputOnce(iso, processor, topic));
+  return retryingRetriable(() => pendingInputOnce(iso, processor, topic));
 }
 
 async function pendingInputOnce(
@@ -61,22 +62,6 @@ export async function groupState(iso: Isolation, processor: string): Promise<{ s
     return { state: group?.state ?? 'Dead', members: group?.members.length ?? 0 };
   } finally {
     await admin.disconnect();
-  }
-}
-
-/**
- * Runs `call` (with a client of its own), again after a short pause when it fails
- * retriably: a topic created moments ago can answer NOT_LEADER_FOR_PARTITION to an offsets
- * request, which kafkajs' admin does not retry.
- */
-async function retryingStaleMetadata<T>(call: () => Promise<T>): Promise<T> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await call();
-    } catch (error) {
-      if (attempt >= 10 || (error as { retriable?: boolean }).retriable !== true) throw error;
-      await new Promise((resolve) => setTimeout(resolve, 200 * attempt));
-    }
   }
 }
 
