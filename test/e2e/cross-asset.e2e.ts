@@ -66,14 +66,25 @@ describe('a cross-asset model served live', () => {
       bus.publish(events.map((value) => ({ topic: TOPICS.marketEvents.name, key: value.pair, value })));
     const play = (pair: string, from: number, to: number, candles: typeof leader) =>
       replayCandles(asMinutes(candles.slice(from, to)), publish, { pair, speed: 0 });
-    // Indicator warm-up (the last 90 minutes of history), then live minutes: the leader's a
-    // little ahead of the follower's, as two feeds are; then the follower's alone.
-    for (const [pair, candles] of [
-      [LEADER, leader],
-      [FOLLOWER, follower],
-    ] as const) {
-      await play(pair, HISTORY - 90, HISTORY + LIVE_BOTH, candles);
-    }
+    // Indicator warm-up (the last 90 minutes of history), then live minutes: the leader's
+    // ahead of the follower's, as two feeds are; then the follower's alone. The leader's
+    // minutes are stored before the follower's arrive: the predictor reads them as each
+    // follower minute closes, and one not stored yet is a stale partner (persistence), which
+    // a loaded machine would otherwise make of any minute.
+    await play(LEADER, HISTORY - 90, HISTORY + LIVE_BOTH, leader);
+    const leaderLast = leader[HISTORY + LIVE_BOTH - 1]!.openTime;
+    await waitFor(
+      "the leader's live minutes in the feature store",
+      async () =>
+        (
+          await iso.pool.query(
+            `SELECT 1 FROM candles WHERE pair = $1 AND interval = '1m' AND open_time = to_timestamp($2::float8 / 1000)`,
+            [LEADER, leaderLast],
+          )
+        ).rowCount === 1,
+      180_000,
+    );
+    await play(FOLLOWER, HISTORY - 90, HISTORY + LIVE_BOTH, follower);
     await waitFor(
       "the follower's predictions while both feeds run",
       async () => (await predictions('made_at <= to_timestamp($2::float8 / 1000)', silentFrom)).length >= 50,
