@@ -102,7 +102,11 @@ describe('tickcast start (embedded default)', () => {
       data: { market: { candles: { edges: { node: { close: number } }[] } } };
     };
     assert.equal(answer.data.market.candles.edges.length, 2);
-    assert.equal(await stopGracefully(service), 0);
+    assert.equal(
+      await stopGracefully(service),
+      0,
+      `exit status on SIGTERM; the output ends:\n${service.output().slice(-4_000)}`,
+    );
   });
 
   it('trains a first model from the replayed history when the registry is empty, and predictions flow', async () => {
@@ -118,7 +122,11 @@ describe('tickcast start (embedded default)', () => {
       service.output(),
       /"summary":"tickcast-btc-usd-5m v1 -> (challenger|champion) [^"]*","msg":"initial model trained"/,
     );
-    assert.equal(await stopGracefully(service), 0);
+    assert.equal(
+      await stopGracefully(service),
+      0,
+      `exit status on SIGTERM; the output ends:\n${service.output().slice(-4_000)}`,
+    );
   });
 
   it('plain start offline: falls back to the SIMULATED market, labels it, trains on simulated history and a subscriber receives predictionCreated', async () => {
@@ -242,7 +250,11 @@ describe('tickcast start (embedded default)', () => {
     );
     assert.match(service.output(), /"summary":"tickcast-btc-usd-1m v1 -> (challenger|champion)/);
     assert.ok(rest.requests.some((r) => r.endpoint === 'OHLC' && r.query['pair'] === 'XBTUSD'));
-    assert.equal(await stopGracefully(service), 0);
+    assert.equal(
+      await stopGracefully(service),
+      0,
+      `exit status on SIGTERM; the output ends:\n${service.output().slice(-4_000)}`,
+    );
   });
 });
 
