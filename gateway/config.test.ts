@@ -91,6 +91,20 @@ describe('gateway configuration', () => {
     assert.equal(config.host, '127.0.0.1');
   });
 
+  it('keeps limits per replica unless told to share them through DATABASE_URL', async () => {
+    const url = 'postgres://tickcast@db:5432/tickcast';
+    assert.deepEqual((await fromEnv({ GATEWAY_API_KEYS: KEY, DATABASE_URL: url })).limitsStore, { kind: 'memory' });
+    await assert.rejects(
+      fromEnv({ GATEWAY_API_KEYS: KEY, GATEWAY_LIMITS_STORE: 'postgres' }),
+      /GATEWAY_LIMITS_STORE=postgres needs DATABASE_URL/,
+    );
+    assert.deepEqual(
+      (await fromEnv({ GATEWAY_API_KEYS: KEY, GATEWAY_LIMITS_STORE: 'postgres', DATABASE_URL: url })).limitsStore,
+      { kind: 'postgres', url, timeoutMs: 250, retryMs: 5_000, leaseTtlMs: 30_000 },
+    );
+    assert.throws(() => loadConfig({ GATEWAY_LIMITS_STORE: 'redis' }));
+  });
+
   it('names a bad API keys file without repeating its contents', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'gateway-keys-'));
     const file = join(dir, 'keys.json');

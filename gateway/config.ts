@@ -74,6 +74,8 @@ export interface GatewayConfig {
   /** Automatic persisted queries in Apollo Server's bounded in-memory cache; `false` turns them off. */
   readonly persistedQueries: { readonly ttlSeconds: number | null } | false;
   readonly subscriptions: SubscriptionsConfig;
+  /** Where the limits above are counted (gateway/shared-limits.ts). */
+  readonly limitsStore: LimitsStoreConfig;
   /** Usage reporting to Apollo Studio: only when both are set. */
   readonly apollo?: { readonly key: string; readonly graphRef: string };
 }
@@ -91,6 +93,19 @@ export interface SubscriptionsConfig {
   /** Time allowed between the WebSocket upgrade and connection_init. */
   readonly initTimeoutMs: number;
 }
+
+export type LimitsStoreConfig =
+  | { readonly kind: 'memory' }
+  | {
+      readonly kind: 'postgres';
+      readonly url: string;
+      /** Each limits query (and connection attempt) is given up after this long: the store counts as down. */
+      readonly timeoutMs: number;
+      /** While down, limits are per replica; PostgreSQL is tried again after this long. */
+      readonly retryMs: number;
+      /** A lease not renewed for this long stops counting; renewed every third of it. */
+      readonly leaseTtlMs: number;
+    };
 
 const subgraphUrlVariable = <N extends SubgraphName>(name: N) =>
   `SUBGRAPH_${name.toUpperCase() as Uppercase<N>}_URL` as const;
@@ -150,6 +165,18 @@ export async function gatewayConfigFromEnv(env: GatewayEnv): Promise<GatewayConf
       ...(jwt ? { jwt } : {}),
     };
   }
+  let limitsStore: LimitsStoreConfig = { kind: 'memory' };
+  if (env.GATEWAY_LIMITS_STORE === 'postgres') {
+    if (!env.DATABASE_URL) problems.push('GATEWAY_LIMITS_STORE=postgres needs DATABASE_URL');
+    else
+      limitsStore = {
+        kind: 'postgres',
+        url: env.DATABASE_URL,
+        timeoutMs: env.GATEWAY_LIMITS_STORE_TIMEOUT_MS,
+        retryMs: env.GATEWAY_LIMITS_STORE_RETRY_MS,
+        leaseTtlMs: env.GATEWAY_LIMITS_LEASE_TTL_MS,
+      };
+  }
   if (problems.length > 0) throw new ConfigError(problems);
 
   return {
@@ -183,6 +210,7 @@ export async function gatewayConfigFromEnv(env: GatewayEnv): Promise<GatewayConf
       maxBackoffMs: env.GATEWAY_SUBSCRIPTION_MAX_BACKOFF_MS,
       initTimeoutMs: env.GATEWAY_WS_INIT_TIMEOUT_MS,
     },
+    limitsStore,
     persistedQueries: env.GATEWAY_APQ
       ? { ttlSeconds: env.GATEWAY_APQ_TTL_SECONDS === 0 ? null : env.GATEWAY_APQ_TTL_SECONDS }
       : false,

@@ -17,5 +17,14 @@ export const gatewayMetrics = {
     'Subgraph fetches that failed (timeout, unreachable, HTTP error), by subgraph',
     ['subgraph', 'reason'],
   ),
+  limitsDegraded: gauge(
+    'tickcast_gateway_limits_degraded',
+    '1 while the shared limits store (GATEWAY_LIMITS_STORE=postgres) does not answer and limits are per replica',
+  ),
+  limitsStoreErrors: counter(
+    'tickcast_gateway_limits_store_errors_total',
+    'Limits store queries that failed or timed out (each falls back to per-replica limits), by operation',
+    ['operation'],
+  ),
   ready: gauge('tickcast_gateway_ready', '1 when the supergraph is loaded and the gateway serves requests'),
 };

@@ -12,7 +12,8 @@
  *      operation resolved (400 when operationName is missing or unknown) → transport rules
  *      (subscriptions only over WebSocket) → variables coerced against the API schema (400
  *      BAD_USER_INPUT, custom scalars included) → scope → depth/alias/cost limits (introspection
- *      priced) → per-key subscription slot, reserved synchronously so it cannot be raced
+ *      priced) → per-key subscription slot, checked and taken in one step so it cannot be raced
+ *      (in this process synchronously; across replicas under a lock in PostgreSQL)
  *   6. execution: queries and mutations by Apollo Gateway; subscriptions by the hub
  *   7. masking: Apollo's formatError (errors.ts) for every result on both transports
  *
@@ -23,7 +24,6 @@ import { HeaderMap, type ApolloServerPlugin } from '@apollo/server';
 import type { DocumentNode, OperationDefinitionNode } from 'graphql';
 import { getVariableValues } from 'graphql/execution/values.js';
 import type { RateLimiterRes } from 'rate-limiter-flexible';
-import { RateLimiterMemory } from 'rate-limiter-flexible';
 import type { Logger } from '../lib/logger.ts';
 import { authorize, type Authenticator, type Credentials, type Principal } from './auth.ts';
 import type { GatewayConfig } from './config.ts';
@@ -31,66 +31,32 @@ import type { GatewayContext } from './context.ts';
 import { apolloUncodedRequestCode, gatewayError, rejectionReason } from './errors.ts';
 import { checkLimits, MeasureCache } from './limits.ts';
 import { gatewayMetrics } from './metrics.ts';
-import type { RateLimiter } from './rate-limit.ts';
-
-/**
- * Counts of something a principal holds open (subscriptions, connections). `tryAcquire` checks
- * and counts in one synchronous step, so concurrent starts cannot overshoot the limit.
- */
-export class PerKeySlots {
-  private readonly held = new Map<string, number>();
-
-  constructor(readonly limit: number) {}
-
-  /** A release function, or undefined when `key` already holds `limit` slots. */
-  tryAcquire(key: string): (() => void) | undefined {
-    const count = this.held.get(key) ?? 0;
-    if (count >= this.limit) return undefined;
-    this.held.set(key, count + 1);
-    let released = false;
-    return () => {
-      if (released) return;
-      released = true;
-      const left = (this.held.get(key) ?? 1) - 1;
-      if (left > 0) this.held.set(key, left);
-      else this.held.delete(key);
-    };
-  }
-
-  count(key: string): number {
-    return this.held.get(key) ?? 0;
-  }
-}
+import { throwIfRefused } from './rate-limit.ts';
+import type { LimitsStore, Slots } from './shared-limits.ts';
 
 export interface RequestPipelineDeps {
   readonly config: GatewayConfig;
   readonly authenticator: Authenticator;
-  readonly limiter: RateLimiter;
+  /** The rate limit, failed-auth throttle and caps: per replica or shared (shared-limits.ts). */
+  readonly limits: LimitsStore;
   readonly logger: Logger;
 }
 
 export class RequestPipeline {
   /** Open subscriptions per principal, over all its connections and gateway transports. */
-  readonly subscriptionSlots: PerKeySlots;
+  readonly subscriptionSlots: Slots;
   /** Open WebSocket connections per principal. */
-  readonly connectionSlots: PerKeySlots;
-  private readonly authFailures: RateLimiterMemory;
+  readonly connectionSlots: Slots;
   private readonly config: GatewayConfig;
   private readonly authenticator: Authenticator;
-  private readonly limiter: RateLimiter;
+  private readonly limits: LimitsStore;
 
   constructor(deps: RequestPipelineDeps) {
     this.config = deps.config;
     this.authenticator = deps.authenticator;
-    this.limiter = deps.limiter;
-    this.subscriptionSlots = new PerKeySlots(deps.config.subscriptions.perKey);
-    this.connectionSlots = new PerKeySlots(deps.config.subscriptions.connectionsPerKey);
-    // rate-limiter-flexible's memory store: a fixed window per address, entries expire with it.
-    this.authFailures = new RateLimiterMemory({
-      keyPrefix: 'auth-failures',
-      points: deps.config.authFailures.perWindow,
-      duration: deps.config.authFailures.windowSeconds,
-    });
+    this.limits = deps.limits;
+    this.subscriptionSlots = deps.limits.subscriptionSlots;
+    this.connectionSlots = deps.limits.connectionSlots;
   }
 
   /**
@@ -99,7 +65,7 @@ export class RequestPipeline {
    */
   async authenticate(credentials: Credentials, clientAddress: string): Promise<Principal> {
     if (this.authenticator.disabled) return this.authenticator.authenticate(credentials, clientAddress);
-    const failures = await this.authFailures.get(clientAddress);
+    const failures = await this.limits.authFailures.get(clientAddress);
     if (failures && failures.consumedPoints >= this.config.authFailures.perWindow) {
       throw authThrottled(failures);
     }
@@ -107,15 +73,15 @@ export class RequestPipeline {
       return await this.authenticator.authenticate(credentials, clientAddress);
     } catch (error) {
       if ((error as { extensions?: { code?: unknown } }).extensions?.code === 'UNAUTHENTICATED') {
-        await this.authFailures.penalty(clientAddress, 1);
+        await this.limits.authFailures.penalty(clientAddress);
       }
       throw error;
     }
   }
 
   /** Stage 3: one token from the principal's bucket (429 RATE_LIMITED when empty). */
-  admit(principal: Principal): void {
-    this.limiter.consume(principal.id);
+  async admit(principal: Principal): Promise<void> {
+    throwIfRefused(await this.limits.take(principal.id));
   }
 
   /** Stages 5–6 inside Apollo Server's pipeline, for both transports. */
@@ -146,7 +112,7 @@ export class RequestPipeline {
               documentKey: `${queryHash}\u0000${request.operationName ?? ''}`,
             });
             if (operation.operation === 'subscription') {
-              const release = slots.tryAcquire(contextValue.principal.id);
+              const release = await slots.tryAcquire(contextValue.principal.id);
               if (!release) {
                 throw gatewayError('TOO_MANY_SUBSCRIPTIONS', `at most ${slots.limit} open subscriptions per key`, {
                   extensions: { limit: slots.limit },

@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { GraphQLError } from 'graphql';
-import { RateLimiter } from './rate-limit.ts';
+import { RateLimiter, throwIfRefused } from './rate-limit.ts';
 
 function clock() {
   let now = 0;
@@ -46,10 +46,10 @@ describe('token bucket rate limiter', () => {
   it('throws RATE_LIMITED with HTTP 429 and a Retry-After in whole seconds', () => {
     const time = clock();
     const limiter = new RateLimiter({ ratePerSecond: 0.25, burst: 1, now: time.now });
-    limiter.consume('k');
+    throwIfRefused(limiter.take('k'));
     time.advance(1_500);
     assert.throws(
-      () => limiter.consume('k'),
+      () => throwIfRefused(limiter.take('k')),
       (error: unknown) => {
         assert.ok(error instanceof GraphQLError);
         assert.equal(error.extensions['code'], 'RATE_LIMITED');

@@ -1,7 +1,8 @@
 /**
  * Per-key token buckets: each key holds up to `burst` tokens, refilled continuously at
- * `ratePerSecond`; an operation takes one. In memory, per gateway replica (N replicas
- * allow N times the rate; a shared store is the upgrade path if that matters).
+ * `ratePerSecond`; an operation takes one. In memory, per gateway replica: the limit of
+ * GATEWAY_LIMITS_STORE=memory, and the fallback of the shared PostgreSQL buckets while
+ * PostgreSQL does not answer (shared-limits.ts, which runs the same arithmetic in SQL).
  *
  * The refill arithmetic is written here because rate-limiter-flexible (used for the
  * failed-auth throttle in pipeline.ts) has fixed windows only: `RateLimiterMemory` gives a
@@ -71,17 +72,6 @@ export class RateLimiter {
     return { allowed: false, retryAfterMs: Math.ceil(((cost - bucket.tokens) / this.options.ratePerSecond) * 1000) };
   }
 
-  /** Throws RATE_LIMITED (HTTP 429 with Retry-After) when `key`'s bucket is empty. */
-  consume(key: string, cost = 1): void {
-    const result = this.take(key, cost);
-    if (result.allowed) return;
-    const seconds = Math.max(1, Math.ceil(result.retryAfterMs / 1000));
-    throw gatewayError('RATE_LIMITED', `rate limit exceeded; retry after ${seconds} s`, {
-      headers: { 'retry-after': String(seconds) },
-      extensions: { retryAfterSeconds: seconds },
-    });
-  }
-
   get size(): number {
     return this.buckets.size;
   }
@@ -104,4 +94,14 @@ export class RateLimiter {
     const target = Math.floor(this.maxKeys * 0.9);
     while (this.buckets.size > target) this.buckets.pop();
   }
+}
+
+/** Throws RATE_LIMITED (HTTP 429 with Retry-After) for a refused take, wherever the bucket is kept. */
+export function throwIfRefused(result: TakeResult): void {
+  if (result.allowed) return;
+  const seconds = Math.max(1, Math.ceil(result.retryAfterMs / 1000));
+  throw gatewayError('RATE_LIMITED', `rate limit exceeded; retry after ${seconds} s`, {
+    headers: { 'retry-after': String(seconds) },
+    extensions: { retryAfterSeconds: seconds },
+  });
 }

@@ -42,7 +42,7 @@ import { applyScalarInputRules } from '../schema/scalars.ts';
 import { createErrorMasker, errorBody, rejectionReason, type GatewayErrorCode } from './errors.ts';
 import { gatewayMetrics, type Outcome } from './metrics.ts';
 import { RequestPipeline } from './pipeline.ts';
-import { RateLimiter } from './rate-limit.ts';
+import { openLimitsStore } from './shared-limits.ts';
 import { SubgraphDataSource } from './subgraphs.ts';
 import { createDashboardHandler, isDashboardPath } from './dashboard/serve.ts';
 import { SubscriptionPlanner } from './subscriptions/planner.ts';
@@ -149,8 +149,8 @@ function applyCors(req: IncomingMessage, res: ServerResponse, origins: readonly 
 export async function createGateway(config: GatewayConfig, deps: GatewayDeps): Promise<RunningGateway> {
   const logger = deps.logger.child({ component: 'gateway' });
   const authenticator: Authenticator = createAuthenticator(config.auth, logger);
-  const limiter = new RateLimiter({ ...config.rateLimit, ...(deps.now ? { now: deps.now } : {}) });
-  const pipeline = new RequestPipeline({ config, authenticator, limiter, logger });
+  const limits = await openLimitsStore(config, { logger, ...(deps.now ? { now: deps.now } : {}) });
+  const pipeline = new RequestPipeline({ config, authenticator, limits, logger });
   let ready = false;
   gatewayMetrics.ready.set(0);
 
@@ -204,7 +204,7 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps): P
         }),
         req.socket.remoteAddress ?? 'unknown',
       );
-      pipeline.admit(principal);
+      await pipeline.admit(principal);
       return { principal, transport: 'http', state };
     } catch (error) {
       const reason = rejectionReason((error as Partial<GraphQLError>).extensions?.['code']);
@@ -342,6 +342,7 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps): P
     await apollo.start();
   } catch (error) {
     await new Promise((resolve) => httpServer.close(resolve));
+    await limits.close();
     throw error;
   }
   ready = true;
@@ -368,6 +369,7 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps): P
         await subscriptions.stop();
         await apollo.stop();
         for (const dataSource of Object.values(dataSources)) dataSource.close();
+        await limits.close();
       })();
       return stopping;
     },

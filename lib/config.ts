@@ -276,6 +276,19 @@ export const configSchema = z.object({
   GATEWAY_SUBSCRIPTION_MAX_BACKOFF_MS: positiveInt.default(5_000),
   /** A graphql-ws client must send connection_init within this time. */
   GATEWAY_WS_INIT_TIMEOUT_MS: positiveInt.default(5_000),
+  /**
+   * Where the rate limit, failed-auth throttle and per-key connection/subscription caps are kept.
+   * `memory`: per gateway replica (N replicas allow N times each limit). `postgres`: shared by every
+   * replica through DATABASE_URL (gateway/shared-limits.ts), falling back to per-replica memory
+   * while PostgreSQL does not answer.
+   */
+  GATEWAY_LIMITS_STORE: z.enum(['memory', 'postgres']).default('memory'),
+  /** A limits query (or connection attempt) PostgreSQL has not answered by then counts as the store being down. */
+  GATEWAY_LIMITS_STORE_TIMEOUT_MS: positiveInt.default(250),
+  /** After a limits store failure, limits stay per replica this long before PostgreSQL is tried again. */
+  GATEWAY_LIMITS_STORE_RETRY_MS: positiveInt.default(5_000),
+  /** A shared connection/subscription lease not renewed for this long (its replica died) stops counting. */
+  GATEWAY_LIMITS_LEASE_TTL_MS: z.coerce.number().int().min(1_000).default(30_000),
   APOLLO_KEY: z.string().optional(),
   APOLLO_GRAPH_REF: z.string().optional(),
 });

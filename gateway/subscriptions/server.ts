@@ -319,7 +319,13 @@ export function startSubscriptionServer(deps: SubscriptionServerDeps): Subscript
             socket.close(TOO_MANY_REQUESTS_CLOSE, 'too many failed authentication attempts');
           return false; // graphql-ws closes with 4403 Forbidden
         }
-        const release = pipeline.connectionSlots.tryAcquire(principal.id);
+        const release = await pipeline.connectionSlots.tryAcquire(principal.id);
+        // Closed while the slot was being taken (a shared store answers asynchronously): onClose
+        // has run already and would never release it.
+        if (release && socket.readyState !== socket.OPEN) {
+          release();
+          return false;
+        }
         if (!release) {
           gatewayMetrics.rejected.inc({ reason: 'too_many_connections' });
           socket.close(TOO_MANY_REQUESTS_CLOSE, `at most ${limits.connectionsPerKey} connections per key`);
@@ -346,7 +352,7 @@ export function startSubscriptionServer(deps: SubscriptionServerDeps): Subscript
         if (!principal)
           return premaskedErrors([{ message: 'not authenticated', extensions: { code: 'UNAUTHENTICATED' } }]);
         try {
-          pipeline.admit(principal);
+          await pipeline.admit(principal);
         } catch (error) {
           countRejection(error);
           return [error as GraphQLError];
