@@ -1,0 +1,218 @@
+/**
+ * Two gateway replicas (two in-process gateways) sharing one PostgreSQL schema
+ * (GATEWAY_LIMITS_STORE=postgres) enforce one key's limits together: N allowed in total, not
+ * 2N, for the rate limit, the failed-auth throttle and the connection cap; a crashed replica's
+ * leases stop counting when they expire, a live replica's are renewed. A third gateway pointed
+ * at a closed port falls back to per-replica limits and keeps serving.
+ * No subgraph runs: `{ __typename }` is answered by the gateway itself, and every limit is
+ * checked before anything reaches a subgraph.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import WebSocket from 'ws';
+import { generateApiKey } from '../../gateway/auth.ts';
+import { gatewayConfigFromEnv } from '../../gateway/config.ts';
+import { createGateway, type RunningGateway } from '../../gateway/server.ts';
+import { openLimitsStore } from '../../gateway/shared-limits.ts';
+import { TOO_MANY_REQUESTS_CLOSE } from '../../gateway/subscriptions/server.ts';
+import { loadConfig } from '../../lib/config.ts';
+import { metricValue } from '../../lib/metrics.ts';
+import { freePort } from '../support/ports.ts';
+import { isolate, testLogger, waitFor, type Isolation } from '../support/services.ts';
+
+const BURST = 5;
+const AUTH_FAILURES = 3;
+const CONNECTIONS = 3;
+const LEASE_TTL_MS = 1_500;
+const key = generateApiKey('shared', ['read']);
+
+const limitsEnv = {
+  GATEWAY_PORT: '0',
+  GATEWAY_API_KEYS: key.entry,
+  GATEWAY_LIMITS_STORE: 'postgres',
+  GATEWAY_LIMITS_LEASE_TTL_MS: String(LEASE_TTL_MS),
+  GATEWAY_RATE_LIMIT_BURST: String(BURST),
+  // One token per 1,000 s: nothing refills while the test runs.
+  GATEWAY_RATE_LIMIT_PER_SECOND: '0.001',
+  GATEWAY_AUTH_FAILURES_PER_MINUTE: String(AUTH_FAILURES),
+  GATEWAY_WS_CONNECTIONS_PER_KEY: String(CONNECTIONS),
+  GATEWAY_DASHBOARD: 'false',
+  GATEWAY_LANDING_PAGE: 'false',
+};
+
+let iso: Isolation;
+let replicas: RunningGateway[] = [];
+
+async function startReplica(env: Record<string, string>): Promise<RunningGateway> {
+  return createGateway(await gatewayConfigFromEnv(loadConfig(env)), { logger: testLogger });
+}
+
+before(async () => {
+  iso = await isolate('sharedlimits');
+  replicas = await Promise.all([1, 2].map(() => startReplica({ ...iso.env, ...limitsEnv })));
+});
+
+after(async () => {
+  await Promise.all(replicas.map((r) => r.stop()));
+  await iso?.close();
+});
+
+async function post(url: string, headers: Record<string, string>): Promise<{ status: number; codes: unknown[] }> {
+  const response = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: JSON.stringify({ query: '{ __typename }' }),
+    signal: AbortSignal.timeout(10_000),
+  });
+  const body = (await response.json()) as { errors?: { extensions?: { code?: unknown } }[] };
+  return { status: response.status, codes: (body.errors ?? []).map((e) => e.extensions?.code) };
+}
+
+/** Opens a graphql-ws connection: the open socket once acknowledged, or the close code it got instead. */
+function connect(url: string): Promise<{ socket: WebSocket; acked: true } | { code: number; acked: false }> {
+  const socket = new WebSocket(url.replace(/^http/, 'ws'), 'graphql-transport-ws', {
+    headers: { 'x-api-key': key.key },
+  });
+  return new Promise((resolve, reject) => {
+    socket.once('open', () => socket.send(JSON.stringify({ type: 'connection_init' })));
+    socket.once('message', (data: Buffer) => {
+      const message = JSON.parse(data.toString()) as { type: string };
+      if (message.type === 'connection_ack') resolve({ socket, acked: true });
+      else reject(new Error(`unexpected ${message.type}`));
+    });
+    socket.once('close', (code) => resolve({ code, acked: false }));
+    socket.once('error', reject);
+  });
+}
+
+function close(socket: WebSocket): Promise<void> {
+  return new Promise((resolve) => {
+    socket.once('close', () => resolve());
+    socket.close();
+  });
+}
+
+const leases = async () =>
+  (
+    await iso.pool.query<{ n: number }>(
+      "SELECT count(*)::int AS n FROM gateway_leases WHERE kind = 'connection' AND expires_at > clock_timestamp()",
+    )
+  ).rows[0]!.n;
+
+describe('gateway limits shared through PostgreSQL', () => {
+  it('two replicas allow one key its burst in total, not twice', async (t) => {
+    const [a, b] = replicas as [RunningGateway, RunningGateway];
+    const replies = await Promise.all(
+      Array.from({ length: 2 * BURST }, (_, i) => post((i % 2 ? a : b).url, { 'x-api-key': key.key })),
+    );
+    const ok = replies.filter((r) => r.status === 200);
+    const limited = replies.filter((r) => r.status === 429);
+    assert.equal(ok.length, BURST, 'allowed over both replicas');
+    assert.equal(limited.length, BURST);
+    assert.ok(limited.every((r) => r.codes[0] === 'RATE_LIMITED'));
+    assert.deepEqual(
+      ok.map((r) => r.codes),
+      ok.map(() => []),
+    );
+    assert.equal(await metricValue('tickcast_gateway_limits_degraded'), 0);
+
+    // The cost a shared take adds over the in-process bucket, sequentially, one key per take.
+    for (const kind of ['memory', 'postgres'] as const) {
+      const store = await openLimitsStore(
+        await gatewayConfigFromEnv(loadConfig({ ...iso.env, ...limitsEnv, GATEWAY_LIMITS_STORE: kind })),
+        { logger: testLogger },
+      );
+      const takes = 500;
+      const started = performance.now();
+      for (let i = 0; i < takes; i++) await store.take(`bench-${i % 50}`);
+      t.diagnostic(`${kind}: ${(((performance.now() - started) / takes) * 1000).toFixed(1)} µs per take`);
+      await store.close();
+    }
+  });
+
+  it('two replicas throttle one address after its failed authentications in total', async () => {
+    const [a, b] = replicas as [RunningGateway, RunningGateway];
+    const codes: unknown[] = [];
+    for (let i = 0; i < 2 * AUTH_FAILURES; i++) {
+      codes.push((await post((i % 2 ? a : b).url, { 'x-api-key': 'not-a-key' })).codes[0]);
+    }
+    assert.deepEqual(codes, [
+      ...Array<string>(AUTH_FAILURES).fill('UNAUTHENTICATED'),
+      ...Array<string>(AUTH_FAILURES).fill('AUTH_THROTTLED'),
+    ]);
+  });
+
+  it('two replicas hold one key to its connection cap in total, and a closed connection frees its slot on either', async () => {
+    const [a, b] = replicas as [RunningGateway, RunningGateway];
+    // At once, so the replicas race for the last slots.
+    const attempts = await Promise.all(Array.from({ length: 8 }, (_, i) => connect((i % 2 ? a : b).url)));
+    const open = attempts.flatMap((r) => (r.acked ? [r.socket] : []));
+    const refused = attempts.flatMap((r) => (r.acked ? [] : [r.code]));
+    assert.equal(open.length, CONNECTIONS, 'connections accepted over both replicas');
+    assert.deepEqual(refused, Array<number>(8 - CONNECTIONS).fill(TOO_MANY_REQUESTS_CLOSE));
+    assert.equal(await leases(), CONNECTIONS);
+
+    // Held longer than a lease lives: the heartbeat renews them, so they still count.
+    await new Promise((resolve) => setTimeout(resolve, 2 * LEASE_TTL_MS));
+    assert.equal(await leases(), CONNECTIONS, 'renewed by the heartbeat');
+    assert.equal((await connect(a.url)).acked, false, 'still at the cap');
+
+    await close(open.pop()!);
+    await waitFor('the closed connection to release its lease', async () => (await leases()) < CONNECTIONS, 5_000, 20);
+    const again = await Promise.all([connect(a.url), connect(b.url)]);
+    assert.deepEqual(again.map((r) => r.acked).sort(), [false, true], 'one of the two takes the freed slot');
+    for (const r of again) if (r.acked) open.push(r.socket);
+    await Promise.all(open.map(close));
+    await waitFor('every lease released', async () => (await leases()) === 0, 5_000, 20);
+  });
+
+  it("a crashed replica's leases stop counting when they expire", async () => {
+    const [a] = replicas as [RunningGateway];
+    // What a replica killed with its connections open leaves behind: leases nobody renews.
+    await iso.pool.query(
+      `INSERT INTO gateway_leases (id, kind, principal, replica, expires_at)
+       SELECT 'dead-' || i, 'connection', 'shared', 'dead-replica', clock_timestamp() + interval '1500 milliseconds'
+       FROM generate_series(1, $1) AS i`,
+      [CONNECTIONS],
+    );
+    const refused = await connect(a.url);
+    assert.equal(
+      refused.acked ? 'acked' : refused.code,
+      TOO_MANY_REQUESTS_CLOSE,
+      'the dead leases count until they expire',
+    );
+    await waitFor('the dead leases to expire', async () => (await leases()) === 0, 5_000, 50);
+    const accepted = await connect(a.url);
+    assert.ok(accepted.acked, 'accepted once they expired');
+    await close(accepted.socket);
+  });
+});
+
+describe('gateway limits when PostgreSQL is unreachable', () => {
+  it('falls back to per-replica limits, says so, and keeps serving', async () => {
+    const closedPort = await freePort();
+    const errorsBefore = await metricValue('tickcast_gateway_limits_store_errors_total', {
+      operation: 'create_tables',
+    });
+    const degraded = await startReplica({
+      ...iso.env,
+      ...limitsEnv,
+      DATABASE_URL: `postgres://tickcast@127.0.0.1:${closedPort}/tickcast`,
+    });
+    try {
+      assert.equal(await metricValue('tickcast_gateway_limits_degraded'), 1);
+      assert.equal(
+        await metricValue('tickcast_gateway_limits_store_errors_total', { operation: 'create_tables' }),
+        errorsBefore + 1,
+      );
+      const statuses: number[] = [];
+      for (let i = 0; i <= BURST; i++) statuses.push((await post(degraded.url, { 'x-api-key': key.key })).status);
+      assert.deepEqual(statuses, [...Array<number>(BURST).fill(200), 429], "this replica's own bucket still limits");
+      const connections = await Promise.all(Array.from({ length: CONNECTIONS + 1 }, () => connect(degraded.url)));
+      assert.equal(connections.filter((r) => r.acked).length, CONNECTIONS, "this replica's own cap still holds");
+      await Promise.all(connections.map((r) => (r.acked ? close(r.socket) : undefined)));
+    } finally {
+      await degraded.stop();
+    }
+  });
+});
