@@ -182,27 +182,27 @@ const TABLES_LOCK_ID = 7_471_827; // arbitrary, fixed: "tickcast gateway limits"
 
 // The refilled bucket, from the row's tokens and the time since its last take; written once
 // per use below because UPDATE SET sees only the old row. $2 burst, $3 tokens per second, $4 cost.
-const REFILLED = 'LEAST($2, b.tokens + GREATEST(0, excluded.updated_ms - b.updated_ms) / 1000 * $3)';
+const REFILLED = 'LEAST($2::float8, b.tokens + GREATEST(0, excluded.updated_ms - b.updated_ms) / 1000 * $3::float8)';
 const TAKE = `
 INSERT INTO gateway_rate_buckets AS b (key, tokens, updated_ms, allowed)
-VALUES ($1, $2 - $4, EXTRACT(EPOCH FROM clock_timestamp()) * 1000, true)
+VALUES ($1, $2::float8 - $4::float8, EXTRACT(EPOCH FROM clock_timestamp()) * 1000, true)
 ON CONFLICT (key) DO UPDATE SET
-  tokens = ${REFILLED} - CASE WHEN ${REFILLED} >= $4 THEN $4 ELSE 0 END,
-  allowed = ${REFILLED} >= $4,
+  tokens = ${REFILLED} - CASE WHEN ${REFILLED} >= $4::float8 THEN $4::float8 ELSE 0 END,
+  allowed = ${REFILLED} >= $4::float8,
   updated_ms = excluded.updated_ms
 RETURNING tokens, allowed`;
 
 const ACQUIRE = `
 INSERT INTO gateway_leases (id, kind, principal, replica, expires_at)
-SELECT $1, $2, $3, $4, clock_timestamp() + $6 * interval '1 millisecond'
+SELECT $1::text, $2::text, $3::text, $4::text, clock_timestamp() + $6::float8 * interval '1 millisecond'
 WHERE (SELECT count(*) FROM gateway_leases
-       WHERE kind = $2 AND principal = $3 AND expires_at > clock_timestamp()) < $5
+       WHERE kind = $2 AND principal = $3 AND expires_at > clock_timestamp()) < $5::int
 RETURNING id`;
 
 // Renews every lease this replica holds, writing again any the store lost or never had.
 const RENEW = `
 INSERT INTO gateway_leases (id, kind, principal, replica, expires_at)
-SELECT id, kind, principal, $4, clock_timestamp() + $5 * interval '1 millisecond'
+SELECT id, kind, principal, $4::text, clock_timestamp() + $5::float8 * interval '1 millisecond'
 FROM unnest($1::text[], $2::text[], $3::text[]) AS held(id, kind, principal)
 ON CONFLICT (id) DO UPDATE SET expires_at = excluded.expires_at`;
 
@@ -367,7 +367,7 @@ class PostgresLimits implements LimitsStore {
       await client.query('BEGIN');
       // Two replicas counting at once would both see room for the last slot: one key's
       // acquisitions take turns. Released at COMMIT/ROLLBACK.
-      await client.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [`${kind}\u0000${principal}`]);
+      await client.query('SELECT pg_advisory_xact_lock(hashtextextended($1::text, 0))', [`${kind}\u0000${principal}`]);
       const { rowCount } = await client.query(ACQUIRE, [
         id,
         kind,
@@ -432,7 +432,7 @@ class PostgresLimits implements LimitsStore {
         await this.pool.query(
           `DELETE FROM gateway_rate_buckets WHERE key IN
              (SELECT key FROM gateway_rate_buckets
-              WHERE updated_ms < EXTRACT(EPOCH FROM clock_timestamp()) * 1000 - $1 LIMIT ${CLEANUP_BATCH})`,
+              WHERE updated_ms < EXTRACT(EPOCH FROM clock_timestamp()) * 1000 - $1::float8 LIMIT ${CLEANUP_BATCH})`,
           [(burst / ratePerSecond) * 1000],
         );
         await this.pool.query(

@@ -284,7 +284,7 @@ export const configSchema = z.object({
    */
   GATEWAY_LIMITS_STORE: z.enum(['memory', 'postgres']).default('memory'),
   /** A limits query (or connection attempt) PostgreSQL has not answered by then counts as the store being down. */
-  GATEWAY_LIMITS_STORE_TIMEOUT_MS: positiveInt.default(250),
+  GATEWAY_LIMITS_STORE_TIMEOUT_MS: positiveInt.default(1_000),
   /** After a limits store failure, limits stay per replica this long before PostgreSQL is tried again. */
   GATEWAY_LIMITS_STORE_RETRY_MS: positiveInt.default(5_000),
   /** A shared connection/subscription lease not renewed for this long (its replica died) stops counting. */
