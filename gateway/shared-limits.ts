@@ -367,7 +367,7 @@ class PostgresLimits implements LimitsStore {
       await client.query('BEGIN');
       // Two replicas counting at once would both see room for the last slot: one key's
       // acquisitions take turns. Released at COMMIT/ROLLBACK.
-      await client.query('SELECT pg_advisory_xact_lock(hashtextextended($1::text, 0))', [`${kind}\u0000${principal}`]);
+      await client.query('SELECT pg_advisory_xact_lock(hashtextextended($1::text, 0))', [`${kind}:${principal}`]);
       const { rowCount } = await client.query(ACQUIRE, [
         id,
         kind,
