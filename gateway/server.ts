@@ -51,7 +51,7 @@ import { readiness } from '../lib/dependencies.ts';
 
 export interface GatewayDeps {
   readonly logger: Logger;
-  /** Monotonic milliseconds for the rate limiter (tests). */
+  /** Monotonic milliseconds for the per-replica rate limiter (tests; the shared one runs on the database clock). */
   readonly now?: () => number;
 }
 
