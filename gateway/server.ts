@@ -149,8 +149,6 @@ function applyCors(req: IncomingMessage, res: ServerResponse, origins: readonly 
 export async function createGateway(config: GatewayConfig, deps: GatewayDeps): Promise<RunningGateway> {
   const logger = deps.logger.child({ component: 'gateway' });
   const authenticator: Authenticator = createAuthenticator(config.auth, logger);
-  const limits = await openLimitsStore(config, { logger, ...(deps.now ? { now: deps.now } : {}) });
-  const pipeline = new RequestPipeline({ config, authenticator, limits, logger });
   let ready = false;
   gatewayMetrics.ready.set(0);
 
@@ -170,6 +168,9 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps): P
 
   const formatError = createErrorMasker(logger);
   const dashboard = config.dashboard ? await createDashboardHandler() : undefined;
+  // After the loads that may fail, and closed when listen or start fails: its pool and heartbeat are not left behind.
+  const limits = await openLimitsStore(config, { logger, ...(deps.now ? { now: deps.now } : {}) });
+  const pipeline = new RequestPipeline({ config, authenticator, limits, logger });
   const httpServer = createServer();
   // A slow client cannot hold a connection open forever (Node's default is 5 minutes).
   httpServer.requestTimeout = 30_000;
@@ -337,6 +338,9 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps): P
       httpServer.off('error', reject);
       resolve();
     });
+  }).catch(async (error: unknown) => {
+    await limits.close();
+    throw error;
   });
   try {
     await apollo.start();
