@@ -107,7 +107,10 @@ class SubgraphConnection {
 
   dispose(): void {
     clearTimeout(this.downTimer);
-    void this.client.dispose();
+    // graphql-ws's dispose waits for a connection attempt under way and rejects with its close
+    // event when that attempt is abandoned (the subgraph is down and no subscription is left):
+    // nothing to close then, and an unhandled rejection would fail the gateway's shutdown.
+    void Promise.resolve(this.client.dispose()).catch(() => undefined);
   }
 }
 
