@@ -1,11 +1,13 @@
 /**
  * Two gateway replicas (two in-process gateways) sharing one PostgreSQL schema
  * (GATEWAY_LIMITS_STORE=postgres) enforce one key's limits together: N allowed in total, not
- * 2N, for the rate limit, the failed-auth throttle and the connection cap; a crashed replica's
- * leases stop counting when they expire, a live replica's are renewed. A third gateway pointed
- * at a closed port falls back to per-replica limits and keeps serving.
- * No subgraph runs: `{ __typename }` is answered by the gateway itself, and every limit is
- * checked before anything reaches a subgraph.
+ * 2N, for the rate limit, the failed-auth throttle, the connection cap and the subscription
+ * cap; a crashed replica's leases stop counting when they expire, a live replica's are
+ * renewed. A third gateway pointed at a closed port falls back to per-replica limits and keeps
+ * serving.
+ * No subgraph runs: `{ __typename }` is answered by the gateway itself, every limit is checked
+ * before anything reaches a subgraph, and an accepted subscription stays open while the gateway
+ * retries its unreachable subgraph.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -20,15 +22,18 @@ import { metricValue } from '../../lib/metrics.ts';
 import { freePort } from '../support/ports.ts';
 import { isolate, testLogger, waitFor, type Isolation } from '../support/services.ts';
 
-const BURST = 5;
+const BURST = 20;
 const AUTH_FAILURES = 3;
 const CONNECTIONS = 3;
+const SUBSCRIPTIONS = 3;
 const LEASE_TTL_MS = 1_500;
 const key = generateApiKey('shared', ['read']);
+// Its own rate bucket, connections and subscriptions: untouched by the other tests' key.
+const subscriber = generateApiKey('subscriber', ['read']);
 
 const limitsEnv = {
   GATEWAY_PORT: '0',
-  GATEWAY_API_KEYS: key.entry,
+  GATEWAY_API_KEYS: `${key.entry},${subscriber.entry}`,
   GATEWAY_LIMITS_STORE: 'postgres',
   GATEWAY_LIMITS_LEASE_TTL_MS: String(LEASE_TTL_MS),
   GATEWAY_RATE_LIMIT_BURST: String(BURST),
@@ -36,6 +41,7 @@ const limitsEnv = {
   GATEWAY_RATE_LIMIT_PER_SECOND: '0.001',
   GATEWAY_AUTH_FAILURES_PER_MINUTE: String(AUTH_FAILURES),
   GATEWAY_WS_CONNECTIONS_PER_KEY: String(CONNECTIONS),
+  GATEWAY_SUBSCRIPTIONS_PER_KEY: String(SUBSCRIPTIONS),
   GATEWAY_DASHBOARD: 'false',
   GATEWAY_LANDING_PAGE: 'false',
 };
@@ -49,7 +55,11 @@ async function startReplica(env: Record<string, string>): Promise<RunningGateway
 
 before(async () => {
   iso = await isolate('sharedlimits');
-  replicas = await Promise.all([1, 2].map(() => startReplica({ ...iso.env, ...limitsEnv })));
+  // Nothing listens there: accepted subscriptions wait for it (reconnecting) and stay open.
+  const predictions = `http://127.0.0.1:${await freePort()}/graphql`;
+  replicas = await Promise.all(
+    [1, 2].map(() => startReplica({ ...iso.env, ...limitsEnv, SUBGRAPH_PREDICTIONS_URL: predictions })),
+  );
 });
 
 after(async () => {
@@ -69,9 +79,12 @@ async function post(url: string, headers: Record<string, string>): Promise<{ sta
 }
 
 /** Opens a graphql-ws connection: the open socket once acknowledged, or the close code it got instead. */
-function connect(url: string): Promise<{ socket: WebSocket; acked: true } | { code: number; acked: false }> {
+function connect(
+  url: string,
+  apiKey = key.key,
+): Promise<{ socket: WebSocket; acked: true } | { code: number; acked: false }> {
   const socket = new WebSocket(url.replace(/^http/, 'ws'), 'graphql-transport-ws', {
-    headers: { 'x-api-key': key.key },
+    headers: { 'x-api-key': apiKey },
   });
   return new Promise((resolve, reject) => {
     socket.once('open', () => socket.send(JSON.stringify({ type: 'connection_init' })));
@@ -92,12 +105,45 @@ function close(socket: WebSocket): Promise<void> {
   });
 }
 
-const leases = async () =>
+const leases = async (kind: 'connection' | 'subscription' = 'connection') =>
   (
     await iso.pool.query<{ n: number }>(
-      "SELECT count(*)::int AS n FROM gateway_leases WHERE kind = 'connection' AND expires_at > clock_timestamp()",
+      'SELECT count(*)::int AS n FROM gateway_leases WHERE kind = $1 AND expires_at > clock_timestamp()',
+      [kind],
     )
   ).rows[0]!.n;
+
+/**
+ * Subscriptions over one acknowledged graphql-ws connection, spoken by hand so that several
+ * can be started at once. A refused one gets an `error` message; an accepted one gets nothing
+ * (its subgraph is down and the gateway keeps retrying it) until it is completed.
+ */
+class Subscriptions {
+  /** The first error code per operation id that was refused. */
+  readonly refused = new Map<string, unknown>();
+  private next = 0;
+
+  constructor(readonly socket: WebSocket) {
+    socket.on('message', (data: Buffer) => {
+      const message = JSON.parse(data.toString()) as { id?: string; type: string; payload?: unknown };
+      if (message.type === 'error' && message.id) {
+        this.refused.set(message.id, (message.payload as { extensions?: { code?: unknown } }[])[0]?.extensions?.code);
+      }
+    });
+  }
+
+  start(): string {
+    const id = `s${++this.next}`;
+    this.socket.send(
+      JSON.stringify({ id, type: 'subscribe', payload: { query: 'subscription { predictionCreated { id } }' } }),
+    );
+    return id;
+  }
+
+  complete(id: string): void {
+    this.socket.send(JSON.stringify({ id, type: 'complete' }));
+  }
+}
 
 describe('gateway limits shared through PostgreSQL', () => {
   it('two replicas allow one key its burst in total, not twice', async (t) => {
@@ -175,6 +221,85 @@ describe('gateway limits shared through PostgreSQL', () => {
     assert.ok(accepted.acked, 'accepted once they expired');
     await close(accepted.socket);
   });
+  it('two replicas hold one key to its subscription cap in total, and an ended subscription frees its slot on either', async () => {
+    const sides = await Promise.all(
+      replicas.map(async (replica) => {
+        const connected = await connect(replica.url, subscriber.key);
+        assert.ok(connected.acked, 'one connection per replica, under the connection cap');
+        return new Subscriptions(connected.socket);
+      }),
+    );
+    const [a, b] = sides as [Subscriptions, Subscriptions];
+    // At once, over both replicas, so they race for the last slots.
+    const started = Array.from({ length: 2 * SUBSCRIPTIONS }, (_, i) => {
+      const side = i % 2 ? a : b;
+      return { side, id: side.start() };
+    });
+    const refusals = () => a.refused.size + b.refused.size;
+    await waitFor('the subscriptions over the cap refused', async () => refusals() >= SUBSCRIPTIONS, 10_000, 20);
+    await waitFor(
+      'the accepted subscriptions leased',
+      async () => (await leases('subscription')) >= SUBSCRIPTIONS,
+      10_000,
+      20,
+    );
+    assert.equal(refusals(), SUBSCRIPTIONS, 'refused over both replicas');
+    assert.deepEqual(
+      [...a.refused.values(), ...b.refused.values()],
+      Array<string>(SUBSCRIPTIONS).fill('TOO_MANY_SUBSCRIPTIONS'),
+    );
+    assert.equal(await leases('subscription'), SUBSCRIPTIONS, 'accepted over both replicas');
+    const open = started.filter(({ side, id }) => !side.refused.has(id));
+
+    // An ended subscription's slot is free at once (its lease deleted, well before it would
+    // expire), and the other replica takes it; then the other way round.
+    let held = open[0]!;
+    for (let round = 0; round < 2; round++) {
+      const other = held.side === a ? b : a;
+      held.side.complete(held.id);
+      await waitFor(
+        'the ended subscription to release its lease',
+        async () => (await leases('subscription')) < SUBSCRIPTIONS,
+        LEASE_TTL_MS / 2,
+        10,
+      );
+      const id = other.start();
+      await waitFor(
+        'the new subscription leased',
+        async () => (await leases('subscription')) === SUBSCRIPTIONS,
+        5_000,
+        20,
+      );
+      assert.equal(other.refused.has(id), false, 'the freed slot is taken on the other replica');
+      held = { side: other, id };
+    }
+    const over = a.start();
+    await waitFor('one more refused', async () => a.refused.has(over), 10_000, 20);
+    assert.equal(a.refused.get(over), 'TOO_MANY_SUBSCRIPTIONS', 'still at the cap after the swaps');
+
+    await Promise.all(sides.map((side) => close(side.socket)));
+    await waitFor('every subscription lease released', async () => (await leases('subscription')) === 0, 5_000, 20);
+
+    // Everything ended on both: one replica alone may now hold the whole cap (neither kept a
+    // count of its own for the subscriptions that ended on it).
+    for (const replica of replicas) {
+      const connected = await connect(replica.url, subscriber.key);
+      assert.ok(connected.acked);
+      const alone = new Subscriptions(connected.socket);
+      for (let i = 0; i <= SUBSCRIPTIONS; i++) alone.start();
+      await waitFor('the one over the cap refused', async () => alone.refused.size > 0, 10_000, 20);
+      await waitFor('the rest leased', async () => (await leases('subscription')) >= SUBSCRIPTIONS, 10_000, 20);
+      assert.deepEqual(
+        [...alone.refused.values()],
+        ['TOO_MANY_SUBSCRIPTIONS'],
+        `${replica.url}: the cap, on one replica`,
+      );
+      assert.equal(await leases('subscription'), SUBSCRIPTIONS);
+      await close(alone.socket);
+      await waitFor('its leases released', async () => (await leases('subscription')) === 0, 5_000, 20);
+    }
+  });
+
   // Last: the throttled address is every other test's too (127.0.0.1).
   it('two replicas throttle one address after its failed authentications in total', async () => {
     const [a, b] = replicas as [RunningGateway, RunningGateway];
