@@ -300,6 +300,32 @@ describe('gateway limits shared through PostgreSQL', () => {
     }
   });
 
+  it("two replicas taking a key's last slots at the same moment never overshoot its cap", async () => {
+    // The stores the two gateways run on, without the gateways: every acquisition reaches
+    // PostgreSQL at once (each replica's pool is 4 connections), and only the per-key lock
+    // keeps two counts from both seeing room for the same slot.
+    const cap = 5;
+    const config = await gatewayConfigFromEnv(
+      loadConfig({ ...iso.env, ...limitsEnv, GATEWAY_SUBSCRIPTIONS_PER_KEY: String(cap) }),
+    );
+    const leaseErrors = () => metricValue('tickcast_gateway_limits_store_errors_total', { operation: 'lease' });
+    const errorsBefore = await leaseErrors();
+    const stores = await Promise.all([1, 2].map(() => openLimitsStore(config, { logger: testLogger })));
+    try {
+      for (let round = 0; round < 10; round++) {
+        const principal = `key:race-${round}`;
+        const taken = await Promise.all(
+          stores.flatMap((store) => Array.from({ length: cap }, () => store.subscriptionSlots.tryAcquire(principal))),
+        );
+        assert.equal(taken.filter(Boolean).length, cap, `round ${round}: slots taken over both replicas`);
+        for (const release of taken) release?.();
+      }
+      assert.equal(await leaseErrors(), errorsBefore, 'every acquisition was answered by PostgreSQL');
+    } finally {
+      await Promise.all(stores.map((store) => store.close()));
+    }
+  });
+
   // Last: the throttled address is every other test's too (127.0.0.1).
   it('two replicas throttle one address after its failed authentications in total', async () => {
     const [a, b] = replicas as [RunningGateway, RunningGateway];
