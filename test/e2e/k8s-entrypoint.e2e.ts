@@ -141,6 +141,18 @@ describe("the manifests' command lines, run locally against the real services", 
     );
   });
 
+  it('run the gateway on limits shared through PostgreSQL, as its manifest says', async () => {
+    const gateway = launches.get('gateway') as LocalLaunch;
+    assert.equal(gateway.env['GATEWAY_LIMITS_STORE'], 'postgres');
+    // It reached PostgreSQL: it created its limits tables there and is not on per-replica limits.
+    const { rows } = await isolation.pool.query<{ created: boolean }>(
+      "SELECT to_regclass('gateway_leases') IS NOT NULL AS created",
+    );
+    assert.equal(rows[0]?.created, true, 'the gateway created gateway_leases');
+    const metrics = await (await fetch(`http://127.0.0.1:${gateway.readiness.port}/metrics`)).text();
+    assert.match(metrics, /^tickcast_gateway_limits_degraded 0$/m);
+  });
+
   it("stop cleanly on SIGTERM within each pod's termination grace period", async () => {
     const results = await Promise.all(
       deployments.map(async (deployment) => {
