@@ -326,6 +326,54 @@ describe('gateway limits shared through PostgreSQL', () => {
     }
   });
 
+  it('a store that stops answering mid-run costs a timeout, never an error: per-replica limits until it answers again', async () => {
+    const [a] = replicas as [RunningGateway];
+    // The shared bucket of `shared` emptied (nothing refills while the test runs): a 200 can
+    // only come from the replica's own bucket, a 429 from the shared one.
+    await iso.pool.query(
+      `INSERT INTO gateway_rate_buckets (key, tokens, updated_ms, allowed)
+       VALUES ('key:shared', 0, EXTRACT(EPOCH FROM clock_timestamp()) * 1000, false)
+       ON CONFLICT (key) DO UPDATE SET tokens = 0, updated_ms = excluded.updated_ms`,
+    );
+    assert.equal((await post(a.url, { 'x-api-key': key.key })).status, 429);
+    const errorsBefore = await metricValue('tickcast_gateway_limits_store_errors_total', { operation: 'rate_limit' });
+    // PostgreSQL up but not answering the gateway: its takes wait on this lock until they time out.
+    const locker = await iso.pool.connect();
+    try {
+      await locker.query('BEGIN');
+      await locker.query('LOCK TABLE gateway_rate_buckets IN ACCESS EXCLUSIVE MODE');
+      const started = performance.now();
+      const reply = await post(a.url, { 'x-api-key': key.key });
+      const elapsedMs = performance.now() - started;
+      assert.deepEqual(reply, { status: 200, codes: [] }, "served on the replica's own bucket");
+      assert.ok(elapsedMs < 3_000, `one store timeout (1 s), not more: ${elapsedMs.toFixed(0)} ms`);
+      assert.equal(await metricValue('tickcast_gateway_limits_degraded'), 1);
+      assert.ok(
+        (await metricValue('tickcast_gateway_limits_store_errors_total', { operation: 'rate_limit' })) > errorsBefore,
+      );
+      // Degraded: the next requests do not wait for the store.
+      const quick = performance.now();
+      assert.equal((await post(a.url, { 'x-api-key': key.key })).status, 200);
+      assert.ok(performance.now() - quick < 500, 'no store wait while degraded');
+    } finally {
+      await locker.query('ROLLBACK');
+      locker.release();
+    }
+    // The heartbeat finds PostgreSQL answering again: the shared, empty bucket counts again.
+    await waitFor(
+      'the store to count again',
+      async () => (await metricValue('tickcast_gateway_limits_degraded')) === 0,
+      10_000,
+      50,
+    );
+    await waitFor(
+      'the shared bucket to refuse again',
+      async () => (await post(a.url, { 'x-api-key': key.key })).status === 429,
+      10_000,
+      100,
+    );
+  });
+
   // Last: the throttled address is every other test's too (127.0.0.1).
   it('two replicas throttle one address after its failed authentications in total', async () => {
     const [a, b] = replicas as [RunningGateway, RunningGateway];
