@@ -100,7 +100,7 @@ describe('gateway configuration', () => {
     );
     assert.deepEqual(
       (await fromEnv({ GATEWAY_API_KEYS: KEY, GATEWAY_LIMITS_STORE: 'postgres', DATABASE_URL: url })).limitsStore,
-      { kind: 'postgres', url, timeoutMs: 1_000, retryMs: 5_000, leaseTtlMs: 30_000 },
+      { kind: 'postgres', url, timeoutMs: 1_000, retryMs: 5_000, poolSize: 4, leaseTtlMs: 30_000 },
     );
     assert.throws(() => loadConfig({ GATEWAY_LIMITS_STORE: 'redis' }));
   });

@@ -103,6 +103,8 @@ export type LimitsStoreConfig =
       readonly timeoutMs: number;
       /** While down, limits are per replica; PostgreSQL is tried again after this long. */
       readonly retryMs: number;
+      /** Connections to PostgreSQL this replica keeps for its limits. */
+      readonly poolSize: number;
       /** A lease not renewed for this long stops counting; renewed every third of it. */
       readonly leaseTtlMs: number;
     };
@@ -174,6 +176,7 @@ export async function gatewayConfigFromEnv(env: GatewayEnv): Promise<GatewayConf
         url: env.DATABASE_URL,
         timeoutMs: env.GATEWAY_LIMITS_STORE_TIMEOUT_MS,
         retryMs: env.GATEWAY_LIMITS_STORE_RETRY_MS,
+        poolSize: env.GATEWAY_LIMITS_POOL_SIZE,
         leaseTtlMs: env.GATEWAY_LIMITS_LEASE_TTL_MS,
       };
   }

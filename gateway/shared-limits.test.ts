@@ -75,6 +75,7 @@ describe('limits store: postgres unreachable', () => {
         url: `postgres://tickcast@127.0.0.1:${await closedPort()}/tickcast`,
         timeoutMs: 250,
         retryMs,
+        poolSize: 4,
         leaseTtlMs: 30_000,
       }),
       { logger },
@@ -129,6 +130,7 @@ describe('limits store: postgres (PGlite)', () => {
       url: database.url,
       timeoutMs: 10_000,
       retryMs: 60_000,
+      poolSize: 4,
       leaseTtlMs: 30_000,
     });
     store = await openLimitsStore(

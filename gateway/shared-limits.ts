@@ -242,8 +242,9 @@ class PostgresLimits implements LimitsStore {
     this.log = logger.child({ component: 'gateway-limits' });
     this.pool = new pg.Pool({
       connectionString: store.url,
-      // Small: a take is one short statement; a full pool queues (bounded by the timeout below).
-      max: 4,
+      // Small (GATEWAY_LIMITS_POOL_SIZE, 4): a take is one short statement; a full pool queues,
+      // bounded by the timeout below, after which the replica counts the store as down.
+      max: store.poolSize,
       connectionTimeoutMillis: store.timeoutMs,
       query_timeout: store.timeoutMs,
       statement_timeout: store.timeoutMs,

@@ -287,6 +287,11 @@ export const configSchema = z.object({
   GATEWAY_LIMITS_STORE_TIMEOUT_MS: positiveInt.default(1_000),
   /** After a limits store failure, limits stay per replica this long before PostgreSQL is tried again. */
   GATEWAY_LIMITS_STORE_RETRY_MS: positiveInt.default(5_000),
+  /**
+   * PostgreSQL connections each gateway replica keeps for its limits: replicas × this must fit in
+   * PostgreSQL's max_connections beside every other service's pool. A take is one short statement.
+   */
+  GATEWAY_LIMITS_POOL_SIZE: z.coerce.number().int().min(1).max(20).default(4),
   /** A shared connection/subscription lease not renewed for this long (its replica died) stops counting. */
   GATEWAY_LIMITS_LEASE_TTL_MS: z.coerce.number().int().min(1_000).default(30_000),
   APOLLO_KEY: z.string().optional(),
