@@ -200,6 +200,37 @@ describe('gateway limits shared through PostgreSQL', () => {
     await waitFor('every lease released', async () => (await leases()) === 0, 5_000, 20);
   });
 
+  it('a connection closed while its slot is being taken in PostgreSQL leaves no lease behind', async () => {
+    const [a, b] = replicas as [RunningGateway, RunningGateway];
+    // Closed right after connection_init: the gateway is still authenticating or taking the
+    // slot (each a round trip to PostgreSQL) when the socket goes.
+    await Promise.all(
+      Array.from(
+        { length: 6 },
+        (_, i) =>
+          new Promise<void>((resolve, reject) => {
+            const socket = new WebSocket((i % 2 ? a : b).url.replace(/^http/, 'ws'), 'graphql-transport-ws', {
+              headers: { 'x-api-key': key.key },
+            });
+            socket.once('open', () => {
+              socket.send(JSON.stringify({ type: 'connection_init' }));
+              socket.close();
+            });
+            socket.once('close', () => resolve());
+            socket.once('error', reject);
+          }),
+      ),
+    );
+    // A slot taken for a socket already gone would be renewed by its replica's heartbeat
+    // forever: after two lease lifetimes only such leftovers are left.
+    await new Promise((resolve) => setTimeout(resolve, 2 * LEASE_TTL_MS));
+    assert.equal(await leases(), 0);
+    const all = await Promise.all(Array.from({ length: CONNECTIONS }, (_, i) => connect((i % 2 ? a : b).url)));
+    assert.equal(all.filter((r) => r.acked).length, CONNECTIONS, 'the whole cap is free');
+    await Promise.all(all.map((r) => (r.acked ? close(r.socket) : undefined)));
+    await waitFor('every lease released', async () => (await leases()) === 0, 5_000, 20);
+  });
+
   it("a crashed replica's leases stop counting when they expire", async () => {
     const [a] = replicas as [RunningGateway];
     // What a replica killed with its connections open leaves behind: leases nobody renews
