@@ -2,9 +2,10 @@
  * Two gateway replicas (two in-process gateways) sharing one PostgreSQL schema
  * (GATEWAY_LIMITS_STORE=postgres) enforce one key's limits together: N allowed in total, not
  * 2N, for the rate limit, the failed-auth throttle, the connection cap and the subscription
- * cap; a crashed replica's leases stop counting when they expire, a live replica's are
- * renewed. A third gateway pointed at a closed port falls back to per-replica limits and keeps
- * serving.
+ * cap, even when both take a key's last slots at the same moment; a crashed replica's leases
+ * stop counting when they expire, a live replica's are renewed, a socket gone while its slot
+ * was being taken leaves none. PostgreSQL that stops answering mid-run, or a third gateway
+ * pointed at a closed port, means per-replica limits and a gateway that keeps serving.
  * No subgraph runs: `{ __typename }` is answered by the gateway itself, every limit is checked
  * before anything reaches a subgraph, and an accepted subscription stays open while the gateway
  * retries its unreachable subgraph.
