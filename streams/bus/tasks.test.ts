@@ -25,14 +25,14 @@ describe('stateful tasks on Kafka', () => {
           const owners = new Map<number, string>();
           for (const [member, byTopic] of assignment) {
             // Co-partitioned: a member holds the same partition numbers of every input.
-            assert.deepEqual(byTopic.predictions, byTopic.candles);
+            assert.deepEqual(byTopic['predictions'], byTopic['candles']);
             for (const task of tasksOf(byTopic)) {
               assert.equal(owners.has(task), false, `task ${task} given twice`);
               owners.set(task, member);
             }
           }
           assert.equal(owners.size, partitions);
-          const sizes = [...assignment.values()].map((a) => a.candles!.length);
+          const sizes = [...assignment.values()].map((a) => a['candles']!.length);
           assert.ok(Math.max(...sizes) - Math.min(...sizes) <= 1, `uneven: ${sizes.join(',')}`);
         },
       ),
