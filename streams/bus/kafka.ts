@@ -63,7 +63,7 @@ const openTasks = gauge('tickcast_processor_tasks', 'Tasks (input partition numb
 ]);
 const tasksClosed = counter(
   'tickcast_processor_tasks_closed_total',
-  'Tasks this replica gave up: revoked in a rebalance, or fenced by a new owner it had not heard of',
+  'Tasks this replica gave up: revoked in a rebalance, fenced by a new owner it had not heard of, or after a commit that failed',
   ['reason'],
 );
 
@@ -412,7 +412,11 @@ export class KafkaBus implements Bus {
               log,
             }),
           );
-          for (const task of opened) tasks.set(task.partition, task);
+          for (const task of opened) {
+            // A rebalance while they opened may have given some to another member already.
+            if (assigned.has(task.partition)) tasks.set(task.partition, task);
+            else void this.closeTask(task, log, 'revoked');
+          }
           openTasks.set({ processor: processor.name }, tasks.size);
           // The batch in hand was fetched from offsets read before the fencing; the seeks
           // made by openTasks refetch from the offsets committed with the restored state.
@@ -425,6 +429,8 @@ export class KafkaBus implements Bus {
         const last = records.length < fetched.length ? records[records.length - 1]!.offset : batch.lastOffset();
         const tombstones = [...task.evicted];
         let applied: AppliedBatch<S>;
+        // Set once the commit is asked for: if it fails, whether it happened is unknown.
+        let committing = false;
         try {
           applied = await keepingAlive(heartbeat, this.config.heartbeatIntervalMs, async (beat) => {
             const result = await applyBatch(processor, task.states, records, beat);
@@ -452,24 +458,29 @@ export class KafkaBus implements Bus {
                 consumerGroupId: groupId,
                 topics: [{ topic: batch.topic, partitions: [{ partition: batch.partition, offset: next(last) }] }],
               });
+              committing = true;
               await transaction.commit();
             } catch (error) {
-              // The in-memory states were not replaced, so they still match the last
-              // commit; the consumer restarts from the committed offsets.
+              // Unless the commit itself failed, the in-memory states (not replaced) still match
+              // the last commit; the consumer restarts from the committed offsets.
               if (transaction.isActive()) await transaction.abort().catch(() => undefined);
               throw error;
             }
             return result;
           });
         } catch (error) {
-          if (!isFenced(error)) throw error;
-          // Another member took the task (this one missed a rebalance, e.g. a long pause):
-          // nothing of the batch was committed. Drop the task; if it is still ours after the
-          // rejoin, the next batch opens it again from the new owner's commits.
+          const fenced = isFenced(error);
+          if (!fenced && !committing) throw error;
+          // Fenced: another member took the task (this one missed a rebalance, e.g. a long
+          // pause) and nothing of the batch was committed. A failed commit may have happened
+          // or not. Either way the states here are no longer known to match the committed
+          // offsets: drop the task; the next batch of its partition opens it again from what
+          // was committed.
           tasks.delete(task.partition);
           openTasks.set({ processor: processor.name }, tasks.size);
-          await this.closeTask(task, log, 'fenced');
-          return;
+          await this.closeTask(task, log, fenced ? 'fenced' : 'commit-in-doubt');
+          if (fenced) return;
+          throw error;
         }
         const { outputs, changed } = applied;
         for (const key of tombstones) task.evicted.delete(key);
@@ -572,7 +583,11 @@ export class KafkaBus implements Bus {
     return opened;
   }
 
-  private async closeTask(task: Task<unknown>, log: Logger, reason: 'revoked' | 'fenced'): Promise<void> {
+  private async closeTask(
+    task: Task<unknown>,
+    log: Logger,
+    reason: 'revoked' | 'fenced' | 'commit-in-doubt',
+  ): Promise<void> {
     tasksClosed.inc({ reason });
     log.info({ task: task.partition, reason }, 'task closed, its state dropped');
     await task.producer.disconnect().catch((error: unknown) => log.warn({ err: error }, 'closing a task producer'));
