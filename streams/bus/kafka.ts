@@ -356,7 +356,7 @@ export class KafkaBus implements Bus {
     if (changelogCount !== partitions) {
       throw new Error(
         `${this.physical(changelog.name)} has ${changelogCount} partitions, the inputs ${partitions}: ` +
-          'each task restores its state from the changelog partition of its number (see docs/deploy.md, scaling the stateful processors)',
+          'each task restores its state from the changelog partition of its number (docs/deploy.md: upgrading the stateful processors from one replica)',
       );
     }
     const groupId = this.group(processor.name);
