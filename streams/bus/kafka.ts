@@ -589,7 +589,9 @@ export class KafkaBus implements Bus {
     reason: 'revoked' | 'fenced' | 'commit-in-doubt',
   ): Promise<void> {
     tasksClosed.inc({ reason });
-    log.info({ task: task.partition, reason }, 'task closed, its state dropped');
+    // A revoked task is routine; a fenced one means this replica was a zombie for a while.
+    if (reason === 'revoked') log.info({ task: task.partition, reason }, 'task closed, its state dropped');
+    else log.warn({ task: task.partition, reason }, 'task closed, its state dropped');
     await task.producer.disconnect().catch((error: unknown) => log.warn({ err: error }, 'closing a task producer'));
   }
 
