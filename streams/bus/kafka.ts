@@ -63,7 +63,7 @@ const openTasks = gauge('tickcast_processor_tasks', 'Tasks (input partition numb
 ]);
 const tasksClosed = counter(
   'tickcast_processor_tasks_closed_total',
-  'Tasks this replica gave up: revoked in a rebalance, fenced by a new owner it had not heard of, or after a commit that failed',
+  'Tasks this replica gave up: revoked in a rebalance, fenced by a new owner it had not heard of, or after a transaction that failed',
   ['reason'],
 );
 
@@ -429,8 +429,8 @@ export class KafkaBus implements Bus {
         const last = records.length < fetched.length ? records[records.length - 1]!.offset : batch.lastOffset();
         const tombstones = [...task.evicted];
         let applied: AppliedBatch<S>;
-        // Set once the commit is asked for: if it fails, whether it happened is unknown.
-        let committing = false;
+        // Set once the transaction begins: a failure from there on leaves the task in doubt.
+        let transacting = false;
         try {
           applied = await keepingAlive(heartbeat, this.config.heartbeatIntervalMs, async (beat) => {
             const result = await applyBatch(processor, task.states, records, beat);
@@ -441,6 +441,7 @@ export class KafkaBus implements Bus {
               value: state,
               partition: task.partition,
             }));
+            transacting = true;
             const transaction = await task.producer.transaction();
             try {
               // Before the snapshots: a key evicted and then seen again in this batch keeps its new state.
@@ -458,27 +459,26 @@ export class KafkaBus implements Bus {
                 consumerGroupId: groupId,
                 topics: [{ topic: batch.topic, partitions: [{ partition: batch.partition, offset: next(last) }] }],
               });
-              committing = true;
               await transaction.commit();
             } catch (error) {
-              // Unless the commit itself failed, the in-memory states (not replaced) still match
-              // the last commit; the consumer restarts from the committed offsets.
               if (transaction.isActive()) await transaction.abort().catch(() => undefined);
               throw error;
             }
             return result;
           });
         } catch (error) {
+          // Before the transaction (applying the batch, e.g. a database outage) the states were
+          // not replaced and still match the committed offsets: the batch is retried from them.
+          if (!transacting) throw error;
+          // Within it, the producer may have been fenced (another member took the task: this
+          // one missed a rebalance, e.g. a long pause; whatever error kafkajs reports) or the
+          // commit may have happened or not. The states here are no longer known to match the
+          // committed offsets: drop the task; the next batch of its partition opens it again,
+          // fencing and restoring from what was committed.
           const fenced = isFenced(error);
-          if (!fenced && !committing) throw error;
-          // Fenced: another member took the task (this one missed a rebalance, e.g. a long
-          // pause) and nothing of the batch was committed. A failed commit may have happened
-          // or not. Either way the states here are no longer known to match the committed
-          // offsets: drop the task; the next batch of its partition opens it again from what
-          // was committed.
           tasks.delete(task.partition);
           openTasks.set({ processor: processor.name }, tasks.size);
-          await this.closeTask(task, log, fenced ? 'fenced' : 'commit-in-doubt');
+          await this.closeTask(task, log, fenced ? 'fenced' : 'transaction-failed');
           if (fenced) return;
           throw error;
         }
@@ -586,7 +586,7 @@ export class KafkaBus implements Bus {
   private async closeTask(
     task: Task<unknown>,
     log: Logger,
-    reason: 'revoked' | 'fenced' | 'commit-in-doubt',
+    reason: 'revoked' | 'fenced' | 'transaction-failed',
   ): Promise<void> {
     tasksClosed.inc({ reason });
     // A revoked task is routine; a fenced one means this replica was a zombie for a while.
