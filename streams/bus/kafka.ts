@@ -29,7 +29,15 @@ import { applyBatch, commitStates, stateStore, type AppliedBatch, type StateStor
 import type { Bus, ConsumeOptions, InboundRecord, OutboundRecord, RunningTask, StatefulProcessor } from './bus.ts';
 import { encodeValue } from './codec.ts';
 import { retryingRetriable } from './kafka-retry.ts';
-import { copartitionedCount, fixedAssigner, isFenced, taskAssigner, tasksOf, taskTransactionalId } from './tasks.ts';
+import {
+  copartitionedCount,
+  fixedAssigner,
+  isFenced,
+  resumeOffset,
+  taskAssigner,
+  tasksOf,
+  taskTransactionalId,
+} from './tasks.ts';
 
 export interface KafkaBusConfig {
   readonly brokers: readonly string[];
@@ -615,9 +623,9 @@ export class KafkaBus implements Bus {
           ]);
           const offsets = committed[0]?.partitions ?? [];
           return tasks.map((partition) => {
-            const offset = offsets.find((o) => o.partition === partition)?.offset ?? '-1';
+            const committedOffset = offsets.find((o) => o.partition === partition)?.offset;
             const low = bounds.find((b) => b.partition === partition)?.low ?? '0';
-            return { topic, partition, offset: BigInt(offset) >= 0n ? offset : low };
+            return { topic, partition, offset: resumeOffset(committedOffset, low) };
           });
         }),
       );

@@ -7,6 +7,7 @@ import {
   copartitionedCount,
   fixedAssigner,
   isFenced,
+  resumeOffset,
   taskAssigner,
   tasksOf,
   taskTransactionalId,
@@ -77,6 +78,13 @@ describe('stateful tasks on Kafka', () => {
   it('refuses inputs that are not co-partitioned', () => {
     assert.equal(copartitionedCount({ a: 6, b: 6 }), 6);
     assert.throws(() => copartitionedCount({ a: 6, b: 3 }), /equally many partitions/);
+  });
+
+  it('resumes a task at its committed offset, or at the first offset when the group never committed', () => {
+    assert.equal(resumeOffset('42', '7'), '42');
+    assert.equal(resumeOffset('0', '7'), '0');
+    assert.equal(resumeOffset('-1', '7'), '7');
+    assert.equal(resumeOffset(undefined, '7'), '7');
   });
 
   it('recognises a fenced producer, also wrapped by kafkajs retries', () => {

@@ -101,6 +101,15 @@ export function fixedAssigner(topic: string, partitions: readonly number[]): Par
   );
 }
 
+/**
+ * Where a task's input partition resumes: the offset its group committed (with the restored
+ * state), or the partition's first offset (`low`) when none was committed ("-1"): stateful
+ * inputs are read from the beginning.
+ */
+export function resumeOffset(committed: string | undefined, low: string): string {
+  return committed !== undefined && BigInt(committed) >= 0n ? committed : low;
+}
+
 /** Broker answers that say another producer has taken this transactional id: the task moved. */
 const FENCED_TYPES: ReadonlySet<string> = new Set(['INVALID_PRODUCER_EPOCH', 'PRODUCER_FENCED']);
 
