@@ -127,11 +127,11 @@ describe('candles processor scaled out to three replicas, one killed and one add
     const quarter = Math.ceil(events.length / 4);
     await publish(bus, events.slice(0, quarter));
     await waitFor('the replicas to start', async () => (await countRows(scaled.pool, 'candles')) > 0, 120_000, 100);
-    // Killed while it holds tasks with input to process: they move to the others.
-    await kill9(replicas[0]!);
-    killedMidStream = await inputStillFlowing(scaled, 'candles', TOPICS.marketEvents.name);
+    // Killed right after more input arrived, while it holds tasks with input to process: they move to the others.
     const before = await countRows(scaled.pool, 'candles');
     await publish(bus, events.slice(quarter, 2 * quarter));
+    await kill9(replicas[0]!);
+    killedMidStream = await inputStillFlowing(scaled, 'candles', TOPICS.marketEvents.name);
     await waitFor('progress after the kill', async () => (await countRows(scaled.pool, 'candles')) > before, 120_000);
     // A zombie: paused mid-stream past its session timeout, its tasks go to the last replica,
     // which commits more of them; resumed, it finishes the batch it was in, and only the
