@@ -50,6 +50,8 @@ export interface KafkaBusConfig {
   readonly sessionTimeoutMs: number;
   /** How often a consumer heartbeats, between batches and while one is processed. */
   readonly heartbeatIntervalMs: number;
+  /** Fault injection (KAFKA_FAULT_HOLD_TRANSACTION_MS): the first transaction with outputs waits this long before it commits. */
+  readonly holdFirstTransactionMs?: number;
 }
 
 const batchSeconds = histogram('tickcast_processor_batch_seconds', 'Time to process and commit one input batch', [
@@ -371,6 +373,7 @@ export class KafkaBus implements Bus {
     const tasks = new Map<number, Task<S>>();
     // Tasks this member was given when it last joined the group: the ones to open on demand.
     let assigned = new Set<number>();
+    let holdTransactionMs = this.config.holdFirstTransactionMs ?? 0;
 
     const consumer = this.consumer(
       {
@@ -462,6 +465,14 @@ export class KafkaBus implements Bus {
               }
               for (const topicMessages of toRequests([...result.outputs, ...snapshots], this.physical)) {
                 await transaction.sendBatch({ acks: -1, topicMessages });
+              }
+              if (holdTransactionMs > 0 && result.outputs.length > 0) {
+                log.warn(
+                  { task: task.partition, ms: holdTransactionMs },
+                  'fault injection: holding a transaction open',
+                );
+                await new Promise((resolve) => setTimeout(resolve, holdTransactionMs));
+                holdTransactionMs = 0;
               }
               await transaction.sendOffsets({
                 consumerGroupId: groupId,
@@ -614,23 +625,26 @@ export class KafkaBus implements Bus {
     topics: readonly string[],
     tasks: readonly number[],
   ): Promise<{ topic: string; partition: number; offset: string }[]> {
-    return this.withAdmin(async (admin) => {
-      const perTopic = await Promise.all(
-        topics.map(async (topic) => {
-          const [committed, bounds] = await Promise.all([
-            admin.fetchOffsets({ groupId, topics: [topic] }),
-            admin.fetchTopicOffsets(topic),
-          ]);
-          const offsets = committed[0]?.partitions ?? [];
-          return tasks.map((partition) => {
-            const committedOffset = offsets.find((o) => o.partition === partition)?.offset;
-            const low = bounds.find((b) => b.partition === partition)?.low ?? '0';
-            return { topic, partition, offset: resumeOffset(committedOffset, low) };
-          });
-        }),
-      );
-      return perTopic.flat();
-    });
+    // A fresh admin per attempt: a partition's leader may have just moved (see retryingRetriable).
+    return retryingRetriable(() =>
+      this.withAdmin(async (admin) => {
+        const perTopic = await Promise.all(
+          topics.map(async (topic) => {
+            const [committed, bounds] = await Promise.all([
+              admin.fetchOffsets({ groupId, topics: [topic] }),
+              admin.fetchTopicOffsets(topic),
+            ]);
+            const offsets = committed[0]?.partitions ?? [];
+            return tasks.map((partition) => {
+              const committedOffset = offsets.find((o) => o.partition === partition)?.offset;
+              const low = bounds.find((b) => b.partition === partition)?.low ?? '0';
+              return { topic, partition, offset: resumeOffset(committedOffset, low) };
+            });
+          }),
+        );
+        return perTopic.flat();
+      }),
+    );
   }
 
   /**
