@@ -47,6 +47,7 @@ const INPUT_OF: Record<Scaled, string> = {
 /** The zombie's transaction stays open this long: past its freeze, the takeover and its resumption. */
 const HOLD_MS = 45_000;
 const ENV = {
+  PAIRS: PAIRS.join(','),
   PREDICTION_HORIZONS: '1',
   // A frozen or killed replica's tasks move once the broker has given up on it.
   KAFKA_SESSION_TIMEOUT_MS: '6000',
@@ -171,6 +172,10 @@ describe('candles, indicators and predictor scaled out to three replicas each', 
   const killedMidStream: Partial<Record<Scaled, boolean>> = {};
   const exits: Record<string, unknown> = {};
   let openAtEnd: string[] = [];
+  // What runs, at this scope so that `after` stops it when `before` failed half way.
+  const buses: Bus[] = [];
+  const inProcess: RunningTask[] = [];
+  const replicas = new Map<string, Service>();
 
   before(async () => {
     const registry = mlflowRegistry();
@@ -185,11 +190,13 @@ describe('candles, indicators and predictor scaled out to three replicas each', 
     single = await isolate('single', env);
     await createTopics(single);
     const singleBus = await createBus(single.config, testLogger);
+    buses.push(singleBus);
     const singleTasks = await startProcessors(single, singleBus, [
       ...SCALED,
       'store-writer',
       'predictions-writer',
     ] satisfies ProcessorName[]);
+    inProcess.push(...singleTasks);
     await publishEvents(singleBus, events);
     reference = await waitUntilSettled(
       single,
@@ -197,13 +204,13 @@ describe('candles, indicators and predictor scaled out to three replicas each', 
       (now) => JSON.parse(now).predictions > 0,
     );
     for (const task of singleTasks.reverse()) await task.stop();
-    await singleBus.close();
 
     scaled = await isolate('scaled', env);
     await createTopics(scaled);
     const bus: Bus = await createBus(scaled.config, testLogger);
+    buses.push(bus);
     const writers: RunningTask[] = await startProcessors(scaled, bus, ['store-writer', 'predictions-writer']);
-    const replicas = new Map<string, Service>();
+    inProcess.push(...writers);
     const start = (name: Scaled, index: number, extra: Record<string, string> = {}): void => {
       const id = `${name}-${index}`;
       replicas.set(id, startService(id, ['stream', name], { ...scaled.env, ...extra }));
@@ -292,11 +299,14 @@ describe('candles, indicators and predictor scaled out to three replicas each', 
     await new Promise((resolve) => setTimeout(resolve, 3_000));
     for (const [id, service] of replicas) exits[id] = await stopGracefully(service);
     for (const task of writers.reverse()) await task.stop();
-    await bus.close();
     openAtEnd = await openTransactions(scaled.env['TICKCAST_GROUP_PREFIX'] ?? scaled.id);
   });
 
   after(async () => {
+    // Stopping is idempotent: after a complete run these are already stopped.
+    for (const service of replicas.values()) await stopGracefully(service);
+    for (const task of inProcess.reverse()) await task.stop();
+    for (const bus of buses) await bus.close();
     await single?.close();
     await scaled?.close();
   });
