@@ -137,13 +137,31 @@ async function onTopic(
   return seen;
 }
 
-/** The JSON log lines of `service` with message `msg`. */
-function logLines(service: Service, msg: string): Record<string, unknown>[] {
-  return service
-    .output()
-    .split('\n')
-    .filter((line) => line.includes(`"msg":"${msg}"`))
-    .map((line) => JSON.parse(line) as Record<string, unknown>);
+const HOLDING = 'fault injection: holding a transaction open';
+const OPENED = 'tasks opened, state restored from changelog';
+const CLOSED = 'task closed, its state dropped';
+/** The log messages the test acts on. */
+const WATCHED = new Set([HOLDING, OPENED, CLOSED]);
+type LogLine = Record<string, unknown>;
+
+/**
+ * Every WATCHED line `service` logs, parsed as it prints it (`output()` keeps only the end of
+ * a replica's chatty output).
+ */
+function watchLog(service: Service): LogLine[] {
+  const lines: LogLine[] = [];
+  let partial = '';
+  service.child.stdout?.on('data', (chunk: Buffer) => {
+    const text = partial + chunk.toString('utf8');
+    const complete = text.split('\n');
+    partial = complete.pop() ?? '';
+    for (const line of complete) {
+      if (!line.startsWith('{')) continue;
+      const parsed = JSON.parse(line) as LogLine;
+      if (WATCHED.has(String(parsed['msg']))) lines.push(parsed);
+    }
+  });
+  return lines;
 }
 
 const waitUntilSettled = async (iso: Isolation, what: string, done: (now: string) => boolean): Promise<string> => {
@@ -176,6 +194,7 @@ describe('candles, indicators and predictor scaled out to three replicas each', 
   const buses: Bus[] = [];
   const inProcess: RunningTask[] = [];
   const replicas = new Map<string, Service>();
+  const logs = new Map<string, LogLine[]>();
 
   before(async () => {
     const registry = mlflowRegistry();
@@ -213,7 +232,9 @@ describe('candles, indicators and predictor scaled out to three replicas each', 
     inProcess.push(...writers);
     const start = (name: Scaled, index: number, extra: Record<string, string> = {}): void => {
       const id = `${name}-${index}`;
-      replicas.set(id, startService(id, ['stream', name], { ...scaled.env, ...extra }));
+      const service = startService(id, ['stream', name], { ...scaled.env, ...extra });
+      replicas.set(id, service);
+      logs.set(id, watchLog(service));
     };
     for (const name of SCALED)
       for (const index of [0, 1, 2])
@@ -239,31 +260,37 @@ describe('candles, indicators and predictor scaled out to three replicas each', 
     // The zombie: frozen inside a transaction until the task's next owner has opened it (which
     // fences the zombie's producer and aborts that transaction), then resumed to commit it.
     const zombie = replicas.get('candles-1')!;
+    const zombieLog = logs.get('candles-1')!;
     await waitFor(
       'candles-1 to hold a transaction open',
-      async () => logLines(zombie, 'fault injection: holding a transaction open').length > 0,
+      async () => zombieLog.some((l) => l['msg'] === HOLDING),
       120_000,
       20,
     );
     zombie.child.kill('SIGSTOP');
-    heldTask = logLines(zombie, 'fault injection: holding a transaction open')[0]!['task'] as number;
-    const others = [replicas.get('candles-0')!, replicas.get('candles-2')!];
-    const openedBefore = others.map((s) => logLines(s, 'tasks opened, state restored from changelog').length);
+    heldTask = zombieLog.find((l) => l['msg'] === HOLDING)!['task'] as number;
+    const others = ['candles-0', 'candles-2'];
+    const openedBefore = others.map((id) => logs.get(id)!.length);
     await waitFor(
       `another candles replica to open task ${heldTask}`,
       async () =>
-        others.some((s, i) =>
-          logLines(s, 'tasks opened, state restored from changelog')
+        others.some((id, i) =>
+          logs
+            .get(id)!
             .slice(openedBefore[i])
-            .some((line) => (line['tasks'] as number[]).includes(heldTask!)),
+            .some((l) => l['msg'] === OPENED && (l['tasks'] as number[]).includes(heldTask!)),
         ),
       60_000,
       200,
-    );
+    ).catch((error: Error) => {
+      throw new Error(
+        `${error.message}\n${others.map((id) => `--- ${id}:\n${replicas.get(id)!.output().slice(-6_000)}`).join('\n')}`,
+      );
+    });
     zombie.child.kill('SIGCONT');
     await waitFor(
       'the resumed zombie to give up its fenced task',
-      async () => logLines(zombie, 'task closed, its state dropped').some((line) => line['reason'] === 'fenced'),
+      async () => zombieLog.some((l) => l['msg'] === CLOSED && l['reason'] === 'fenced'),
       HOLD_MS + 30_000,
       200,
     ).then(
