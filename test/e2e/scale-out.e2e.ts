@@ -14,6 +14,8 @@
  * both ways), Kafka must hold each candle and each prediction once, and no transaction of the
  * run may be left open.
  */
+import { createWriteStream } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Kafka, logLevel } from 'kafkajs';
@@ -151,6 +153,9 @@ type LogLine = Record<string, unknown>;
 function watchLog(service: Service): LogLine[] {
   const lines: LogLine[] = [];
   let partial = '';
+  // For a post-mortem: every replica's whole output, one file each.
+  const keep = process.env['SCALE_OUT_LOG_DIR'];
+  if (keep) service.child.stdout?.pipe(createWriteStream(join(keep, `${service.name}.log`)));
   service.child.stdout?.on('data', (chunk: Buffer) => {
     const text = partial + chunk.toString('utf8');
     const complete = text.split('\n');
@@ -232,7 +237,8 @@ describe('candles, indicators and predictor scaled out to three replicas each', 
     inProcess.push(...writers);
     const start = (name: Scaled, index: number, extra: Record<string, string> = {}): void => {
       const id = `${name}-${index}`;
-      const service = startService(id, ['stream', name], { ...scaled.env, ...extra });
+      // At info: the test follows the tasks being opened.
+      const service = startService(id, ['stream', name], { ...scaled.env, LOG_LEVEL: 'info', ...extra });
       replicas.set(id, service);
       logs.set(id, watchLog(service));
     };
