@@ -304,16 +304,21 @@ describe('candles, indicators and predictor scaled out to three replicas each', 
       () => undefined,
     );
 
-    // One replica of each killed while its input flows.
+    // One replica of each killed at the same moment (a node lost), once all three inputs
+    // flow: the killed replicas' partitions stall until the others take their tasks over, so
+    // each processor still has input to process right after the kill.
     await publishEvents(bus, events.slice(quarter, 2 * quarter));
-    for (const [name, victim] of [
-      ['candles', 'candles-2'],
-      ['indicators', 'indicators-0'],
-      ['predictor', 'predictor-0'],
-    ] as const) {
-      await waitFor(`${name} input to flow`, () => inputStillFlowing(scaled, name, INPUT_OF[name]), 120_000, 20);
-      await kill9(replicas.get(victim)!);
-      replicas.delete(victim);
+    const victims = { candles: 'candles-2', indicators: 'indicators-0', predictor: 'predictor-0' } as const;
+    await waitFor(
+      'all three inputs to flow',
+      async () =>
+        (await Promise.all(SCALED.map((name) => inputStillFlowing(scaled, name, INPUT_OF[name])))).every(Boolean),
+      120_000,
+      20,
+    );
+    await Promise.all(SCALED.map((name) => kill9(replicas.get(victims[name])!)));
+    for (const name of SCALED) {
+      replicas.delete(victims[name]);
       killedMidStream[name] = await inputStillFlowing(scaled, name, INPUT_OF[name]);
     }
     await publishEvents(bus, events.slice(2 * quarter, 3 * quarter));
