@@ -8,7 +8,11 @@
  *   Secret, no URL carries a literal password, no Secret with data is rendered;
  * - every tickcast pod reads its configuration from the tickcast ConfigMap and sits behind
  *   a default-deny NetworkPolicy; every Deployment has a PodDisruptionBudget; the gateway
- *   and each subgraph have a HorizontalPodAutoscaler, and the gateway a Service and an Ingress.
+ *   and each subgraph have a HorizontalPodAutoscaler, and the gateway a Service and an Ingress;
+ * - every stream processor has a KEDA ScaledObject (replicas from consumer lag) and no
+ *   `replicas` of its own, which every apply would reset under the autoscaler;
+ * - a pod given DATABASE_URL or ELASTICSEARCH_URL carries the tickcast.io/uses-<dependency>
+ *   label whose NetworkPolicy lets it reach that store.
  *
  * `violations()` returns one line per breach, naming the resource and the container.
  */
@@ -49,6 +53,8 @@ const LONG_RUNNING = new Set(['Deployment', 'StatefulSet']);
 /** The ConfigMap every tickcast service reads (k8s/base/tickcast/config.yaml). */
 export const TICKCAST_CONFIG = 'tickcast-config';
 const PART_OF_TICKCAST = 'tickcast';
+/** app.kubernetes.io/component of the stream processors' Deployments. */
+export const STREAM_COMPONENT = 'stream';
 
 /** Variable names that hold credentials. */
 const SECRET_NAME = /(PASSWORD|SECRET|TOKEN|API_KEYS?|CREDENTIALS?|PRIVATE_KEY)$/i;
@@ -95,6 +101,12 @@ function containerViolations(resource: Resource, pod: PodSpec, container: Contai
   return out;
 }
 
+/** The store a variable points at, and the pod label that opens the way to it (k8s/base/tickcast/network-policies.yaml). */
+const STORE_VARIABLES: Record<string, string> = {
+  DATABASE_URL: 'tickcast.io/uses-postgres',
+  ELASTICSEARCH_URL: 'tickcast.io/uses-elasticsearch',
+};
+
 function isTickcastPod(pod: PodTemplate): boolean {
   return pod.metadata?.labels?.['app.kubernetes.io/part-of'] === PART_OF_TICKCAST;
 }
@@ -126,6 +138,12 @@ export function violations(resources: readonly Resource[]): string[] {
           return types.includes('Ingress') && types.includes('Egress') && selects(spec['podSelector'], labels);
         });
         if (!denied) out.push(`${id(resource)}: no default-deny NetworkPolicy (Ingress and Egress) selects its pods`);
+        for (const container of [...(pod.spec.initContainers ?? []), ...pod.spec.containers])
+          for (const variable of container.env ?? []) {
+            const label = STORE_VARIABLES[variable.name];
+            if (label !== undefined && labels[label] !== 'true')
+              out.push(`${id(resource)} container ${container.name}: sets ${variable.name} but its pods lack ${label}`);
+          }
       }
     }
     if (resource.kind === 'Secret' && (resource['data'] !== undefined || resource['stringData'] !== undefined))
@@ -144,13 +162,18 @@ export function violations(resources: readonly Resource[]): string[] {
     if (!ofKind('PodDisruptionBudget').some((pdb) => selects(json(pdb['spec'])['selector'], labels)))
       out.push(`${id(deployment)}: no PodDisruptionBudget`);
   }
-  const autoscaled = new Set(
-    ofKind('HorizontalPodAutoscaler').map((hpa) => String(json(json(hpa['spec'])['scaleTargetRef'])['name'])),
-  );
+  const scaleTarget = (autoscaler: Resource) => String(json(json(autoscaler['spec'])['scaleTargetRef'])['name']);
+  const autoscaled = new Set(ofKind('HorizontalPodAutoscaler').map(scaleTarget));
+  const scaledOnLag = new Set(ofKind('ScaledObject').map(scaleTarget));
   for (const deployment of ofKind('Deployment')) {
     const name = deployment.metadata.name;
     if ((name === 'gateway' || name.startsWith('subgraph-')) && !autoscaled.has(name))
       out.push(`${id(deployment)}: no HorizontalPodAutoscaler`);
+    if (deployment.metadata.labels?.['app.kubernetes.io/component'] === STREAM_COMPONENT) {
+      if (!scaledOnLag.has(name)) out.push(`${id(deployment)}: no ScaledObject (replicas from consumer lag)`);
+      if (json(deployment['spec'])['replicas'] !== undefined)
+        out.push(`${id(deployment)}: sets replicas, which its ScaledObject owns`);
+    }
   }
   if (!ofKind('Service').some((s) => s.metadata.name === 'gateway')) out.push('gateway: no Service');
   if (!ofKind('Ingress').some((i) => JSON.stringify(i['spec']).includes('"name":"gateway"')))

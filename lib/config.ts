@@ -48,6 +48,12 @@ export const configSchema = z.object({
   KAFKA_SESSION_TIMEOUT_MS: z.coerce.number().int().min(1_000).default(30_000),
   /** Between heartbeats; well under a third of KAFKA_SESSION_TIMEOUT_MS. */
   KAFKA_HEARTBEAT_INTERVAL_MS: z.coerce.number().int().min(100).default(3_000),
+  /**
+   * Fault injection, for the scale-out test only: a stateful processor holds its first
+   * transaction with outputs open this long before committing it (0: never), so a test can
+   * freeze a replica inside a transaction and check that the task's next owner fences it.
+   */
+  KAFKA_FAULT_HOLD_TRANSACTION_MS: z.coerce.number().int().min(0).max(120_000).default(0),
   /** PostgreSQL / RisingWave URL. Unset: embedded PGlite. */
   DATABASE_URL: optionalUrl,
   DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(100).default(5),

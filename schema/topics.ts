@@ -179,18 +179,21 @@ export type TopicKey = keyof typeof TOPICS;
 /**
  * The changelog of a stateful processor: its state per key, written in the same Kafka
  * transaction as its output and its input offsets, so a restart resumes exactly where
- * the last committed batch left off.
+ * the last committed batch left off. Partitioned like the processor's inputs (3, as every
+ * input above; the runtime creates it with its inputs' actual count and refuses another):
+ * the state of a key read from input partition p is kept in changelog partition p, which is
+ * all a replica taking over task p reads back.
  */
 export function changelogTopic(processor: string): TopicSpec {
   return {
     name: `tickcast.${processor}.changelog.v1`,
-    key: 'state key (pair)',
+    key: 'state key (pair), in the partition of its input',
     value: null,
     valueName: `${processor} state snapshot`,
-    partitions: 1,
+    partitions: 3,
     retentionMs: -1,
     compacted: true,
     producers: [`${processor} processor`],
-    consumers: [`${processor} processor (on start-up)`],
+    consumers: [`${processor} processor (when a replica takes a task)`],
   };
 }

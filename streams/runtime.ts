@@ -49,6 +49,7 @@ export async function createBus(config: Config, logger: Logger): Promise<Bus> {
           topicPrefix: config.KAFKA_TOPIC_PREFIX,
           sessionTimeoutMs: config.KAFKA_SESSION_TIMEOUT_MS,
           heartbeatIntervalMs: config.KAFKA_HEARTBEAT_INTERVAL_MS,
+          holdFirstTransactionMs: config.KAFKA_FAULT_HOLD_TRANSACTION_MS,
         },
         logger,
       )

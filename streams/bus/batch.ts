@@ -35,12 +35,17 @@ export interface StateStore<S> {
 /**
  * Every state, or with `processor.maxKeys` the most recently used ones: keys that never
  * come back (article ids) would otherwise grow the map for as long as the process runs.
- * `onEvict` hears each key forgotten for room (not ones replaced or deleted).
+ * `onEvict` hears each key forgotten for room (not ones replaced or deleted). `maxKeys` overrides
+ * the processor's for a store holding a share of its keys (one Kafka task's).
  */
-export function stateStore<S>(processor: StatefulProcessor<S>, onEvict?: (key: string) => void): StateStore<S> {
-  if (processor.maxKeys === undefined) return new Map<string, S>();
+export function stateStore<S>(
+  processor: StatefulProcessor<S>,
+  onEvict?: (key: string) => void,
+  maxKeys = processor.maxKeys,
+): StateStore<S> {
+  if (maxKeys === undefined) return new Map<string, S>();
   const cache = new LRUCache<string, { readonly state: S }>({
-    max: processor.maxKeys,
+    max: maxKeys,
     dispose: (_value, key, reason) => {
       if (reason !== 'evict') return;
       statesEvicted.inc({ processor: processor.name });
@@ -57,10 +62,15 @@ export function stateStore<S>(processor: StatefulProcessor<S>, onEvict?: (key: s
   };
 }
 
-/** Keeps a committed batch's states. */
-export function commitStates<S>(processor: string, states: StateStore<S>, changed: ReadonlyMap<string, S>): void {
+/** Keeps a committed batch's states; `totalKeys` counts the processor's keys when `states` holds a share of them. */
+export function commitStates<S>(
+  processor: string,
+  states: StateStore<S>,
+  changed: ReadonlyMap<string, S>,
+  totalKeys?: () => number,
+): void {
   for (const [key, state] of changed) states.set(key, state);
-  stateKeys.set({ processor }, states.size);
+  stateKeys.set({ processor }, totalKeys?.() ?? states.size);
 }
 
 export interface AppliedBatch<S> {

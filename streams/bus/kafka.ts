@@ -23,12 +23,21 @@ import {
 } from 'kafkajs';
 import { changelogTopic, type TopicSpec } from '../../schema/topics.ts';
 import type { Logger } from '../../lib/logger.ts';
-import { counter, histogram } from '../../lib/metrics.ts';
+import { counter, gauge, histogram } from '../../lib/metrics.ts';
 import { dependencies, type DependencyHealth, type ProbeOptions } from '../../lib/dependencies.ts';
-import { applyBatch, commitStates, stateStore, type StateStore } from './batch.ts';
+import { applyBatch, commitStates, stateStore, type AppliedBatch, type StateStore } from './batch.ts';
 import type { Bus, ConsumeOptions, InboundRecord, OutboundRecord, RunningTask, StatefulProcessor } from './bus.ts';
 import { encodeValue } from './codec.ts';
 import { retryingRetriable } from './kafka-retry.ts';
+import {
+  copartitionedCount,
+  fixedAssigner,
+  isFenced,
+  resumeOffset,
+  taskAssigner,
+  tasksOf,
+  taskTransactionalId,
+} from './tasks.ts';
 
 export interface KafkaBusConfig {
   readonly brokers: readonly string[];
@@ -41,6 +50,8 @@ export interface KafkaBusConfig {
   readonly sessionTimeoutMs: number;
   /** How often a consumer heartbeats, between batches and while one is processed. */
   readonly heartbeatIntervalMs: number;
+  /** Fault injection (KAFKA_FAULT_HOLD_TRANSACTION_MS): the first transaction with outputs waits this long before it commits. */
+  readonly holdFirstTransactionMs?: number;
 }
 
 const batchSeconds = histogram('tickcast_processor_batch_seconds', 'Time to process and commit one input batch', [
@@ -54,9 +65,35 @@ const groupJoins = counter(
 );
 const restoredStates = counter(
   'tickcast_processor_restored_states_total',
-  'State snapshots read back from a changelog at start-up',
+  'State snapshots read back from a changelog when a task was opened',
   ['processor'],
 );
+const openTasks = gauge('tickcast_processor_tasks', 'Tasks (input partition numbers) this replica processes', [
+  'processor',
+]);
+const tasksClosed = counter(
+  'tickcast_processor_tasks_closed_total',
+  'Tasks this replica gave up: revoked in a rebalance, fenced by a new owner it had not heard of, or after a transaction that failed',
+  ['reason'],
+);
+
+/**
+ * One partition number of a stateful processor's inputs, owned by one replica at a time:
+ * its transactional producer, and the states of the keys (pairs) hashed to that partition.
+ */
+interface Task<S> {
+  readonly partition: number;
+  readonly producer: Producer;
+  readonly states: StateStore<S>;
+  /** Keys forgotten for room (maxKeys) since the last commit: the next transaction writes their tombstones. */
+  readonly evicted: Set<string>;
+}
+
+function totalKeys(tasks: ReadonlyMap<number, Task<unknown>>): number {
+  let keys = 0;
+  for (const task of tasks.values()) keys += task.states.size;
+  return keys;
+}
 
 /** Marks the end of a changelog restore: everything committed before it is state to load. */
 const RESTORE_MARKER_KEY = '__restore_marker__';
@@ -148,7 +185,7 @@ async function keepingAlive<T>(
   }
 }
 
-type TopicMessages = { topic: string; messages: { key: string; value: Buffer | null }[] }[];
+type TopicMessages = { topic: string; messages: { key: string; value: Buffer | null; partition?: number }[] }[];
 
 /**
  * Brokers refuse a record batch over `message.max.bytes` (1 MiB by default), and kafkajs
@@ -165,10 +202,17 @@ const MAX_REQUEST_BYTES = 512 * 1024;
  */
 const STATEFUL_FETCH_BYTES_PER_PARTITION = 4 * 1024 * 1024;
 
-/** Encodes records, grouped by physical topic, in requests that each stay under MAX_REQUEST_BYTES. */
-function toRequests(records: readonly OutboundRecord[], physical: (topic: string) => string): TopicMessages[] {
+/**
+ * Encodes records, grouped by physical topic, in requests that each stay under MAX_REQUEST_BYTES.
+ * A record with a `partition` goes there (a task's changelog partition); the partitioner places
+ * the others by key.
+ */
+function toRequests(
+  records: readonly (OutboundRecord & { readonly partition?: number })[],
+  physical: (topic: string) => string,
+): TopicMessages[] {
   const requests: TopicMessages[] = [];
-  let current = new Map<string, { key: string; value: Buffer }[]>();
+  let current = new Map<string, { key: string; value: Buffer; partition?: number }[]>();
   let bytes = 0;
   const flush = (): void => {
     if (current.size === 0) return;
@@ -186,17 +230,21 @@ function toRequests(records: readonly OutboundRecord[], physical: (topic: string
       messages = [];
       current.set(topic, messages);
     }
-    messages.push({ key: record.key, value });
+    messages.push(
+      record.partition === undefined
+        ? { key: record.key, value }
+        : { key: record.key, value, partition: record.partition },
+    );
     bytes += size;
   }
   flush();
   return requests;
 }
 
-/** Tombstones (null values) for `keys` of one physical topic, in requests under MAX_REQUEST_BYTES. */
-function tombstoneRequests(topic: string, keys: readonly string[]): TopicMessages[] {
+/** Tombstones (null values) for `keys` of one partition of a physical topic, in requests under MAX_REQUEST_BYTES. */
+function tombstoneRequests(topic: string, keys: readonly string[], partition: number): TopicMessages[] {
   const requests: TopicMessages[] = [];
-  let messages: { key: string; value: null }[] = [];
+  let messages: { key: string; value: null; partition: number }[] = [];
   let bytes = 0;
   for (const key of keys) {
     const size = key.length + 64;
@@ -205,7 +253,7 @@ function tombstoneRequests(topic: string, keys: readonly string[]): TopicMessage
       messages = [];
       bytes = 0;
     }
-    messages.push({ key, value: null });
+    messages.push({ key, value: null, partition });
     bytes += size;
   }
   if (messages.length > 0) requests.push([{ topic, messages }]);
@@ -303,90 +351,159 @@ export class KafkaBus implements Bus {
     });
     for (const end of ends) consumer.seek(end);
     if (live) await joined;
-    return this.track(consumer, []);
+    return this.track(consumer, () => Promise.resolve());
   }
 
   async runStateful<S>(processor: StatefulProcessor<S>): Promise<RunningTask> {
     const log = this.logger.child({ processor: processor.name });
-    const changelog = changelogTopic(processor.name);
+    const inputs = processor.inputs.map(this.physical);
+    const partitions = copartitionedCount(await this.partitionCounts(inputs));
+    // Partitioned like the inputs: task p's state lives in changelog partition p, so the
+    // replica that takes a task reads that partition alone.
+    const changelog = { ...changelogTopic(processor.name), partitions };
     await this.ensureTopics([changelog]);
-
-    // Connecting a transactional producer fences any previous instance with the same
-    // transactional id and aborts its open transaction, so the restore below reads a
-    // changelog nobody else is still writing.
-    const producer = this.kafka.producer({
-      transactionalId: this.group(`${processor.name}-tx`),
-      createPartitioner: Partitioners.DefaultPartitioner,
-      // Between back-to-back transactions the coordinator briefly answers
-      // CONCURRENT_TRANSACTIONS; kafkajs' default 300 ms first retry would cap a
-      // processor at about three batches a second.
-      retry: { retries: 8, initialRetryTime: 30, maxRetryTime: 2_000 },
-      idempotent: true,
-      maxInFlightRequests: 1,
-      allowAutoTopicCreation: false,
-    });
-    await producer.connect();
-    // Keys forgotten for room (maxKeys) since the last commit: the next transaction
-    // writes their changelog tombstones, so a restart does not restore them.
-    const evicted = new Set<string>();
-    const states = stateStore(processor, (key) => evicted.add(key));
-    await this.restore(processor, producer, changelog.name, states);
-    log.info({ keys: states.size }, 'state restored from changelog');
-
+    const changelogCount = (await this.partitionCounts([this.physical(changelog.name)]))[this.physical(changelog.name)];
+    if (changelogCount !== partitions) {
+      throw new Error(
+        `${this.physical(changelog.name)} has ${changelogCount} partitions, the inputs ${partitions}: ` +
+          'each task restores its state from the changelog partition of its number (docs/deploy.md: upgrading the stateful processors from one replica)',
+      );
+    }
     const groupId = this.group(processor.name);
+    const tasks = new Map<number, Task<S>>();
+    // Tasks this member was given when it last joined the group: the ones to open on demand.
+    let assigned = new Set<number>();
+    let holdTransactionMs = this.config.holdFirstTransactionMs ?? 0;
+
     const consumer = this.consumer(
       {
         groupId,
         allowAutoTopicCreation: false,
         readUncommitted: false,
         maxBytesPerPartition: STATEFUL_FETCH_BYTES_PER_PARTITION,
+        partitionAssigners: [taskAssigner(partitions)],
       },
       processor.name,
     );
+    consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
+      assigned = tasksOf(payload.memberAssignment);
+      // A task that went to another member: its state goes, and its producer, which the new
+      // owner fences anyway. One kept across the rebalance keeps both: if another member took it
+      // in between, that member's producer fenced this one and the next commit says so.
+      for (const [partition, task] of tasks) {
+        if (assigned.has(partition)) continue;
+        tasks.delete(partition);
+        void this.closeTask(task, log, 'revoked');
+      }
+      openTasks.set({ processor: processor.name }, tasks.size);
+    });
     await consumer.connect();
-    await consumer.subscribe({ topics: processor.inputs.map(this.physical), fromBeginning: true });
+    await consumer.subscribe({ topics: inputs, fromBeginning: true });
     await consumer.run({
       autoCommit: false,
       eachBatchAutoResolve: false,
       eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
         if (!isRunning() || isStale() || batch.messages.length === 0) return;
+        const task = tasks.get(batch.partition);
+        if (!task) {
+          // Fails while a rebalance is under way: the task may already be another member's,
+          // and opening it would fence that owner.
+          await heartbeat();
+          const opening = [...new Set([...assigned, batch.partition])]
+            .filter((p) => !tasks.has(p))
+            .sort((a, b) => a - b);
+          const opened = await keepingAlive(heartbeat, this.config.heartbeatIntervalMs, () =>
+            this.openTasks(processor, {
+              inputs,
+              changelog: changelog.name,
+              groupId,
+              partitions,
+              opening,
+              consumer,
+              log,
+            }),
+          );
+          for (const task of opened) {
+            // A rebalance while they opened may have given some to another member already.
+            if (assigned.has(task.partition)) tasks.set(task.partition, task);
+            else void this.closeTask(task, log, 'revoked');
+          }
+          openTasks.set({ processor: processor.name }, tasks.size);
+          // The batch in hand was fetched from offsets read before the fencing; the seeks
+          // made by openTasks refetch from the offsets committed with the restored state.
+          return;
+        }
         const timer = batchSeconds.startTimer({ processor: processor.name });
         const fetched = batch.messages.map((m) => toInbound(this.logical(batch.topic), batch.partition, m));
         const records = fetched.slice(0, processor.maxBatchRecords ?? fetched.length);
         // The rest of a cut batch is fetched again from after the last applied record.
         const last = records.length < fetched.length ? records[records.length - 1]!.offset : batch.lastOffset();
-        const tombstones = [...evicted];
-        const { outputs, changed } = await keepingAlive(heartbeat, this.config.heartbeatIntervalMs, async (beat) => {
-          const applied = await applyBatch(processor, states, records, beat);
-          const snapshots: OutboundRecord[] = [...applied.changed].map(([key, state]) => ({
-            topic: changelog.name,
-            key,
-            value: state,
-          }));
-          const transaction = await producer.transaction();
-          try {
-            // Before the snapshots: a key evicted and then seen again in this batch keeps its new state.
-            for (const topicMessages of tombstoneRequests(this.physical(changelog.name), tombstones)) {
-              await transaction.sendBatch({ acks: -1, topicMessages });
+        const tombstones = [...task.evicted];
+        let applied: AppliedBatch<S>;
+        // Set once the transaction begins: a failure from there on leaves the task in doubt.
+        let transacting = false;
+        try {
+          applied = await keepingAlive(heartbeat, this.config.heartbeatIntervalMs, async (beat) => {
+            const result = await applyBatch(processor, task.states, records, beat);
+            // In the task's changelog partition, whatever partition the key would hash to there.
+            const snapshots = [...result.changed].map(([key, state]) => ({
+              topic: changelog.name,
+              key,
+              value: state,
+              partition: task.partition,
+            }));
+            transacting = true;
+            const transaction = await task.producer.transaction();
+            try {
+              // Before the snapshots: a key evicted and then seen again in this batch keeps its new state.
+              for (const topicMessages of tombstoneRequests(
+                this.physical(changelog.name),
+                tombstones,
+                task.partition,
+              )) {
+                await transaction.sendBatch({ acks: -1, topicMessages });
+              }
+              for (const topicMessages of toRequests([...result.outputs, ...snapshots], this.physical)) {
+                await transaction.sendBatch({ acks: -1, topicMessages });
+              }
+              if (holdTransactionMs > 0 && result.outputs.length > 0) {
+                log.warn(
+                  { task: task.partition, ms: holdTransactionMs },
+                  'fault injection: holding a transaction open',
+                );
+                await new Promise((resolve) => setTimeout(resolve, holdTransactionMs));
+                holdTransactionMs = 0;
+              }
+              await transaction.sendOffsets({
+                consumerGroupId: groupId,
+                topics: [{ topic: batch.topic, partitions: [{ partition: batch.partition, offset: next(last) }] }],
+              });
+              await transaction.commit();
+            } catch (error) {
+              if (transaction.isActive()) await transaction.abort().catch(() => undefined);
+              throw error;
             }
-            for (const topicMessages of toRequests([...applied.outputs, ...snapshots], this.physical)) {
-              await transaction.sendBatch({ acks: -1, topicMessages });
-            }
-            await transaction.sendOffsets({
-              consumerGroupId: groupId,
-              topics: [{ topic: batch.topic, partitions: [{ partition: batch.partition, offset: next(last) }] }],
-            });
-            await transaction.commit();
-          } catch (error) {
-            // The in-memory states were not replaced, so they still match the last
-            // commit; the consumer restarts from the committed offsets.
-            if (transaction.isActive()) await transaction.abort().catch(() => undefined);
-            throw error;
-          }
-          return applied;
-        });
-        for (const key of tombstones) evicted.delete(key);
-        commitStates(processor.name, states, changed);
+            return result;
+          });
+        } catch (error) {
+          // Before the transaction (applying the batch, e.g. a database outage) the states were
+          // not replaced and still match the committed offsets: the batch is retried from them.
+          if (!transacting) throw error;
+          // Within it, the producer may have been fenced (another member took the task: this
+          // one missed a rebalance, e.g. a long pause; whatever error kafkajs reports) or the
+          // commit may have happened or not. The states here are no longer known to match the
+          // committed offsets: drop the task; the next batch of its partition opens it again,
+          // fencing and restoring from what was committed.
+          const fenced = isFenced(error);
+          tasks.delete(task.partition);
+          openTasks.set({ processor: processor.name }, tasks.size);
+          await this.closeTask(task, log, fenced ? 'fenced' : 'transaction-failed');
+          if (fenced) return;
+          throw error;
+        }
+        const { outputs, changed } = applied;
+        for (const key of tombstones) task.evicted.delete(key);
+        commitStates(processor.name, task.states, changed, () => totalKeys(tasks));
         countPublished(outputs);
         resolveOffset(last);
         timer();
@@ -395,7 +512,11 @@ export class KafkaBus implements Bus {
         await heartbeat();
       },
     });
-    return this.track(consumer, [producer]);
+    return this.track(consumer, async () => {
+      const closing = [...tasks.values()];
+      tasks.clear();
+      await Promise.all(closing.map((task) => task.producer.disconnect()));
+    });
   }
 
   /**
@@ -436,34 +557,141 @@ export class KafkaBus implements Bus {
   }
 
   /**
-   * Loads the latest committed state per key. Reading "to the end" of a transactional
-   * topic is unreliable (the last offsets are commit markers a consumer never sees),
-   * so we append our own marker in a committed transaction and read until it appears.
+   * Opens `opening` tasks: initialises each one's transactional producer (which fences the
+   * task's previous owner and aborts or waits out its open transaction, so nobody else commits
+   * the task's state or offsets from here on), restores their states, then points the consumer
+   * at the offsets committed with those states. Returns the opened tasks.
    */
-  private async restore<S>(
+  private async openTasks<S>(
     processor: StatefulProcessor<S>,
-    producer: Producer,
-    topic: string,
-    states: StateStore<S>,
-  ): Promise<void> {
-    const marker = randomUUID();
-    const transaction = await producer.transaction();
-    await transaction.send({
-      topic: this.physical(topic),
-      acks: -1,
-      messages: [{ key: RESTORE_MARKER_KEY, value: encodeValue({ marker }) }],
+    ctx: {
+      inputs: readonly string[];
+      changelog: string;
+      groupId: string;
+      partitions: number;
+      opening: readonly number[];
+      consumer: Consumer;
+      log: Logger;
+    },
+  ): Promise<Task<S>[]> {
+    // A processor's maxKeys bounds the whole processor: its keys spread evenly over the tasks
+    // (they are hashed to partitions), so each task keeps its share.
+    const maxKeys = processor.maxKeys === undefined ? undefined : Math.ceil(processor.maxKeys / ctx.partitions);
+    const opened = ctx.opening.map((partition): Task<S> => {
+      const evicted = new Set<string>();
+      return {
+        partition,
+        producer: this.transactionalProducer(taskTransactionalId(this.config.groupPrefix, processor.name, partition)),
+        evicted,
+        states: stateStore(processor, (key) => evicted.add(key), maxKeys),
+      };
     });
-    await transaction.commit();
+    try {
+      await Promise.all(opened.map((task) => task.producer.connect()));
+      await this.restore(processor, this.physical(ctx.changelog), opened);
+      const starts = await this.startOffsets(ctx.groupId, ctx.inputs, ctx.opening);
+      for (const start of starts) ctx.consumer.seek(start);
+    } catch (error) {
+      await Promise.all(opened.map((task) => task.producer.disconnect().catch(() => undefined)));
+      throw error;
+    }
+    ctx.log.info(
+      { tasks: ctx.opening, keys: opened.reduce((n, task) => n + task.states.size, 0) },
+      'tasks opened, state restored from changelog',
+    );
+    return opened;
+  }
 
-    const groupId = this.group(`${processor.name}-restore-${marker}`);
-    const reader = this.kafka.consumer({ groupId, readUncommitted: false, allowAutoTopicCreation: false });
+  private async closeTask(
+    task: Task<unknown>,
+    log: Logger,
+    reason: 'revoked' | 'fenced' | 'transaction-failed',
+  ): Promise<void> {
+    tasksClosed.inc({ reason });
+    // A revoked task is routine; a fenced one means this replica was a zombie for a while.
+    if (reason === 'revoked') log.info({ task: task.partition, reason }, 'task closed, its state dropped');
+    else log.warn({ task: task.partition, reason }, 'task closed, its state dropped');
+    await task.producer.disconnect().catch((error: unknown) => log.warn({ err: error }, 'closing a task producer'));
+  }
+
+  /**
+   * Where each input partition of `tasks` resumes: the offset committed with the restored
+   * state, or the beginning when the group never committed one (inputs are read from the start).
+   * Read after the fencing: a previous owner's last commit may have landed after the consumer
+   * fetched its offsets at the rejoin.
+   */
+  private async startOffsets(
+    groupId: string,
+    topics: readonly string[],
+    tasks: readonly number[],
+  ): Promise<{ topic: string; partition: number; offset: string }[]> {
+    // A fresh admin per attempt: a partition's leader may have just moved (see retryingRetriable).
+    return retryingRetriable(() =>
+      this.withAdmin(async (admin) => {
+        const perTopic = await Promise.all(
+          topics.map(async (topic) => {
+            const [committed, bounds] = await Promise.all([
+              admin.fetchOffsets({ groupId, topics: [topic] }),
+              admin.fetchTopicOffsets(topic),
+            ]);
+            const offsets = committed[0]?.partitions ?? [];
+            return tasks.map((partition) => {
+              const committedOffset = offsets.find((o) => o.partition === partition)?.offset;
+              const low = bounds.find((b) => b.partition === partition)?.low ?? '0';
+              return { topic, partition, offset: resumeOffset(committedOffset, low) };
+            });
+          }),
+        );
+        return perTopic.flat();
+      }),
+    );
+  }
+
+  /**
+   * Loads the latest committed state per key of `tasks` from their changelog partitions.
+   * Reading "to the end" of a transactional topic is unreliable (the last offsets are commit
+   * markers a consumer never sees), so each task appends its own marker, with its own
+   * producer in a committed transaction, and its partition is read until that marker appears.
+   */
+  private async restore<S>(processor: StatefulProcessor<S>, topic: string, tasks: readonly Task<S>[]): Promise<void> {
+    const pending = new Map<number, { task: Task<S>; marker: string }>();
+    await Promise.all(
+      tasks.map(async (task) => {
+        const marker = randomUUID();
+        const transaction = await task.producer.transaction();
+        try {
+          await transaction.send({
+            topic,
+            acks: -1,
+            messages: [{ key: RESTORE_MARKER_KEY, value: encodeValue({ marker }), partition: task.partition }],
+          });
+          await transaction.commit();
+        } catch (error) {
+          if (transaction.isActive()) await transaction.abort().catch(() => undefined);
+          throw error;
+        }
+        pending.set(task.partition, { task, marker });
+      }),
+    );
+
+    const groupId = this.group(`${processor.name}-restore-${randomUUID()}`);
+    const reader = this.kafka.consumer({
+      groupId,
+      readUncommitted: false,
+      allowAutoTopicCreation: false,
+      partitionAssigners: [fixedAssigner(topic, [...pending.keys()])],
+    });
     await reader.connect();
     try {
-      await reader.subscribe({ topic: this.physical(topic), fromBeginning: true });
+      await reader.subscribe({ topic, fromBeginning: true });
       await new Promise<void>((resolve, reject) => {
         reader
           .run({
-            eachMessage: async ({ message }) => {
+            eachMessage: async ({ partition, message }) => {
+              const restoring = pending.get(partition);
+              // Past its marker a partition holds nothing of the state being restored.
+              if (!restoring) return;
+              const { states } = restoring.task;
               const key = message.key?.toString('utf8') ?? '';
               if (message.value === null) {
                 states.delete(key);
@@ -471,7 +699,9 @@ export class KafkaBus implements Bus {
               }
               const value: unknown = JSON.parse(message.value.toString('utf8'));
               if (key === RESTORE_MARKER_KEY) {
-                if ((value as { marker?: string }).marker === marker) resolve();
+                if ((value as { marker?: string }).marker !== restoring.marker) return;
+                pending.delete(partition);
+                if (pending.size === 0) resolve();
                 return;
               }
               states.set(key, processor.stateSchema.parse(value));
@@ -484,6 +714,29 @@ export class KafkaBus implements Bus {
       await reader.disconnect();
       await this.withAdmin((admin) => admin.deleteGroups([groupId])).catch(() => undefined);
     }
+  }
+
+  /** A producer whose every send is part of a transaction under `transactionalId`; connecting it fences that id's previous holder. */
+  private transactionalProducer(transactionalId: string): Producer {
+    return this.kafka.producer({
+      transactionalId,
+      createPartitioner: Partitioners.DefaultPartitioner,
+      // Between back-to-back transactions the coordinator briefly answers
+      // CONCURRENT_TRANSACTIONS; kafkajs' default 300 ms first retry would cap a
+      // processor at about three batches a second.
+      retry: { retries: 8, initialRetryTime: 30, maxRetryTime: 2_000 },
+      idempotent: true,
+      maxInFlightRequests: 1,
+      allowAutoTopicCreation: false,
+    });
+  }
+
+  /** Partition count of each of `topics` (physical names). */
+  private async partitionCounts(topics: readonly string[]): Promise<Record<string, number>> {
+    return this.withAdmin(async (admin) => {
+      const { topics: found } = await admin.fetchTopicMetadata({ topics: [...topics] });
+      return Object.fromEntries(found.map((t) => [t.name, t.partitions.length]));
+    });
   }
 
   /** A group consumer with the configured liveness bounds; `group` (the logical name) labels its metrics. */
@@ -545,7 +798,8 @@ export class KafkaBus implements Bus {
     }
   }
 
-  private track(consumer: Consumer, producers: Producer[]): RunningTask {
+  /** `release` frees what the task holds besides its consumer (producers), after the consumer left. */
+  private track(consumer: Consumer, release: () => Promise<void>): RunningTask {
     let settle!: { resolve: () => void; reject: (error: unknown) => void };
     const done = new Promise<void>((resolve, reject) => {
       settle = { resolve, reject };
@@ -560,7 +814,7 @@ export class KafkaBus implements Bus {
         if (stopped) return done;
         stopped = true;
         await consumer.disconnect();
-        await Promise.all(producers.map((p) => p.disconnect()));
+        await release();
         this.tasks.delete(task);
         settle.resolve();
         return done;
