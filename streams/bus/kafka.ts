@@ -733,10 +733,14 @@ export class KafkaBus implements Bus {
 
   /** Partition count of each of `topics` (physical names). */
   private async partitionCounts(topics: readonly string[]): Promise<Record<string, number>> {
-    return this.withAdmin(async (admin) => {
-      const { topics: found } = await admin.fetchTopicMetadata({ topics: [...topics] });
-      return Object.fromEntries(found.map((t) => [t.name, t.partitions.length]));
-    });
+    // Replicas started together race to create the topics: the one whose creation found them
+    // already there may ask before their metadata has reached it (UNKNOWN_TOPIC_OR_PARTITION).
+    return retryingRetriable(() =>
+      this.withAdmin(async (admin) => {
+        const { topics: found } = await admin.fetchTopicMetadata({ topics: [...topics] });
+        return Object.fromEntries(found.map((t) => [t.name, t.partitions.length]));
+      }),
+    );
   }
 
   /** A group consumer with the configured liveness bounds; `group` (the logical name) labels its metrics. */
