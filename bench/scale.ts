@@ -45,7 +45,7 @@ import { z } from 'zod';
 import { loadConfig } from '../lib/config.ts';
 import { createLogger } from '../lib/logger.ts';
 import type { MarketEvent } from '../schema/events.ts';
-import { TOPICS } from '../schema/topics.ts';
+import { changelogTopic, TOPICS } from '../schema/topics.ts';
 import { encodeValue } from '../streams/bus/codec.ts';
 import { KafkaBus } from '../streams/bus/kafka.ts';
 import { replayCandles } from '../streams/sources/candle-replay.ts';
@@ -178,6 +178,10 @@ interface PipelineRun {
   readonly cpu: Record<Scaled, number[]>;
   /** Batch times of each processor over the timed window, all its replicas'. */
   readonly batches: Record<Scaled, Histogram>;
+  /** CPU seconds per second all replicas used together with no input to process. */
+  readonly idleCpu: number;
+  /** The machine's 1-minute load average as the timed window began (other work on it). */
+  readonly load: number;
 }
 
 async function pipeline(brokers: string): Promise<void> {
@@ -264,9 +268,18 @@ async function pipelineRun(
   await admin.connect();
   cleanups.push(['disconnecting the admin client', () => admin.disconnect()]);
   try {
-    // Before any processor starts: a processor would create them with the declared partitions. The
-    // bus's own topic creation, which waits out a creation a busy broker leaves in doubt (and not
-    // createBus, which first creates every topic with its declared partitions).
+    // Every topic the replicas use, before any starts. The scaled ones (and the changelogs, which
+    // must match them) with BENCH_SCALE_PARTITIONS: a processor would create them with the declared
+    // count. The others too: replicas starting together race to create them, and the loser's next
+    // metadata request can fail with UNKNOWN_TOPIC_OR_PARTITION, which ends that process. The bus's
+    // own topic creation (not createBus's, which creates every topic with its declared partitions)
+    // waits out a creation a busy broker leaves in doubt.
+    const scaled = [
+      TOPICS.marketEvents,
+      TOPICS.candles,
+      TOPICS.indicators,
+      ...PROCESSORS.map((p) => changelogTopic(p)),
+    ].map((t) => ({ ...t, partitions: settings.BENCH_SCALE_PARTITIONS }));
     const bus = new KafkaBus(
       {
         brokers,
@@ -279,12 +292,7 @@ async function pipelineRun(
       logger,
     );
     await bus
-      .ensureTopics(
-        [TOPICS.marketEvents, TOPICS.candles, TOPICS.indicators].map((t) => ({
-          ...t,
-          partitions: settings.BENCH_SCALE_PARTITIONS,
-        })),
-      )
+      .ensureTopics([...scaled, ...Object.values(TOPICS).filter((t) => !scaled.some((s) => s.name === t.name))])
       .finally(() => bus.close());
     cleanups.push([`deleting topics ${prefix}*`, () => deleteTopics(brokers, prefix)]);
     const groups = [...PROCESSORS.map((p) => `${prefix}${p}`), `${prefix}audit`];
@@ -331,8 +339,14 @@ async function pipelineRun(
       );
     });
 
+    // While the timed input is written the replicas can see none of it: what they use meanwhile is
+    // what a replica costs with nothing to do (fetches that come back empty, heartbeats, timers).
+    const idleFrom = await Promise.all(started.map(sample));
+    const idleClock = performance.now();
     const transaction = await writeTransaction(producer, topic, input.timed);
     const before = await Promise.all(started.map(sample));
+    const idleSeconds = (performance.now() - idleClock) / 1000;
+    const load = loadavg()[0]!;
     const clock = performance.now();
     await transaction.commit();
     await until('the last indicator set', async () => audit.count() >= input.totalSets);
@@ -343,11 +357,12 @@ async function pipelineRun(
 
     const cpu = { candles: [] as number[], indicators: [] as number[] };
     const batches = { candles: EMPTY_HISTOGRAM, indicators: EMPTY_HISTOGRAM };
+    const idleCpu = started.reduce((sum, _, i) => sum + before[i]!.cpu - idleFrom[i]!.cpu, 0) / idleSeconds;
     started.forEach((replica, i) => {
       cpu[replica.processor].push(after[i]!.cpu - before[i]!.cpu);
       batches[replica.processor] = addWindow(batches[replica.processor], after[i]!.batches, before[i]!.batches);
     });
-    return { replicas, seconds, cpu, batches };
+    return { replicas, seconds, cpu, batches, idleCpu, load };
   } finally {
     await runCleanups(cleanups, 'scale');
   }
@@ -436,7 +451,8 @@ function printPipeline(input: Input, runs: readonly PipelineRun[], brokers: stri
       `${settings.BENCH_SCALE_DAYS} real day(s) each of BTC/USD and ETH/USD minutes as trades; after a ` +
       `${WARM_UP_MINUTES}-minute warm-up, ${int(input.timedTrades)} trades released at once (one committed ` +
       `transaction), timed to the last of ${int(input.totalSets)} indicator sets; each replica a ` +
-      '`tickcast stream` child; CPU = utime+stime from /proc/<pid>/stat over the timed window',
+      '`tickcast stream` child; CPU = utime+stime from /proc/<pid>/stat over the timed window; idle = the ' +
+      'same replicas while the timed input was written (invisible to them); load = 1-min load average',
   );
   const head = [
     'replicas'.padEnd(8),
@@ -447,6 +463,8 @@ function printPipeline(input: Input, runs: readonly PipelineRun[], brokers: stri
     'CPU s per replica, candles | indicators'.padEnd(40),
     'CPU µs/trade c+i=total'.padStart(24),
     '÷ first'.padStart(7),
+    'all replicas CPU-s/s busy/idle'.padStart(30),
+    'load'.padStart(5),
   ];
   console.log(`  ${head.join(' ')}`);
   for (const r of runs) {
@@ -466,6 +484,8 @@ function printPipeline(input: Input, runs: readonly PipelineRun[], brokers: stri
         perReplica.padEnd(40),
         perTrade.padStart(24),
         (total / baseTotal).toFixed(3).padStart(7),
+        `${(sum([...r.cpu.candles, ...r.cpu.indicators]) / r.seconds).toFixed(2)}/${r.idleCpu.toFixed(2)}`.padStart(30),
+        r.load.toFixed(1).padStart(5),
       ].join(' ')}`,
     );
   }
@@ -491,6 +511,8 @@ interface GatewayRun {
   readonly measured: Measured;
   /** CPU seconds of each replica over the timed window. */
   readonly cpu: readonly number[];
+  /** The machine's 1-minute load average as the timed window began (other work on it). */
+  readonly load: number;
 }
 
 async function gateway(databaseUrl: string, cleanups: Cleanups): Promise<void> {
@@ -538,12 +560,13 @@ async function gateway(databaseUrl: string, cleanups: Cleanups): Promise<void> {
       });
       // measure() reads the gateways' CPU twice, before and after the timed window.
       const samples: number[][] = [];
+      const load = loadavg()[0]!;
       const measured = await measure(backend.load, backend.subgraphs, spec, async () => {
         const each = await Promise.all(started.map((child) => cpuSeconds(child.pid)));
         samples.push(each);
         return each.reduce((a, b) => a + b, 0) * 1000;
       });
-      runs.push({ replicas, measured, cpu: samples[1]!.map((cpu, i) => cpu - samples[0]![i]!) });
+      runs.push({ replicas, measured, cpu: samples[1]!.map((cpu, i) => cpu - samples[0]![i]!), load });
     } finally {
       await Promise.all(started.map((child) => stopChild(child)));
     }
@@ -574,6 +597,7 @@ function printGateway(runs: readonly GatewayRun[], poolSize: number): void {
     'CPU s per replica'.padEnd(20),
     'subgraphs CPU ms/req'.padStart(20),
     'load gen CPU-s/s'.padStart(16),
+    'load'.padStart(5),
   ];
   console.log(`  ${head.join(' ')}`);
   for (const r of runs) {
@@ -594,6 +618,7 @@ function printGateway(runs: readonly GatewayRun[], poolSize: number): void {
           .padEnd(20),
         fixed(m.subgraphsCpuMs).padStart(20),
         fixed(m.clientCpu).padStart(16),
+        fixed(r.load, 1).padStart(5),
       ].join(' ')}`,
     );
   }
