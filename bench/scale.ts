@@ -70,7 +70,7 @@ import { addWindow, EMPTY_HISTOGRAM, histogramOf, histogramQuantile, type Histog
 import { expectedIndicatorSets } from './streams.ts';
 import { runCleanups, stopChild, type Child, type Cleanups } from './subscriptions/children.ts';
 import { startGateway } from './subscriptions/gateways.ts';
-import { cpuSeconds, scrapeMetrics } from './subscriptions/process-metrics.ts';
+import { cpuSeconds, mainThreadCpuSeconds, scrapeMetrics } from './subscriptions/process-metrics.ts';
 
 const positiveInt = z.coerce.number().int().positive();
 const SETTINGS = z.object({
@@ -167,6 +167,7 @@ interface Replica {
 
 interface ReplicaSample {
   readonly cpu: number;
+  readonly mainThreadCpu: number;
   readonly batches: Histogram;
   readonly tasks: number;
 }
@@ -176,6 +177,8 @@ interface PipelineRun {
   readonly seconds: number;
   /** CPU seconds of each replica over the timed window. */
   readonly cpu: Record<Scaled, number[]>;
+  /** The part of `cpu` on the replicas' main threads, summed per processor. */
+  readonly mainThreadCpu: Record<Scaled, number>;
   /** Batch times of each processor over the timed window, all its replicas'. */
   readonly batches: Record<Scaled, Histogram>;
   /** CPU seconds per second all replicas used together with no input to process. */
@@ -356,13 +359,15 @@ async function pipelineRun(
       throw new Error(`${audit.count()} indicator sets on the topic, expected ${input.totalSets}`);
 
     const cpu = { candles: [] as number[], indicators: [] as number[] };
+    const mainThreadCpu = { candles: 0, indicators: 0 };
     const batches = { candles: EMPTY_HISTOGRAM, indicators: EMPTY_HISTOGRAM };
     const idleCpu = started.reduce((sum, _, i) => sum + before[i]!.cpu - idleFrom[i]!.cpu, 0) / idleSeconds;
     started.forEach((replica, i) => {
       cpu[replica.processor].push(after[i]!.cpu - before[i]!.cpu);
+      mainThreadCpu[replica.processor] += after[i]!.mainThreadCpu - before[i]!.mainThreadCpu;
       batches[replica.processor] = addWindow(batches[replica.processor], after[i]!.batches, before[i]!.batches);
     });
-    return { replicas, seconds, cpu, batches, idleCpu, load };
+    return { replicas, seconds, cpu, mainThreadCpu, batches, idleCpu, load };
   } finally {
     await runCleanups(cleanups, 'scale');
   }
@@ -425,12 +430,15 @@ async function countRecords(
 }
 
 async function sample(replica: Replica): Promise<ReplicaSample> {
-  const [cpu, metrics] = await Promise.all([
-    cpuSeconds(replica.service.child.pid!),
+  const pid = replica.service.child.pid!;
+  const [cpu, mainThreadCpu, metrics] = await Promise.all([
+    cpuSeconds(pid),
+    mainThreadCpuSeconds(pid),
     scrapeMetrics(replica.metricsPort),
   ]);
   return {
     cpu,
+    mainThreadCpu,
     batches: histogramOf(metrics, 'tickcast_processor_batch_seconds'),
     tasks: metrics.get('tickcast_processor_tasks') ?? 0,
   };
@@ -452,7 +460,9 @@ function printPipeline(input: Input, runs: readonly PipelineRun[], brokers: stri
       `${WARM_UP_MINUTES}-minute warm-up, ${int(input.timedTrades)} trades released at once (one committed ` +
       `transaction), timed to the last of ${int(input.totalSets)} indicator sets; each replica a ` +
       '`tickcast stream` child; CPU = utime+stime from /proc/<pid>/stat over the timed window; idle = the ' +
-      'same replicas while the timed input was written (invisible to them); load = 1-min load average',
+      'same replicas while the timed input was written (invisible to them); main thread % = the share of the ' +
+      "main thread (JavaScript) in the replicas' CPU, the rest V8's GC and compiler threads and libuv's pool; " +
+      'load = 1-min load average',
   );
   const head = [
     'replicas'.padEnd(8),
@@ -463,6 +473,7 @@ function printPipeline(input: Input, runs: readonly PipelineRun[], brokers: stri
     'CPU s per replica, candles | indicators'.padEnd(40),
     'CPU µs/trade c+i=total'.padStart(24),
     '÷ first'.padStart(7),
+    'main thread % c/i'.padStart(17),
     'all replicas CPU-s/s busy/idle'.padStart(30),
     'load'.padStart(5),
   ];
@@ -484,6 +495,9 @@ function printPipeline(input: Input, runs: readonly PipelineRun[], brokers: stri
         perReplica.padEnd(40),
         perTrade.padStart(24),
         (total / baseTotal).toFixed(3).padStart(7),
+        PROCESSORS.map((p) => ((100 * r.mainThreadCpu[p]) / sum(r.cpu[p])).toFixed(0))
+          .join('/')
+          .padStart(17),
         `${(sum([...r.cpu.candles, ...r.cpu.indicators]) / r.seconds).toFixed(2)}/${r.idleCpu.toFixed(2)}`.padStart(30),
         r.load.toFixed(1).padStart(5),
       ].join(' ')}`,
