@@ -171,6 +171,8 @@ interface ReplicaSample {
   readonly mainThreadCpu: number;
   readonly batches: Histogram;
   readonly tasks: number;
+  /** Group joins so far: one at start, one per rebalance since. */
+  readonly joins: number;
 }
 
 interface PipelineRun {
@@ -182,6 +184,8 @@ interface PipelineRun {
   readonly mainThreadCpu: Record<Scaled, number>;
   /** Batch times of each processor over the timed window, all its replicas'. */
   readonly batches: Record<Scaled, Histogram>;
+  /** Group joins of all replicas in the timed window (rebalances): 0 unless a replica dropped out. */
+  readonly rejoins: number;
   /** CPU seconds per second all replicas used together with no input to process. */
   readonly idleCpu: number;
   /** The machine's 1-minute load average as the timed window began (other work on it). */
@@ -368,7 +372,8 @@ async function pipelineRun(
       mainThreadCpu[replica.processor] += after[i]!.mainThreadCpu - before[i]!.mainThreadCpu;
       batches[replica.processor] = addWindow(batches[replica.processor], after[i]!.batches, before[i]!.batches);
     });
-    return { replicas, seconds, cpu, mainThreadCpu, batches, idleCpu, load };
+    const rejoins = started.reduce((sum, _, i) => sum + after[i]!.joins - before[i]!.joins, 0);
+    return { replicas, seconds, cpu, mainThreadCpu, batches, idleCpu, rejoins, load };
   } finally {
     await runCleanups(cleanups, 'scale');
   }
@@ -442,6 +447,7 @@ async function sample(replica: Replica): Promise<ReplicaSample> {
     mainThreadCpu,
     batches: histogramOf(metrics, 'tickcast_processor_batch_seconds'),
     tasks: metrics.get('tickcast_processor_tasks') ?? 0,
+    joins: metrics.get('tickcast_bus_group_joins_total') ?? 0,
   };
 }
 
@@ -463,7 +469,7 @@ function printPipeline(input: Input, runs: readonly PipelineRun[], brokers: stri
       '`tickcast stream` child; CPU = utime+stime from /proc/<pid>/stat over the timed window; idle = the ' +
       'same replicas while the timed input was written (invisible to them); main thread % = the share of the ' +
       "main thread (JavaScript) in the replicas' CPU, the rest V8's GC and compiler threads and libuv's pool; " +
-      'load = 1-min load average',
+      'rejoins = group joins in the timed window (rebalances); load = 1-min load average',
   );
   const head = [
     'replicas'.padEnd(8),
@@ -476,6 +482,7 @@ function printPipeline(input: Input, runs: readonly PipelineRun[], brokers: stri
     '÷ first'.padStart(7),
     'main thread % c/i'.padStart(17),
     'all replicas CPU-s/s busy/idle'.padStart(30),
+    'rejoins'.padStart(7),
     'load'.padStart(5),
   ];
   console.log(`  ${head.join(' ')}`);
@@ -500,6 +507,7 @@ function printPipeline(input: Input, runs: readonly PipelineRun[], brokers: stri
           .join('/')
           .padStart(17),
         `${(sum([...r.cpu.candles, ...r.cpu.indicators]) / r.seconds).toFixed(2)}/${r.idleCpu.toFixed(2)}`.padStart(30),
+        String(r.rejoins).padStart(7),
         r.load.toFixed(1).padStart(5),
       ].join(' ')}`,
     );
