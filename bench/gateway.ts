@@ -779,11 +779,13 @@ async function generateLoad(spec: LoadSpec): Promise<LoadResult> {
     headers: { ...spec.headers, 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) },
   }));
   let sent = 0;
-  const post = () =>
-    new Promise<{ status: number; text: string; expected: string }>((resolve, reject) => {
-      const k = sent++;
-      const { body, expected, headers } = mix[k % mix.length]!;
-      const target = targets[Math.floor(k / mix.length) % targets.length]!;
+  type Reply = { status: number; text: string; expected: string };
+  const post = (): Promise<Reply> => {
+    const k = sent++;
+    return postTo(mix[k % mix.length]!, targets[Math.floor(k / mix.length) % targets.length]!, true);
+  };
+  const postTo = ({ body, expected, headers }: (typeof mix)[number], target: URL, retry: boolean): Promise<Reply> =>
+    new Promise<Reply>((resolve, reject) => {
       const req = request(
         { hostname: target.hostname, port: target.port, path: target.pathname, method: 'POST', headers, agent },
         (res) => {
@@ -796,7 +798,14 @@ async function generateLoad(spec: LoadSpec): Promise<LoadResult> {
         },
       );
       req.setTimeout(REQUEST_TIMEOUT_MS, () => req.destroy(new Error(`no answer within ${REQUEST_TIMEOUT_MS} ms`)));
-      req.on('error', reject);
+      req.on('error', (error: NodeJS.ErrnoException) => {
+        // A kept-alive socket the server closed as this request went out on it (its idle timeout):
+        // Node's documented case for one retry (`request.reusedSocket`). Idle sockets occur once
+        // the load is spread over several URLs, each with its own pool.
+        if (retry && req.reusedSocket && error.code === 'ECONNRESET')
+          postTo({ body, expected, headers }, target, false).then(resolve, reject);
+        else reject(error);
+      });
       req.end(body);
     });
 
