@@ -33,7 +33,7 @@ import pg from 'pg';
 import { generateApiKey, parseApiKeyEntries } from '../gateway/auth.ts';
 import { gatewayConfigFromEnv, type GatewayConfig } from '../gateway/config.ts';
 import { createGateway } from '../gateway/server.ts';
-import { loadConfig } from '../lib/config.ts';
+import { loadConfig, type Config } from '../lib/config.ts';
 import { createLogger, type Logger } from '../lib/logger.ts';
 import { registry as metrics } from '../lib/metrics.ts';
 import { openRegistry } from '../registry/index.ts';
@@ -69,29 +69,32 @@ const repoFile = (path: string): URL => new URL(`../${path}`, import.meta.url);
 const TSX_LOADER = repoFile('node_modules/tsx/dist/loader.mjs').href;
 
 /** The dashboard's query (test/operations): all five subgraphs, three sequential fetch stages. */
-const CROSS_QUERY = {
+export const CROSS_QUERY = {
   query: await readFile(repoFile('test/operations/market-overview.graphql'), 'utf8'),
   variables: { pair: PAIR, interval: '1m', first: 20, horizon: HORIZON },
 };
 /** Answered by the markets subgraph alone: the gateway adds one hop and its own work. */
-const SINGLE_QUERY = {
+export const SINGLE_QUERY = {
   query: `{ market(pair: "${PAIR}") { candles(interval: "1m", first: 20) { edges { node { close } } } } }`,
 };
 
 // ---- messages between this process and its children
 
-interface LoadSpec {
-  readonly url: string;
-  readonly body: string;
+export interface LoadSpec {
+  /** Requests go round-robin over these (gateway replicas; one for most targets). */
+  readonly urls: readonly string[];
+  /**
+   * The query mix, sent in turn, each to every URL alike; every response must be exactly its
+   * `expected` (the answer checked before timing).
+   */
+  readonly requests: readonly { readonly body: string; readonly expected: string }[];
   readonly headers: Record<string, string>;
-  /** Every response must be exactly this (the answer checked before timing). */
-  readonly expected: string;
   readonly concurrency: number;
   readonly warmupMs: number;
   readonly durationMs: number;
 }
 
-interface LoadResult {
+export interface LoadResult {
   readonly requests: number;
   readonly seconds: number;
   readonly p50: number;
@@ -164,7 +167,7 @@ async function stopChild(child: ChildProcess, graceMs = 15_000): Promise<void> {
 
 // ---- data: a fresh schema with a real day of BTC/USD
 
-interface Seeded {
+export interface Seeded {
   readonly candles: number;
   readonly indicatorSets: number;
   readonly trades: number;
@@ -371,7 +374,7 @@ interface Reply {
   readonly data: unknown;
 }
 
-async function ask(url: string, body: string, headers: Record<string, string>): Promise<Reply> {
+export async function ask(url: string, body: string, headers: Record<string, string>): Promise<Reply> {
   const response = await fetch(url, {
     method: 'POST',
     headers: { 'content-type': 'application/json', ...headers },
@@ -386,7 +389,7 @@ async function ask(url: string, body: string, headers: Record<string, string>): 
   return { text, data: parsed.data };
 }
 
-function requireSame(what: string, answers: Record<string, Reply>): void {
+export function requireSame(what: string, answers: Record<string, Reply>): void {
   const [[firstName, first], ...rest] = Object.entries(answers) as [[string, Reply], ...[string, Reply][]];
   for (const [name, reply] of rest) {
     if (!isDeepStrictEqual(reply.data, first.data)) {
@@ -409,7 +412,7 @@ interface Overview {
 }
 
 /** Every subgraph contributed: a wrong URL or an empty table fails here, not as a fast "null" benchmark. */
-function requireComplete(data: unknown, mae: number): void {
+export function requireComplete(data: unknown, mae: number): void {
   const market = (data as Overview).market;
   const problems = [
     !market && 'market is null',
@@ -427,7 +430,7 @@ function requireComplete(data: unknown, mae: number): void {
 
 // ---- measuring
 
-interface Measured extends LoadResult {
+export interface Measured extends LoadResult {
   /** CPU ms per request of this process (the gateways) and of the subgraphs child. */
   readonly gatewayCpuMs: number;
   readonly subgraphsCpuMs: number;
@@ -438,16 +441,28 @@ interface Measured extends LoadResult {
 const cpuMs = (usage: NodeJS.CpuUsage): number => (usage.user + usage.system) / 1000;
 
 /** Load without measuring (durationMs 0), failing on any wrong answer. */
-async function warmUp(load: ChildProcess, spec: LoadSpec): Promise<void> {
+export async function warmUp(load: ChildProcess, spec: LoadSpec): Promise<void> {
   const result = nextMessage(load, 'result', spec.warmupMs + 2 * REQUEST_TIMEOUT_MS + 30_000);
   send(load, { type: 'run', spec });
   const { result: warmed } = await result;
   if (warmed.errors > 0) {
-    throw new Error(`${spec.url}: ${warmed.errors} failed or unexpected responses, first: ${warmed.firstError}`);
+    throw new Error(
+      `${spec.urls.join(', ')}: ${warmed.errors} failed or unexpected responses, first: ${warmed.firstError}`,
+    );
   }
 }
 
-async function measure(load: ChildProcess, subgraphs: ChildProcess, spec: LoadSpec): Promise<Measured> {
+/**
+ * One timed run of `spec`. `gatewayCpuMs` reads the CPU time the gateways under test have used
+ * so far: this process by default (they run in it here); gateway replicas in child processes
+ * (bench/scale.ts) read theirs from /proc.
+ */
+export async function measure(
+  load: ChildProcess,
+  subgraphs: ChildProcess,
+  spec: LoadSpec,
+  gatewayCpuMs: () => Promise<number> = () => Promise.resolve(cpuMs(process.cpuUsage())),
+): Promise<Measured> {
   const subgraphsUsage = async (): Promise<{ cpu: number; operations: number }> => {
     const reply = nextMessage(subgraphs, 'usage', 10_000);
     send(subgraphs, { type: 'usage' });
@@ -460,13 +475,15 @@ async function measure(load: ChildProcess, subgraphs: ChildProcess, spec: LoadSp
   result.catch(() => undefined); // awaited below; a failure is reported there
   send(load, { type: 'run', spec });
   await measuring;
-  const gateway0 = process.cpuUsage();
+  const gateway0 = await gatewayCpuMs();
   const subgraphs0 = await subgraphsUsage();
   const { result: measured } = await result;
-  const gatewayCpu = cpuMs(process.cpuUsage(gateway0));
+  const gatewayCpu = (await gatewayCpuMs()) - gateway0;
   const subgraphs1 = await subgraphsUsage();
   if (measured.errors > 0) {
-    throw new Error(`${spec.url}: ${measured.errors} failed or unexpected responses, first: ${measured.firstError}`);
+    throw new Error(
+      `${spec.urls.join(', ')}: ${measured.errors} failed or unexpected responses, first: ${measured.firstError}`,
+    );
   }
   return {
     ...measured,
@@ -478,27 +495,29 @@ async function measure(load: ChildProcess, subgraphs: ChildProcess, spec: LoadSp
 
 // ---- the benchmark
 
-export async function run(): Promise<void> {
-  const databaseUrl = process.env['DATABASE_URL'];
-  if (!databaseUrl) {
-    throw new Error(
-      'the gateway benchmark needs PostgreSQL: run `scripts/services up postgres` and `eval "$(scripts/services env)"`',
-    );
-  }
-  const logger = createLogger(process.env['LOG_LEVEL'] ?? 'warn');
-  const cleanups: [string, () => Promise<unknown>][] = [];
-  try {
-    await bench(databaseUrl, logger, cleanups);
-  } finally {
-    for (const [what, cleanup] of cleanups.reverse()) {
-      await cleanup().catch((error: unknown) => console.error(`gateway bench: ${what} failed:`, error));
-    }
-  }
+/** What the gateway benchmarks query: subgraphs over seeded data, and a load generator. */
+export interface Backend {
+  readonly seeded: Seeded;
+  readonly urls: Record<SubgraphName, string>;
+  /** The child running the five subgraphs (answers `usage`). */
+  readonly subgraphs: ChildProcess;
+  /** The child generating load (answers `run`). */
+  readonly load: ChildProcess;
+  readonly config: Config;
 }
 
-async function bench(databaseUrl: string, logger: Logger, cleanups: [string, () => Promise<unknown>][]): Promise<void> {
-  const loadBefore = loadavg()[0]!; // other work on this machine skews every figure: say how much there was
-  const schema = `bench${Date.now().toString(36)}${randomBytes(2).toString('hex')}_gateway`;
+/**
+ * A fresh PostgreSQL schema (`bench…_<name>`) seeded with a real day of BTC/USD and a local
+ * model registry in a temp dir, the five real subgraphs over them in one child process, and a
+ * load generator child; `cleanups` undoes each.
+ */
+export async function startBackend(
+  databaseUrl: string,
+  logger: Logger,
+  cleanups: [string, () => Promise<unknown>][],
+  name: string,
+): Promise<Backend> {
+  const schema = `bench${Date.now().toString(36)}${randomBytes(2).toString('hex')}_${name}`;
   const admin = new pg.Pool({ connectionString: databaseUrl, max: 1 });
   await admin.query(`CREATE SCHEMA ${schema}`);
   cleanups.push([
@@ -508,7 +527,7 @@ async function bench(databaseUrl: string, logger: Logger, cleanups: [string, () 
       await admin.end();
     },
   ]);
-  const dataDir = await mkdtemp(join(tmpdir(), 'tickcast-bench-gateway-'));
+  const dataDir = await mkdtemp(join(tmpdir(), `tickcast-bench-${name}-`));
   cleanups.push([`removing ${dataDir}`, () => rm(dataDir, { recursive: true, force: true })]);
 
   const scoped = new URL(databaseUrl);
@@ -531,6 +550,31 @@ async function bench(databaseUrl: string, logger: Logger, cleanups: [string, () 
   const { urls } = await nextMessage(subgraphs, 'ready', 120_000);
   const load = startChild('load', env);
   cleanups.push(['stopping the load generator', () => stopChild(load)]);
+
+  return { seeded, urls, subgraphs, load, config };
+}
+
+export async function run(): Promise<void> {
+  const databaseUrl = process.env['DATABASE_URL'];
+  if (!databaseUrl) {
+    throw new Error(
+      'the gateway benchmark needs PostgreSQL: run `scripts/services up postgres` and `eval "$(scripts/services env)"`',
+    );
+  }
+  const logger = createLogger(process.env['LOG_LEVEL'] ?? 'warn');
+  const cleanups: [string, () => Promise<unknown>][] = [];
+  try {
+    await bench(databaseUrl, logger, cleanups);
+  } finally {
+    for (const [what, cleanup] of cleanups.reverse()) {
+      await cleanup().catch((error: unknown) => console.error(`gateway bench: ${what} failed:`, error));
+    }
+  }
+}
+
+async function bench(databaseUrl: string, logger: Logger, cleanups: [string, () => Promise<unknown>][]): Promise<void> {
+  const loadBefore = loadavg()[0]!; // other work on this machine skews every figure: say how much there was
+  const { seeded, urls, subgraphs, load, config } = await startBackend(databaseUrl, logger, cleanups, 'gateway');
 
   const apiKey = generateApiKey('bench', ['read']);
   const tickcast = await startTickcastGateway(urls, logger, apiKey, true);
@@ -575,10 +619,9 @@ async function bench(databaseUrl: string, logger: Logger, cleanups: [string, () 
   }
 
   const spec = ({ url, body, expected }: (typeof checked)[number]): LoadSpec => ({
-    url,
-    body,
+    urls: [url],
+    requests: [{ body, expected }],
     headers,
-    expected,
     concurrency: CONCURRENCY,
     warmupMs: WARMUP_MS,
     durationMs: DURATION_MS,
@@ -721,25 +764,48 @@ async function subgraphOperations(): Promise<number> {
 const quantile = (sorted: readonly number[], q: number): number =>
   sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!;
 
-/** `concurrency` loops each sending the next request when the last one answered, until the deadline. */
+/**
+ * `concurrency` loops each sending the next request when the last one answered, until the
+ * deadline. Request k is query k mod Q of the mix, sent to URL floor(k / Q) mod U: every URL
+ * gets every query of the mix alike, whatever the two counts.
+ */
 async function generateLoad(spec: LoadSpec): Promise<LoadResult> {
-  const target = new URL(spec.url);
+  const targets = spec.urls.map((url) => new URL(url));
+  // maxSockets is per host and port: up to `concurrency` connections to each URL.
   const agent = new Agent({ keepAlive: true, maxSockets: spec.concurrency });
-  const body = Buffer.from(spec.body);
-  const headers = { ...spec.headers, 'content-type': 'application/json', 'content-length': String(body.length) };
-  const post = () =>
-    new Promise<{ status: number; text: string }>((resolve, reject) => {
+  const mix = spec.requests.map(({ body, expected }) => ({
+    body: Buffer.from(body),
+    expected,
+    headers: { ...spec.headers, 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) },
+  }));
+  let sent = 0;
+  type Reply = { status: number; text: string; expected: string };
+  const post = (): Promise<Reply> => {
+    const k = sent++;
+    return postTo(mix[k % mix.length]!, targets[Math.floor(k / mix.length) % targets.length]!, true);
+  };
+  const postTo = ({ body, expected, headers }: (typeof mix)[number], target: URL, retry: boolean): Promise<Reply> =>
+    new Promise<Reply>((resolve, reject) => {
       const req = request(
         { hostname: target.hostname, port: target.port, path: target.pathname, method: 'POST', headers, agent },
         (res) => {
           const chunks: Buffer[] = [];
           res.on('data', (chunk: Buffer) => chunks.push(chunk));
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
+          res.on('end', () =>
+            resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8'), expected }),
+          );
           res.on('error', reject);
         },
       );
       req.setTimeout(REQUEST_TIMEOUT_MS, () => req.destroy(new Error(`no answer within ${REQUEST_TIMEOUT_MS} ms`)));
-      req.on('error', reject);
+      req.on('error', (error: NodeJS.ErrnoException) => {
+        // A kept-alive socket the server closed as this request went out on it (its idle timeout):
+        // Node's documented case for one retry (`request.reusedSocket`). Idle sockets occur once
+        // the load is spread over several URLs, each with its own pool.
+        if (retry && req.reusedSocket && error.code === 'ECONNRESET')
+          postTo({ body, expected, headers }, target, false).then(resolve, reject);
+        else reject(error);
+      });
       req.end(body);
     });
 
@@ -754,7 +820,7 @@ async function generateLoad(spec: LoadSpec): Promise<LoadResult> {
         try {
           const reply = await post();
           if (reply.status !== 200) problem = `HTTP ${reply.status}: ${reply.text.slice(0, 500)}`;
-          else if (reply.text !== spec.expected) problem = `a different answer: ${reply.text.slice(0, 500)}`;
+          else if (reply.text !== reply.expected) problem = `a different answer: ${reply.text.slice(0, 500)}`;
         } catch (error) {
           problem = String(error);
         }

@@ -27,6 +27,7 @@ const BENCHES: Record<string, () => Promise<void>> = {
   soak: async () => (await import('./soak.ts')).run(flags),
   e2e: async () => (await import('./e2e.ts')).run(),
   'cold-start': async () => (await import('./cold-start.ts')).run(),
+  scale: async () => (await import('./scale.ts')).run(),
 };
 
 // The soak runs for half an hour by default: only when named.

@@ -24,7 +24,7 @@ import { replayCandles } from '../streams/sources/candle-replay.ts';
 import { BTC_CANDLES, requireData } from '../test/support/data.ts';
 import { deleteTopics } from '../test/support/services.ts';
 import { applyClock, applyTrade, type CandleConfig } from '../streams/candles/aggregator.ts';
-import { initialCandleState } from '../streams/candles/window-state.ts';
+import { initialCandleState, type CandleState } from '../streams/candles/window-state.ts';
 
 const DAYS = Number(process.env['BENCH_DAYS'] ?? 7);
 const PAIR = 'BTC/USD';
@@ -135,11 +135,16 @@ async function startProfile(dir: string | undefined): Promise<(() => Promise<voi
   };
 }
 
-/** One indicator set per closed candle: count the candles with the (pure) aggregator itself. */
-function expectedIndicatorSets(events: readonly MarketEvent[], config: CandleConfig): number {
-  const state = initialCandleState(PAIR);
+/**
+ * One indicator set per closed candle: count the candles with the (pure) aggregator itself,
+ * one state per pair as the candles processor keeps them.
+ */
+export function expectedIndicatorSets(events: readonly MarketEvent[], config: CandleConfig): number {
+  const states = new Map<string, CandleState>();
   let candles = 0;
   for (const event of events) {
+    let state = states.get(event.pair);
+    if (!state) states.set(event.pair, (state = initialCandleState(event.pair)));
     candles += (event.kind === 'trade' ? applyTrade(state, event, config) : applyClock(state, event, config)).closed
       .length;
   }

@@ -11,8 +11,21 @@ export async function procStatus(pid: number): Promise<{ rssMb: number; hwmMb: n
 }
 
 /** CPU seconds (user + system) the process has used. */
-export async function cpuSeconds(pid: number): Promise<number> {
-  const text = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+export function cpuSeconds(pid: number): Promise<number> {
+  return statCpuSeconds(`/proc/${pid}/stat`);
+}
+
+/**
+ * CPU seconds of the process's main thread alone: JavaScript, and whatever else runs on the event
+ * loop; the rest of cpuSeconds is V8's helper threads (concurrent GC, optimising compiler),
+ * libuv's pool and the tsx loader's thread.
+ */
+export function mainThreadCpuSeconds(pid: number): Promise<number> {
+  return statCpuSeconds(`/proc/${pid}/task/${pid}/stat`);
+}
+
+async function statCpuSeconds(path: string): Promise<number> {
+  const text = await readFile(path, 'utf8').catch(() => '');
   const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
   return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
 }
