@@ -362,10 +362,7 @@ class PostgresLimits implements LimitsStore {
   }
 
   private async acquire(id: string, kind: Lease['kind'], principal: string, limit: number): Promise<boolean> {
-    const client = await this.pool.connect();
-    let broken = false;
-    try {
-      await client.query('BEGIN');
+    return inTransaction(this.pool, async (client) => {
       // Two replicas counting at once would both see room for the last slot: one key's
       // acquisitions take turns. Released at COMMIT/ROLLBACK.
       await client.query('SELECT pg_advisory_xact_lock(hashtextextended($1::text, 0))', [`${kind}:${principal}`]);
@@ -377,35 +374,17 @@ class PostgresLimits implements LimitsStore {
         limit,
         this.store.leaseTtlMs,
       ]);
-      await client.query('COMMIT');
       return rowCount === 1;
-    } catch (error) {
-      broken = true;
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw error;
-    } finally {
-      // A connection that failed mid-transaction is not given back to the pool.
-      client.release(broken);
-    }
+    });
   }
 
   private async ensureTables(): Promise<void> {
     if (this.tablesCreated) return;
-    const client = await this.pool.connect();
-    let broken = false;
-    try {
-      await client.query('BEGIN');
+    await inTransaction(this.pool, async (client) => {
       await client.query('SELECT pg_advisory_xact_lock($1)', [TABLES_LOCK_ID]);
       await client.query(TABLES);
-      await client.query('COMMIT');
-      this.tablesCreated = true;
-    } catch (error) {
-      broken = true;
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw error;
-    } finally {
-      client.release(broken);
-    }
+    });
+    this.tablesCreated = true;
   }
 
   /** Renews this replica's leases and removes what no longer counts. */
@@ -475,5 +454,23 @@ class PostgresLimits implements LimitsStore {
       }
       return local();
     }
+  }
+}
+
+/** Runs `work` in a transaction on one pooled connection; one that failed mid-transaction is not given back to the pool. */
+async function inTransaction<T>(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  let broken = false;
+  try {
+    await client.query('BEGIN');
+    const result = await work(client);
+    await client.query('COMMIT');
+    return result;
+  } catch (error) {
+    broken = true;
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw error;
+  } finally {
+    client.release(broken);
   }
 }
