@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { TickcastError } from '../../lib/errors.ts';
 import { TOPICS } from '../../schema/topics.ts';
 import { registry } from '../../lib/metrics.ts';
-import { applyBatch } from './batch.ts';
+import { applyBatch, taskStateStores } from './batch.ts';
 import type { InboundRecord, OutboundRecord, StatefulProcessor } from './bus.ts';
 
 const record = (offset: number, value: string): InboundRecord => ({
@@ -79,5 +79,53 @@ describe('applyBatch', () => {
       /rebalancing/,
     );
     assert.deepEqual(seen, ['a']);
+  });
+});
+
+describe('taskStateStores: the states of the tasks one replica runs', () => {
+  const windowed = (maxKeys: number | undefined) =>
+    ({ name: 'window-test', maxKeys }) as unknown as StatefulProcessor<number>;
+
+  it('bounds all the tasks together, forgetting the least recently used key of any task, reported to its own task', () => {
+    const stores = taskStateStores(windowed(3));
+    const evicted: string[] = [];
+    const a = stores.forTask(0, (key) => evicted.push(`0:${key}`));
+    const b = stores.forTask(1, (key) => evicted.push(`1:${key}`));
+    a.set('x', 1);
+    b.set('y', 2);
+    a.set('z', 3);
+    assert.equal(a.get('x'), 1); // x is now more recent than y
+    b.set('w', 4);
+    assert.deepEqual(evicted, ['1:y']);
+    assert.equal(b.get('y'), undefined);
+    assert.deepEqual([a.size, b.size], [2, 1]);
+    // Replacing a state is not an eviction and keeps the count.
+    a.set('x', 5);
+    assert.deepEqual([a.size, b.size, evicted.length], [2, 1, 1]);
+  });
+
+  it('keeps the same key apart in two tasks, and a cleared task leaves room without reporting evictions', () => {
+    const stores = taskStateStores(windowed(4));
+    const evicted: string[] = [];
+    const a = stores.forTask(0, (key) => evicted.push(`0:${key}`));
+    const b = stores.forTask(1, (key) => evicted.push(`1:${key}`));
+    a.set('k', 1);
+    b.set('k', 2);
+    assert.deepEqual([a.get('k'), b.get('k')], [1, 2]);
+    a.set('m', 3);
+    a.clear();
+    assert.deepEqual([a.size, a.get('k'), b.get('k')], [0, undefined, 2]);
+    for (const key of ['p', 'q', 'r']) b.set(key, 0);
+    assert.deepEqual(evicted, []);
+    assert.equal(b.size, 4);
+  });
+
+  it('keeps every state of every task without maxKeys', () => {
+    const stores = taskStateStores(windowed(undefined));
+    const a = stores.forTask(0, () => assert.fail('nothing is evicted'));
+    for (let i = 0; i < 1000; i++) a.set(String(i), i);
+    assert.equal(a.size, 1000);
+    a.clear();
+    assert.equal(a.size, 0);
   });
 });

@@ -35,17 +35,12 @@ export interface StateStore<S> {
 /**
  * Every state, or with `processor.maxKeys` the most recently used ones: keys that never
  * come back (article ids) would otherwise grow the map for as long as the process runs.
- * `onEvict` hears each key forgotten for room (not ones replaced or deleted). `maxKeys` overrides
- * the processor's for a store holding a share of its keys (one Kafka task's).
+ * `onEvict` hears each key forgotten for room (not ones replaced or deleted).
  */
-export function stateStore<S>(
-  processor: StatefulProcessor<S>,
-  onEvict?: (key: string) => void,
-  maxKeys = processor.maxKeys,
-): StateStore<S> {
-  if (maxKeys === undefined) return new Map<string, S>();
+export function stateStore<S>(processor: StatefulProcessor<S>, onEvict?: (key: string) => void): StateStore<S> {
+  if (processor.maxKeys === undefined) return new Map<string, S>();
   const cache = new LRUCache<string, { readonly state: S }>({
-    max: maxKeys,
+    max: processor.maxKeys,
     dispose: (_value, key, reason) => {
       if (reason !== 'evict') return;
       statesEvicted.inc({ processor: processor.name });
@@ -58,6 +53,80 @@ export function stateStore<S>(
     delete: (key) => void cache.delete(key),
     get size() {
       return cache.size;
+    },
+  };
+}
+
+/** One task's states in a replica's `TaskStateStores`; `clear` forgets them all (the task left this replica). */
+export interface TaskStateStore<S> extends StateStore<S> {
+  clear(): void;
+}
+
+/** The states of the tasks one replica runs, bounded together (see `taskStateStores`). */
+export interface TaskStateStores<S> {
+  /** The store of task `partition`; `onEvict` hears each of its keys forgotten for room. */
+  forTask(partition: number, onEvict: (key: string) => void): TaskStateStore<S>;
+}
+
+/**
+ * The states of the Kafka tasks (input partitions) one replica runs. Without `maxKeys` each task
+ * keeps all its states. With it, the replica keeps the most recently used `maxKeys` states over
+ * all its tasks, as one process did before there were tasks: article ids hash to partitions
+ * unevenly, and a bound split per task would forget one task's recent keys while another has
+ * room. Each key forgotten is reported to its own task, whose changelog partition gets the
+ * tombstone.
+ */
+export function taskStateStores<S>(processor: StatefulProcessor<S>): TaskStateStores<S> {
+  const maxKeys = processor.maxKeys;
+  if (maxKeys === undefined) {
+    return {
+      forTask: () => {
+        const states = new Map<string, S>();
+        return Object.assign(states, { clear: () => Map.prototype.clear.call(states) });
+      },
+    };
+  }
+  interface Entry {
+    readonly state: S;
+    readonly partition: number;
+    readonly key: string;
+  }
+  const counts = new Map<number, number>();
+  const evictions = new Map<number, (key: string) => void>();
+  const cache = new LRUCache<string, Entry>({
+    max: maxKeys,
+    dispose: (entry, _id, reason) => {
+      // A replaced state ('set') is still there; an evicted or deleted one is not.
+      if (reason !== 'evict' && reason !== 'delete') return;
+      counts.set(entry.partition, (counts.get(entry.partition) ?? 1) - 1);
+      if (reason !== 'evict') return;
+      statesEvicted.inc({ processor: processor.name });
+      evictions.get(entry.partition)?.(entry.key);
+    },
+  });
+  // A key is the task's own; the same key cannot be in two tasks (keys hash to one partition),
+  // but a task's id in the cache keeps the stores apart whatever the keys.
+  const idOf = (partition: number, key: string): string => `${partition}/${key}`;
+  return {
+    forTask: (partition, onEvict) => {
+      evictions.set(partition, onEvict);
+      return {
+        get: (key) => cache.get(idOf(partition, key))?.state,
+        set: (key, state) => {
+          const id = idOf(partition, key);
+          if (!cache.has(id)) counts.set(partition, (counts.get(partition) ?? 0) + 1);
+          cache.set(id, { state, partition, key });
+        },
+        delete: (key) => void cache.delete(idOf(partition, key)),
+        get size() {
+          return counts.get(partition) ?? 0;
+        },
+        clear: () => {
+          evictions.delete(partition);
+          for (const [id, entry] of cache.entries()) if (entry.partition === partition) cache.delete(id);
+          counts.delete(partition);
+        },
+      };
     },
   };
 }

@@ -25,7 +25,14 @@ import { changelogTopic, type TopicSpec } from '../../schema/topics.ts';
 import type { Logger } from '../../lib/logger.ts';
 import { counter, gauge, histogram } from '../../lib/metrics.ts';
 import { dependencies, type DependencyHealth, type ProbeOptions } from '../../lib/dependencies.ts';
-import { applyBatch, commitStates, stateStore, type AppliedBatch, type StateStore } from './batch.ts';
+import {
+  applyBatch,
+  commitStates,
+  taskStateStores,
+  type AppliedBatch,
+  type TaskStateStore,
+  type TaskStateStores,
+} from './batch.ts';
 import type { Bus, ConsumeOptions, InboundRecord, OutboundRecord, RunningTask, StatefulProcessor } from './bus.ts';
 import { encodeValue } from './codec.ts';
 import { retryingRetriable } from './kafka-retry.ts';
@@ -84,7 +91,7 @@ const tasksClosed = counter(
 interface Task<S> {
   readonly partition: number;
   readonly producer: Producer;
-  readonly states: StateStore<S>;
+  readonly states: TaskStateStore<S>;
   /** Keys forgotten for room (maxKeys) since the last commit: the next transaction writes their tombstones. */
   readonly evicted: Set<string>;
 }
@@ -371,6 +378,7 @@ export class KafkaBus implements Bus {
     }
     const groupId = this.group(processor.name);
     const tasks = new Map<number, Task<S>>();
+    const stores = taskStateStores(processor);
     // Tasks this member was given when it last joined the group: the ones to open on demand.
     let assigned = new Set<number>();
     let holdTransactionMs = this.config.holdFirstTransactionMs ?? 0;
@@ -417,9 +425,9 @@ export class KafkaBus implements Bus {
               inputs,
               changelog: changelog.name,
               groupId,
-              partitions,
               opening,
               consumer,
+              stores,
               log,
             }),
           );
@@ -504,6 +512,18 @@ export class KafkaBus implements Bus {
         const { outputs, changed } = applied;
         for (const key of tombstones) task.evicted.delete(key);
         commitStates(processor.name, task.states, changed, () => totalKeys(tasks));
+        // The batch's new states may have pushed keys out, of this task or another (maxKeys
+        // bounds the replica): their tombstones go now, in their tasks' own transactions, not
+        // with those tasks' next batches, so the changelogs hold no more than the replica keeps
+        // and a restore (whose order across partitions is not recency) brings back none of them.
+        for (const other of [...tasks.values()]) {
+          if (other.evicted.size === 0) continue;
+          await this.writeTombstones(other, this.physical(changelog.name)).catch(async (error: unknown) => {
+            tasks.delete(other.partition);
+            openTasks.set({ processor: processor.name }, tasks.size);
+            await this.closeTask(other, log, isFenced(error) ? 'fenced' : 'transaction-failed');
+          });
+        }
         countPublished(outputs);
         resolveOffset(last);
         timer();
@@ -568,22 +588,19 @@ export class KafkaBus implements Bus {
       inputs: readonly string[];
       changelog: string;
       groupId: string;
-      partitions: number;
       opening: readonly number[];
       consumer: Consumer;
+      stores: TaskStateStores<S>;
       log: Logger;
     },
   ): Promise<Task<S>[]> {
-    // A processor's maxKeys bounds the whole processor: its keys spread evenly over the tasks
-    // (they are hashed to partitions), so each task keeps its share.
-    const maxKeys = processor.maxKeys === undefined ? undefined : Math.ceil(processor.maxKeys / ctx.partitions);
     const opened = ctx.opening.map((partition): Task<S> => {
       const evicted = new Set<string>();
       return {
         partition,
         producer: this.transactionalProducer(taskTransactionalId(this.config.groupPrefix, processor.name, partition)),
         evicted,
-        states: stateStore(processor, (key) => evicted.add(key), maxKeys),
+        states: ctx.stores.forTask(partition, (key) => evicted.add(key)),
       };
     });
     try {
@@ -592,6 +609,7 @@ export class KafkaBus implements Bus {
       const starts = await this.startOffsets(ctx.groupId, ctx.inputs, ctx.opening);
       for (const start of starts) ctx.consumer.seek(start);
     } catch (error) {
+      for (const task of opened) task.states.clear();
       await Promise.all(opened.map((task) => task.producer.disconnect().catch(() => undefined)));
       throw error;
     }
@@ -602,11 +620,29 @@ export class KafkaBus implements Bus {
     return opened;
   }
 
+  /** Commits `task`'s pending tombstones in a transaction of its own producer. */
+  private async writeTombstones(task: Task<unknown>, changelog: string): Promise<void> {
+    const keys = [...task.evicted];
+    const transaction = await task.producer.transaction();
+    try {
+      for (const topicMessages of tombstoneRequests(changelog, keys, task.partition)) {
+        await transaction.sendBatch({ acks: -1, topicMessages });
+      }
+      await transaction.commit();
+    } catch (error) {
+      if (transaction.isActive()) await transaction.abort().catch(() => undefined);
+      throw error;
+    }
+    for (const key of keys) task.evicted.delete(key);
+  }
+
   private async closeTask(
     task: Task<unknown>,
     log: Logger,
     reason: 'revoked' | 'fenced' | 'transaction-failed',
   ): Promise<void> {
+    // At once, before any await: the task may be opened again right after (its states are the replica's to bound).
+    task.states.clear();
     tasksClosed.inc({ reason });
     // A revoked task is routine; a fenced one means this replica was a zombie for a while.
     if (reason === 'revoked') log.info({ task: task.partition, reason }, 'task closed, its state dropped');
@@ -655,6 +691,10 @@ export class KafkaBus implements Bus {
    */
   private async restore<S>(processor: StatefulProcessor<S>, topic: string, tasks: readonly Task<S>[]): Promise<void> {
     const pending = new Map<number, { task: Task<S>; marker: string }>();
+    // Each task's partition read whole before any of it goes into the bounded store: read
+    // side by side, partitions replay sets and their later tombstones interleaved, and a
+    // bounded store would forget live keys to make room for ones a tombstone ends further on.
+    const loaded = new Map<number, Map<string, S>>(tasks.map((task) => [task.partition, new Map()]));
     await Promise.all(
       tasks.map(async (task) => {
         const marker = randomUUID();
@@ -691,7 +731,7 @@ export class KafkaBus implements Bus {
               const restoring = pending.get(partition);
               // Past its marker a partition holds nothing of the state being restored.
               if (!restoring) return;
-              const { states } = restoring.task;
+              const states = loaded.get(partition)!;
               const key = message.key?.toString('utf8') ?? '';
               if (message.value === null) {
                 states.delete(key);
@@ -714,6 +754,7 @@ export class KafkaBus implements Bus {
       await reader.disconnect();
       await this.withAdmin((admin) => admin.deleteGroups([groupId])).catch(() => undefined);
     }
+    for (const task of tasks) for (const [key, state] of loaded.get(task.partition)!) task.states.set(key, state);
   }
 
   /** A producer whose every send is part of a transaction under `transactionalId`; connecting it fences that id's previous holder. */
