@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { pino } from 'pino';
 import { DependencyHealth } from '../lib/dependencies.ts';
-import { Lifecycle } from './lifecycle.ts';
+import { Lifecycle, stopTogether } from './lifecycle.ts';
 
 const silent = pino({ level: 'silent' });
 
@@ -38,9 +38,11 @@ describe('lifecycle', () => {
     process.exitCode = 0;
   });
 
-  it('a stop that hangs is cut off after shutdownTimeoutMs, non-zero', async () => {
+  it('a stop that hangs is cut off after shutdownTimeoutMs, non-zero, saying the status as a failed stop does', async () => {
     const exits: number[] = [];
-    const lifecycle = new Lifecycle(silent, {
+    const lines: string[] = [];
+    const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(line) });
+    const lifecycle = new Lifecycle(logger, {
       exit: (code) => exits.push(code),
       health: new DependencyHealth(),
       shutdownTimeoutMs: 50,
@@ -52,6 +54,35 @@ describe('lifecycle', () => {
     await new Promise((resolve) => setTimeout(resolve, 150));
     clearInterval(retries);
     assert.deepEqual(exits, [1]);
+    const [cutOff, ...more] = lines.filter((line) => /exiting with status 1 so the supervisor restarts/.test(line));
+    assert.deepEqual(more, []);
+    assert.equal(
+      (JSON.parse(cutOff ?? '{}') as { waitingOn?: string }).waitingOn,
+      'bus',
+      'names the part it waited on',
+    );
     process.exitCode = 0;
+  });
+
+  it('parts stopped together: the ones still stopping after slowMs are named, the others not', async () => {
+    const lines: string[] = [];
+    const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(line) });
+    let release = (): void => undefined;
+    const stopping = stopTogether(
+      [
+        { name: 'candles', stop: async () => undefined },
+        { name: 'predictor', stop: () => new Promise<void>((resolve) => (release = resolve)) },
+      ],
+      logger,
+      30,
+    );
+    await new Promise((resolve) => setTimeout(resolve, 80));
+    release();
+    await stopping;
+    const slow = lines.map((line) => JSON.parse(line) as { msg: string; parts?: string[] });
+    assert.deepEqual(
+      slow.filter((line) => line.msg === 'still stopping').map((line) => line.parts),
+      [['predictor']],
+    );
   });
 });

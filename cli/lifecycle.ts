@@ -29,6 +29,8 @@ const DEFAULTS: LifecycleOptions = {
 export class Lifecycle {
   private readonly stops: { name: string; stop: () => Promise<void> }[] = [];
   private stopping: Promise<void> | undefined;
+  /** The part a stop is waiting on, named when the shutdown timeout cuts the stop off. */
+  private stoppingPart: string | undefined;
   /** Listening from construction: a signal during start-up stops the service once it is up, instead of killing it half-started. */
   private readonly signalled: Promise<string>;
   private readonly options: LifecycleOptions;
@@ -55,10 +57,12 @@ export class Lifecycle {
       this.options.health.stop();
       for (const { name, stop } of [...this.stops].reverse()) {
         const started = Date.now();
+        this.stoppingPart = name;
         await stop().catch((error: unknown) => this.logger.error({ err: error, part: name }, 'stop failed'));
         // Which part a slow shutdown waits on, for an operator tuning SHUTDOWN_TIMEOUT_MS.
         this.logger.debug({ part: name, ms: Date.now() - started }, 'part stopped');
       }
+      this.stoppingPart = undefined;
       this.logger.info('stopped');
     })();
     return this.stopping;
@@ -79,11 +83,13 @@ export class Lifecycle {
     const outage = this.options.health.outageExceeded.catch(failed);
     const reason = await Promise.race(finished ? [this.signalled, finished, outage] : [this.signalled, outage]);
     const timeout = setTimeout(() => {
+      const code = process.exitCode === undefined || process.exitCode === 0 ? 1 : Number(process.exitCode);
+      // Said as the failure path says it: a supervisor's log shows the same line however the stop ended.
       this.logger.error(
-        { reason, timeoutMs: this.options.shutdownTimeoutMs },
-        'still running after the shutdown timeout: exiting',
+        { reason, timeoutMs: this.options.shutdownTimeoutMs, waitingOn: this.stoppingPart },
+        `still running after the shutdown timeout: exiting with status ${code} so the supervisor restarts this service`,
       );
-      this.options.exit(process.exitCode === undefined || process.exitCode === 0 ? 1 : Number(process.exitCode));
+      this.options.exit(code);
     }, this.options.shutdownTimeoutMs);
     // The timer only ends a process that something else keeps alive.
     timeout.unref();
@@ -93,5 +99,24 @@ export class Lifecycle {
       this.logger.error('exiting with status 1 so the supervisor restarts this service');
       this.options.exit(1);
     }
+  }
+}
+
+/**
+ * Stops `parts` together and, once `slowMs` has passed, logs the ones still stopping: a part
+ * stopped with others (the stream processors) is otherwise one name in the shutdown log.
+ */
+export async function stopTogether(
+  parts: readonly { name: string; stop: () => Promise<void> }[],
+  logger: Logger,
+  slowMs = 5_000,
+): Promise<void> {
+  const pending = new Set(parts.map((part) => part.name));
+  const slow = setTimeout(() => logger.warn({ parts: [...pending], ms: slowMs }, 'still stopping'), slowMs);
+  slow.unref();
+  try {
+    await Promise.all(parts.map(async ({ name, stop }) => (await stop(), pending.delete(name))));
+  } finally {
+    clearTimeout(slow);
   }
 }

@@ -6,7 +6,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { ConfigError, loadConfig, type Config } from '../lib/config.ts';
 import { createLogger, type Logger } from '../lib/logger.ts';
-import { Lifecycle } from './lifecycle.ts';
+import { Lifecycle, stopTogether } from './lifecycle.ts';
 import { explainStartupError } from './startup-error.ts';
 import { PROCESSORS, type ProcessorName } from '../streams/processors.ts';
 import { DEFAULT_SUBGRAPH_PORTS, SUBGRAPHS, type SubgraphName } from '../schema/subgraphs.ts';
@@ -247,12 +247,18 @@ withSourceFlags(
   const store = await storeOpening;
   opened.store = store;
   lifecycle.add('feature store', () => store.close());
-  const tasks: Awaited<ReturnType<typeof startProcessor>>[] = [];
+  const processors: { name: string; task: Awaited<ReturnType<typeof startProcessor>> }[] = [];
   // Stopped together: each finishes its batch and commits on its own, and one after another
   // each waits out its consumer's fetch (up to 5 s), well beyond SHUTDOWN_TIMEOUT_MS in all.
-  lifecycle.add('stream processors', async () => void (await Promise.all(tasks.map((task) => task.stop()))));
+  lifecycle.add('stream processors', () =>
+    stopTogether(
+      processors.map(({ name, task }) => ({ name, stop: () => task.stop() })),
+      logger,
+    ),
+  );
   const context = { config, logger, bus, database: store };
-  for (const name of PROCESSORS) if (name !== 'predictor') tasks.push(await startProcessor(name, context));
+  for (const name of PROCESSORS)
+    if (name !== 'predictor') processors.push({ name, task: await startProcessor(name, context) });
   const abort = new AbortController();
   // Stopping waits for the source to return, so a replay saves its position while the bus is still open.
   let sourceStopped: Promise<unknown> = Promise.resolve();
@@ -279,7 +285,7 @@ withSourceFlags(
     ]);
     clearTimeout(timer);
   }
-  tasks.push(await startProcessor('predictor', context));
+  processors.push({ name: 'predictor', task: await startProcessor('predictor', context) });
   const training = early ?? (await startTraining());
   lifecycle.add('initial training', () => training.stop());
   logger.info(
@@ -311,7 +317,7 @@ withSourceFlags(
   lifecycle.add('retraining', () => retraining.stop());
   // A finished replay leaves the pipeline running (its results stay queryable); a failure stops everything.
   await lifecycle.runUntilSignal(
-    Promise.race([sourceDone.then(() => new Promise(() => undefined)), ...tasks.map((t) => t.done)]),
+    Promise.race([sourceDone.then(() => new Promise(() => undefined)), ...processors.map(({ task }) => task.done)]),
   );
 });
 
