@@ -151,7 +151,10 @@ async function startRetraining(config: Config, bus: Bus, logger: Logger): Promis
       intervalMs: config.RETRAIN_INTERVAL_MS,
       minSpacingMs: config.RETRAIN_MIN_SPACING_MS,
     },
-    (pair, horizon) => trainer.run(['--pair', pair, '--horizon', String(horizon)]),
+    {
+      train: (pair, horizon) => trainer.run(['--pair', pair, '--horizon', String(horizon)]),
+      cancel: () => trainer.stop(),
+    },
     logger.child({ component: 'retraining' }),
   );
   retraining.start();
@@ -177,7 +180,6 @@ async function startRetraining(config: Config, bus: Bus, logger: Logger): Promis
     stop: async () => {
       await alerts.stop();
       await retraining.stop();
-      await trainer.stop();
     },
   };
 }

@@ -19,7 +19,11 @@ export interface RetrainingOptions {
   readonly minSpacingMs: number;
 }
 
-export type TrainOne = (pair: string, horizon: number) => Promise<TrainResult | null>;
+/** Trains one (pair, horizon), null once stopped; `cancel` ends the training in progress (kills its child). */
+export interface Trainer {
+  train(pair: string, horizon: number): Promise<TrainResult | null>;
+  cancel(): Promise<void>;
+}
 
 export class Retraining {
   private readonly queued = new Map<string, { pair: string; horizon: number; reason: string }>();
@@ -32,7 +36,7 @@ export class Retraining {
 
   constructor(
     private readonly options: RetrainingOptions,
-    private readonly train: TrainOne,
+    private readonly trainer: Trainer,
     private readonly logger: Logger,
     private readonly now: () => number = Date.now,
   ) {}
@@ -65,11 +69,12 @@ export class Retraining {
     return this.draining ?? Promise.resolve();
   }
 
+  /** Drops what is queued and ends the training in progress: one can take minutes, beyond any shutdown timeout. */
   async stop(): Promise<void> {
     this.stopped = true;
     clearInterval(this.timer);
     this.queued.clear();
-    await this.draining;
+    await Promise.all([this.trainer.cancel(), this.draining]);
   }
 
   private request(pair: string, horizon: number, reason: string): void {
@@ -86,8 +91,9 @@ export class Retraining {
       this.running = key;
       this.lastTrained.set(key, this.now());
       this.logger.info({ pair, horizon, reason }, 'retraining');
-      const result = await this.train(pair, horizon).finally(() => (this.running = undefined));
-      if (result === null) return;
+      const result = await this.trainer.train(pair, horizon).finally(() => (this.running = undefined));
+      // Cut off by stop(): not a failed training.
+      if (result === null || this.stopped) return;
       if (result.code === 0) this.logger.info({ pair, horizon, reason, summary: result.summary }, 'retrained');
       else
         this.logger.warn(
