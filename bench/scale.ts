@@ -41,7 +41,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { cpus, loadavg } from 'node:os';
-import { Kafka, Partitioners, logLevel, type PartitionMetadata, type Producer } from 'kafkajs';
+import { Kafka, Partitioners, logLevel, type Producer } from 'kafkajs';
 import { z } from 'zod';
 import { loadConfig } from '../lib/config.ts';
 import { createLogger } from '../lib/logger.ts';
@@ -54,6 +54,7 @@ import { BTC_CANDLES, ETH_CANDLES, FULL_DAY } from '../test/support/data.ts';
 import { loadDay } from '../test/support/market-data.ts';
 import { freePort } from '../test/support/ports.ts';
 import { startService, stopGracefully, type Service } from '../test/support/processes.ts';
+import { spreadPairs } from '../test/support/spread-pairs.ts';
 import { deleteTopics } from '../test/support/services.ts';
 import {
   ask,
@@ -206,30 +207,6 @@ async function pipeline(brokers: string): Promise<void> {
     runs.push(await pipelineRun(kafka, brokers.split(','), `${id}.n${replicas}.`, replicas, input));
   }
   printPipeline(input, runs, brokers);
-}
-
-/** Pair names whose keys the Kafka partitioner (murmur2, as the bus uses) spreads evenly over `partitions`. */
-function spreadPairs(count: number, partitions: number): { pairs: string[]; tasks: number } {
-  const partitioner = Partitioners.DefaultPartitioner();
-  const partitionMetadata: PartitionMetadata[] = Array.from({ length: partitions }, (_, partitionId) => ({
-    partitionErrorCode: 0,
-    partitionId,
-    leader: 0,
-    replicas: [0],
-    isr: [0],
-  }));
-  const perPartition = Math.ceil(count / partitions);
-  const taken = new Array<number>(partitions).fill(0);
-  const pairs: string[] = [];
-  for (let i = 0; pairs.length < count; i++) {
-    if (i > 100 * count + 1_000) throw new Error(`no ${count} pair names spread over ${partitions} partitions`);
-    const pair = `S${i}/USD`;
-    const partition = partitioner({ topic: 'market-events', partitionMetadata, message: { key: pair, value: null } });
-    if (taken[partition]! >= perPartition) continue;
-    taken[partition]! += 1;
-    pairs.push(pair);
-  }
-  return { pairs, tasks: taken.filter((n) => n > 0).length };
 }
 
 async function pipelineInput(): Promise<Input> {
