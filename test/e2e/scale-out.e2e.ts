@@ -323,11 +323,11 @@ describe('candles, indicators and predictor scaled out to three replicas each', 
     // The kill lands while the slice is still being published: the market events, the candles'
     // input, otherwise arrive in one burst that a fast machine's candles replicas may have
     // consumed before the kill (seen in CI), and the killed candles replica then died idle.
-    const second = events.slice(quarter, 2 * quarter);
-    const lead = Math.ceil(second.length / 4);
-    await publishEvents(bus, second.slice(0, lead));
+    const secondQuarter = events.slice(quarter, 2 * quarter);
+    const lead = Math.ceil(secondQuarter.length / 4);
+    await publishEvents(bus, secondQuarter.slice(0, lead));
     const victims = { candles: 'candles-2', indicators: 'indicators-0', predictor: 'predictor-0' } as const;
-    const rest = publishEvents(bus, second.slice(lead));
+    const rest = publishEvents(bus, secondQuarter.slice(lead));
     await Promise.all(SCALED.map((name) => kill9(replicas.get(victims[name])!)));
     await rest;
     for (const name of SCALED) replicas.delete(victims[name]);
